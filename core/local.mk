@@ -1,0 +1,29 @@
+# libspillway (the core) and the spillway program.
+lib_LTLIBRARIES += libspillway.la
+libspillway_la_SOURCES = \
+	core/result.c \
+	core/buf.c \
+	core/clock.c \
+	core/log.c core/log.h \
+	core/event.c core/event-private.h \
+	core/value.c \
+	core/walk.c \
+	core/digest.c \
+	core/config.c core/config.h \
+	core/options.c core/options.h \
+	core/loader.c core/loader.h \
+	core/backoff.c core/backoff.h \
+	core/dlq.c core/dlq.h \
+	core/stage.c core/stage.h \
+	core/ack.c core/ack.h \
+	core/route.c core/route.h \
+	core/worker.c core/worker.h \
+	core/pipeline.c core/pipeline.h \
+	core/metrics.c core/metrics.h
+libspillway_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
+libspillway_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS)
+libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
+
+bin_PROGRAMS += spillway
+spillway_SOURCES = core/main.c
+spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

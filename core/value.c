@@ -1,0 +1,1 @@
+/* placeholder */ typedef int spw__placeholder_value;

@@ -1,0 +1,4 @@
+# Built-in plugins: each one folder, one fragment. They use exactly the
+# interface third-party plugins use (the SDK), nothing from core/.
+include plugins/source-generate/local.mk
+include plugins/sink-file/local.mk

@@ -1,0 +1,41 @@
+/*
+ * spillway/abi.h: the plugin ABI version and the rules for changing it.
+ *
+ * A plugin embeds the ABI version it was compiled against (SPW_PLUGIN_DEFINE
+ * does this for you). The loader accepts a plugin only when
+ *
+ *     plugin.abi_major == SPW_ABI_MAJOR  and  plugin.abi_minor <= SPW_ABI_MINOR
+ *
+ * and its descriptor's struct_size matches what its minor version implies.
+ *
+ * Bump rule:
+ *   - MINOR when something is added that old plugins do not need to know
+ *     about: a new function, a new field at the end of a struct that the
+ *     core reads only when struct_size says it is there.
+ *   - MAJOR for any change that could make an already compiled plugin
+ *     misbehave: removed or reordered fields, changed semantics, changed
+ *     signatures. Reset MINOR to 0.
+ *
+ * Changelog (newest first):
+ *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
+ *                    accessors and builder, list/map walker, buffers,
+ *                    logging, counters, timers, ordered completion,
+ *                    batches with per-event outcomes.
+ */
+#ifndef SPILLWAY_ABI_H
+#define SPILLWAY_ABI_H
+
+#define SPW_ABI_MAJOR 1
+#define SPW_ABI_MINOR 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SPW_API __attribute__((visibility("default")))
+#define SPW_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define SPW_NODISCARD __attribute__((warn_unused_result))
+#else
+#define SPW_API
+#define SPW_PRINTF(fmt, args)
+#define SPW_NODISCARD
+#endif
+
+#endif /* SPILLWAY_ABI_H */

@@ -1,0 +1,337 @@
+/*
+ * spillway/plugin.h: the plugin contract. A plugin is one shared object
+ * exporting one symbol, its descriptor (SPW_PLUGIN_DEFINE), which names its
+ * kind, declares its options as data and points at its callbacks.
+ *
+ * Rules every callback relies on:
+ *   - Configuration is parsed and validated by the core from the option
+ *     table, into a struct of config_size bytes the core owns. A plugin
+ *     never sees an unknown key or a value outside its declared bounds.
+ *   - create() runs once per worker thread, on that worker's thread, and is
+ *     all-or-nothing: on failure it releases whatever it took and the core
+ *     calls nothing else on that instance.
+ *   - Every other callback runs on the instance's worker thread. Nothing in
+ *     an instance is shared with another worker, so instances need no locks.
+ *   - destroy() may close libuv handles: the core keeps running the loop
+ *     until every handle is closed, so memory is released in close callbacks.
+ *   - A function that takes a callback and returns an error never calls the
+ *     callback.
+ */
+#ifndef SPILLWAY_PLUGIN_H
+#define SPILLWAY_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <spillway/abi.h>
+#include <spillway/buf.h>
+#include <spillway/event.h>
+#include <spillway/result.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum spw_kind {
+    SPW_KIND_SOURCE = 1,
+    SPW_KIND_FILTER = 2,
+    SPW_KIND_CODEC = 3,
+    SPW_KIND_SINK = 4,
+} spw_kind;
+
+/* "source", "filter", "codec", "sink"; "unknown" otherwise. */
+SPW_API const char *spw_kind_name(spw_kind k);
+
+/* ---------------------------------------------------------------------- */
+/* Options                                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef enum spw_opt_type {
+    SPW_OPT_BOOL = 1,     /* bool: true/false, yes/no, on/off, 1/0 */
+    SPW_OPT_INT,          /* int64_t */
+    SPW_OPT_DOUBLE,       /* double */
+    SPW_OPT_STRING,       /* char *, NUL-terminated, owned by the core */
+    SPW_OPT_DURATION,     /* int64_t milliseconds: "250ms", "5s", "2m", "1h"; bare = ms */
+    SPW_OPT_SIZE,         /* int64_t bytes: "512", "64k"/"64KiB", "1M"/"1MiB", "1G" (powers of 1024) */
+    SPW_OPT_ENUM,         /* int: index of the value in `choices` */
+    SPW_OPT_LIST,         /* spw_strlist: comma-separated; a repeated key appends */
+} spw_opt_type;
+
+/* Option flags. */
+#define SPW_OPT_REQUIRED 0x01u /* must be set; no default */
+#define SPW_OPT_SECRET 0x02u   /* never logged; also settable as NAME_file = PATH */
+
+/* The parsed value of a SPW_OPT_LIST option; owned by the core. */
+typedef struct spw_strlist {
+    size_t n;
+    char **v;
+} spw_strlist;
+
+typedef struct spw_option {
+    const char *name;    /* key in the INI section: lowercase, '-' or '_' separated */
+    spw_opt_type type;
+    unsigned flags;      /* SPW_OPT_* flags */
+    const char *def;     /* default written as a user would write it; NULL = zero/empty */
+    double min, max;     /* inclusive bounds for INT/DOUBLE/DURATION/SIZE/LIST(count); both 0 = none */
+    const char *choices; /* ENUM: "a|b|c" */
+    size_t offset;       /* offsetof(config struct, field) */
+    const char *help;    /* one sentence for --help-plugin and the docs */
+} spw_option;
+
+/* Terminates an option table. */
+#define SPW_OPTIONS_END {NULL, (spw_opt_type)0, 0, NULL, 0, 0, NULL, 0, NULL}
+
+/* ---------------------------------------------------------------------- */
+/* Stage services: what the core gives every plugin instance               */
+/* ---------------------------------------------------------------------- */
+
+/* One plugin instance on one worker. Borrowed: it outlives the instance. */
+typedef struct spw_stage spw_stage;
+
+typedef enum spw_log_level {
+    SPW_LOG_ERROR = 0,
+    SPW_LOG_WARN = 1,
+    SPW_LOG_INFO = 2,
+    SPW_LOG_DEBUG = 3,
+    SPW_LOG_TRACE = 4,
+} spw_log_level;
+
+/* Logs one line tagged with the stage's section name. Never pass secrets. */
+SPW_API void spw_log(const spw_stage *st, spw_log_level level, const char *fmt, ...)
+    SPW_PRINTF(3, 4);
+/* True when a line at `level` would be written (to skip costly formatting). */
+SPW_API bool spw_log_enabled(spw_log_level level);
+
+/* Section name without its kind prefix ("es" for [sink.es]). Borrowed. */
+SPW_API const char *spw_stage_name(const spw_stage *st);
+/* The instance's libuv loop (borrowed). Use it for sockets and timers. */
+SPW_API uv_loop_t *spw_stage_loop(const spw_stage *st);
+/* The parsed configuration struct (borrowed, read-only, shared by workers). */
+SPW_API const void *spw_stage_config(const spw_stage *st);
+/* Worker index (0-based) and count, e.g. to split generated work. */
+SPW_API unsigned spw_stage_worker(const spw_stage *st);
+SPW_API unsigned spw_stage_workers(const spw_stage *st);
+/* The pipeline's name ([pipeline] name). Borrowed. */
+SPW_API const char *spw_pipeline_name(const spw_stage *st);
+
+/* Wall-clock time, Unix ms / monotonic ms. */
+SPW_API int64_t spw_time_unix_ms(void);
+SPW_API uint64_t spw_time_mono_ms(void);
+
+/* Counters: registered in create(), summed over workers by the core. */
+typedef struct spw_counter spw_counter;
+/* Returns the counter (borrowed, lives as long as the stage) or NULL when out of memory. */
+SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
+SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
+
+/* Timers on the stage's loop. */
+typedef struct spw_timer spw_timer;
+typedef void (*spw_timer_fn)(spw_timer *t, void *arg);
+/* Owned by caller; release with spw_timer_free. NULL when out of memory. */
+SPW_API spw_timer *spw_timer_new(spw_stage *st, spw_timer_fn fn, void *arg);
+/* Fires after `after_ms`, then every `repeat_ms` when non-zero. Restarts a running timer. */
+SPW_API void spw_timer_start(spw_timer *t, uint64_t after_ms, uint64_t repeat_ms);
+SPW_API void spw_timer_stop(spw_timer *t);
+/* Stops and releases (transferred); the callback never runs afterwards. NULL is a no-op. */
+SPW_API void spw_timer_free(spw_timer *t);
+
+/* ---------------------------------------------------------------------- */
+/* Sources                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Called exactly once per submitted event, on the source's worker thread,
+ * with the final outcome: SPW_OK (every route delivered or dead-lettered
+ * it, or no route wanted it), SPW_RETRY (some route could not deliver it
+ * in time), or SPW_REJECT (a route rejected it and the pipeline is set to
+ * drop such events). ev is borrowed for the call.
+ */
+typedef void (*spw_done_fn)(spw_event *ev, spw_result outcome, void *arg);
+
+/*
+ * Completion order group. Events submitted with the same group get their
+ * done callbacks in submission order: an event that completes early waits
+ * for those before it (one group per XDR connection).
+ */
+typedef struct spw_order spw_order;
+/* Owned by caller; release with spw_order_cancel. NULL when out of memory. */
+SPW_API spw_order *spw_order_new(spw_stage *src);
+/*
+ * Releases the group (transferred). Done callbacks not yet made for its
+ * events are never made; the events themselves still finish delivery
+ * (the peer that would have received the answer is gone).
+ */
+SPW_API void spw_order_cancel(spw_order *order);
+
+/*
+ * Hands an event to the core. ev is transferred (also on failure); order
+ * is borrowed and may be NULL. On SPW_OK, done will be called exactly once
+ * (unless the order group is cancelled first). Fails with SPW_ERR_STATE
+ * once the pipeline is shutting down.
+ */
+SPW_API spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order,
+                              spw_done_fn done, void *arg);
+
+/* Events of this worker in flight now, and the cap (max_in_flight / workers). */
+SPW_API size_t spw_in_flight(const spw_stage *src);
+SPW_API size_t spw_in_flight_cap(const spw_stage *src);
+
+/*
+ * Tells the core this source instance will submit nothing more (a finite
+ * generator, a replay). When every source of the pipeline has finished and
+ * nothing is in flight, the pipeline stops and the program exits.
+ */
+SPW_API void spw_source_finished(spw_stage *src);
+
+typedef struct spw_source_ops {
+    /* Start producing: open listeners, start timers. */
+    spw_result (*start)(void *inst, spw_err *err);
+    /*
+     * Flow control: the worker's in-flight cap is reached, stop reading
+     * input; resume() is called when in-flight falls below the low-water
+     * mark. A source may overshoot the cap by what it has already read.
+     */
+    void (*pause)(void *inst);
+    void (*resume)(void *inst);
+    /* Shutdown: stop accepting input. In-flight events still complete. */
+    void (*stop)(void *inst);
+} spw_source_ops;
+
+/* ---------------------------------------------------------------------- */
+/* Filters                                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct spw_filter_ops {
+    /* SPW_OK to pass the event on, SPW_SKIP when it is not for this route. */
+    spw_result (*match)(void *inst, const spw_event *ev);
+} spw_filter_ops;
+
+/* ---------------------------------------------------------------------- */
+/* Codecs                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* One encoded record inside a buffer (borrowed). */
+typedef struct spw_slice {
+    const uint8_t *ptr;
+    size_t len;
+} spw_slice;
+
+typedef struct spw_codec_ops {
+    /*
+     * Appends the encoding of one event to out. SPW_REJECT (with err set)
+     * when this event cannot be represented in the format; the core then
+     * treats it as rejected by the route. Must not keep ev.
+     */
+    spw_result (*encode)(void *inst, const spw_event *ev, spw_buf *out, spw_err *err);
+    /*
+     * Frames n encoded records into one request body appended to out
+     * (NDJSON, a JSON array, an Avro container...). NULL: concatenate.
+     * Used whenever the route batches, even for a batch of one.
+     */
+    spw_result (*frame)(void *inst, const spw_slice *recs, size_t n, spw_buf *out, spw_err *err);
+    /* Content type of one record (batch=false) or of a framed body (true). Borrowed. */
+    const char *(*content_type)(void *inst, bool batch);
+} spw_codec_ops;
+
+/* ---------------------------------------------------------------------- */
+/* Sinks                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A batch: one request's worth of encoded events, built by the core from
+ * the route's batching options. Lent to the sink by send() until the sink
+ * gives it back with spw_batch_done(); every accessor result is borrowed
+ * from the batch.
+ */
+typedef struct spw_batch spw_batch;
+
+SPW_API size_t spw_batch_count(const spw_batch *b);
+SPW_API const spw_event *spw_batch_event(const spw_batch *b, size_t i);
+/* Encoded record i, as the codec wrote it. */
+SPW_API spw_slice spw_batch_record(const spw_batch *b, size_t i);
+/* The request body: the framed batch, or the single record when the route does not batch. */
+SPW_API spw_slice spw_batch_body(const spw_batch *b);
+SPW_API const char *spw_batch_content_type(const spw_batch *b);
+/* 1 on the first attempt, 2 on the first retry... */
+SPW_API unsigned spw_batch_attempt(const spw_batch *b);
+/* Monotonic ms by which the earliest event in the batch must be answered. */
+SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
+
+/* Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT); reason is copied. */
+SPW_API void spw_batch_set_result(spw_batch *b, size_t i, spw_result r, const char *reason);
+/* A retry should not come before `ms` from now (e.g. an HTTP Retry-After). */
+SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
+/*
+ * Gives the batch back (transferred). r (with reason, copied, may be NULL)
+ * applies to every event without its own result. The core then retries,
+ * dead-letters or completes events as the route's policy says. May be
+ * called from inside send() or later, on the worker thread.
+ */
+SPW_API void spw_batch_done(spw_batch *b, spw_result r, const char *reason);
+
+typedef struct spw_sink_ops {
+    /*
+     * Deliver the batch (borrowed until spw_batch_done). Returning an error
+     * means the batch was not taken: the core treats it as SPW_RETRY with
+     * err as the reason and send() must not have called spw_batch_done.
+     */
+    spw_result (*send)(void *inst, spw_batch *b, spw_err *err);
+    /* Batches this sink handles at once per worker unless the pipeline sets `concurrency`. */
+    unsigned default_concurrency;
+} spw_sink_ops;
+
+/* ---------------------------------------------------------------------- */
+/* The descriptor                                                          */
+/* ---------------------------------------------------------------------- */
+
+typedef struct spw_plugin {
+    uint16_t abi_major;   /* SPW_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;   /* SPW_ABI_MINOR the plugin was built against */
+    uint32_t struct_size; /* sizeof(spw_plugin) the plugin was built with */
+    spw_kind kind;
+    const char *name;        /* what `plugin = NAME` refers to */
+    const char *version;     /* the plugin's own version */
+    const char *description; /* one line */
+    const spw_option *options; /* terminated by SPW_OPTIONS_END; may be NULL */
+    size_t config_size;        /* size of the struct options are parsed into */
+
+    /* Optional: cross-option checks after parsing (no side effects; runs for --check). */
+    spw_result (*check)(const void *config, spw_err *err);
+    /* Creates an instance on the calling worker; *inst is owned by the plugin. */
+    spw_result (*create)(spw_stage *st, const void *config, void **inst, spw_err *err);
+    /* Releases an instance (transferred). */
+    void (*destroy)(void *inst);
+
+    /* Exactly the one matching `kind` is set. */
+    const spw_source_ops *source;
+    const spw_filter_ops *filter;
+    const spw_codec_ops *codec;
+    const spw_sink_ops *sink;
+
+    void *reserved[8]; /* zero; room for ABI minor additions */
+} spw_plugin;
+
+/* The one symbol a plugin exports. */
+#define SPW_PLUGIN_SYMBOL "spw_plugin_descriptor"
+
+/*
+ * Defines the plugin's descriptor with the ABI version and struct size
+ * filled in. Use designated initialisers for the rest:
+ *
+ *   SPW_PLUGIN_DEFINE(
+ *       .kind = SPW_KIND_SINK, .name = "file", .version = "1.0.0",
+ *       .description = "...", .options = opts, .config_size = sizeof(struct cfg),
+ *       .create = file_create, .destroy = file_destroy, .sink = &file_ops);
+ */
+#define SPW_PLUGIN_DEFINE(...)                                                   \
+    SPW_API extern const spw_plugin spw_plugin_descriptor;                       \
+    const spw_plugin spw_plugin_descriptor = {.abi_major = SPW_ABI_MAJOR,        \
+                                              .abi_minor = SPW_ABI_MINOR,        \
+                                              .struct_size = sizeof(spw_plugin), \
+                                              __VA_ARGS__}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPILLWAY_PLUGIN_H */
