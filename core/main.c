@@ -1,1 +1,193 @@
-int main(void){return 0;}
+/*
+ * core/main.c: the spillway program: command line, logging set-up, and the
+ * embedded demo pipeline.
+ *
+ * Exit status: 0 after a clean run or a successful --check/--list; 1 when
+ * the configuration or a plugin is wrong (nothing was started); 2 for a
+ * usage error; 3 when the pipeline failed while starting or running.
+ */
+#include "autoconf.h"
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "options.h"
+#include "pipeline.h"
+
+/* The pipeline `spillway --demo` runs: needs nothing outside the build. */
+static const char demo_pipeline[] =
+    "; spillway --demo: synthetic change events encoded as the vendor's JSON, to stdout.\n"
+    "[pipeline]\n"
+    "name = demo\n"
+    "[source.gen]\n"
+    "plugin = generate\n"
+    "count = ${env:SPILLWAY_DEMO_COUNT:-5}\n"
+    "bins = 5\n"
+    "bin_types = integer,string,double,list,map\n"
+    "delete_ratio = 0.2\n"
+    "[codec.json]\n"
+    "plugin = json\n"
+    "[sink.stdout]\n"
+    "plugin = file\n"
+    "codec = json\n"
+    "path = -\n";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "Usage: spillway [OPTIONS] -c FILE\n"
+            "Receives Aerospike XDR change notifications and delivers them over HTTP.\n"
+            "\n"
+            "  -c, --config FILE      run the pipeline in FILE\n"
+            "      --check            validate the pipeline (plugins load, options type-check) and exit\n"
+            "      --demo             run the embedded demo pipeline (generate -> json -> stdout)\n"
+            "      --list-plugins     list every plugin found, with kind, version and description\n"
+            "      --help-plugin NAME print a plugin's options (NAME or KIND-NAME)\n"
+            "      --plugin-dir DIR   search DIR for plugins first (repeatable; also SPILLWAY_PLUGIN_PATH)\n"
+            "      --log-level LEVEL  override [pipeline] log_level (error, warn, info, debug, trace)\n"
+            "  -V, --version          print the version and exit\n"
+            "  -h, --help             print this help and exit\n"
+            "\n"
+            "Plugins are searched in --plugin-dir, SPILLWAY_PLUGIN_PATH, then %s.\n"
+            "Documentation: doc/configuration.md and doc/plugin-guide.md in the source tree.\n",
+            SPW_PLUGIN_DIR);
+}
+
+enum { OPT_CHECK = 256, OPT_DEMO, OPT_LIST, OPT_HELP_PLUGIN, OPT_PLUGIN_DIR, OPT_LOG_LEVEL };
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"demo", no_argument, NULL, OPT_DEMO},
+        {"list-plugins", no_argument, NULL, OPT_LIST},
+        {"help-plugin", required_argument, NULL, OPT_HELP_PLUGIN},
+        {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *help_plugin = NULL;
+    const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
+    size_t n_dirs = 0;
+    bool check = false, demo = false, list = false;
+    int log_level = -1;
+    int c;
+    if (!dirs)
+        return 3;
+    while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case OPT_CHECK: check = true; break;
+        case OPT_DEMO: demo = true; break;
+        case OPT_LIST: list = true; break;
+        case OPT_HELP_PLUGIN: help_plugin = optarg; break;
+        case OPT_PLUGIN_DIR: dirs[n_dirs++] = optarg; break;
+        case OPT_LOG_LEVEL:
+            if ((log_level = spw__log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "spillway: unknown log level '%s' (error, warn, info, debug, trace)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'V':
+            printf("spillway %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, SPW_ABI_MAJOR, SPW_ABI_MINOR);
+            free(dirs);
+            return 0;
+        case 'h':
+            usage(stdout);
+            free(dirs);
+            return 0;
+        default:
+            usage(stderr);
+            free(dirs);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "spillway: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!config && !demo && !list && !help_plugin) {
+        fprintf(stderr, "spillway: nothing to do: give -c FILE (or --demo, --list-plugins)\n");
+        usage(stderr);
+        return 2;
+    }
+    if (config && demo) {
+        fprintf(stderr, "spillway: --demo runs its own pipeline; do not give -c too\n");
+        return 2;
+    }
+    if (log_level >= 0)
+        spw__log_set_level((spw_log_level)log_level);
+
+    spw_err err = {""};
+    int status = 0;
+    if (spw__loader_init(dirs, n_dirs, &err) != SPW_OK) {
+        fprintf(stderr, "spillway: %s\n", err.msg);
+        free(dirs);
+        return 1;
+    }
+    if (list) {
+        if (spw__loader_list(stdout) == 0) {
+            fprintf(stderr, "spillway: no plugins found\n");
+            status = 1;
+        }
+        goto out;
+    }
+    if (help_plugin) {
+        const spw_plugin *pl = NULL;
+        if (spw__loader_find_any(help_plugin, &pl, &err) != SPW_OK) {
+            fprintf(stderr, "spillway: %s\n", err.msg);
+            status = 1;
+            goto out;
+        }
+        printf("%s %s %s: %s\n\n", spw_kind_name(pl->kind), pl->name, pl->version, pl->description);
+        if (pl->options && pl->options[0].name)
+            spw__opts_print(stdout, pl->options);
+        else
+            printf("(no options)\n");
+        goto out;
+    }
+
+    spw__pipeline *p = NULL;
+    const char *path = demo ? "<demo>" : config;
+    if (spw__pipeline_load(path, demo ? demo_pipeline : NULL, &p, &err) != SPW_OK) {
+        fprintf(stderr, "spillway: %s\n", err.msg);
+        status = 1;
+        goto out;
+    }
+    if (check) {
+        size_t k[5] = {0};
+        for (size_t i = 0; i < p->n_defs; i++)
+            k[p->defs[i].kind]++;
+        printf("%s: OK (%zu source%s, %zu filter%s, %zu codec%s, %zu sink%s)\n", path,
+               k[SPW_KIND_SOURCE], k[SPW_KIND_SOURCE] == 1 ? "" : "s", k[SPW_KIND_FILTER],
+               k[SPW_KIND_FILTER] == 1 ? "" : "s", k[SPW_KIND_CODEC], k[SPW_KIND_CODEC] == 1 ? "" : "s",
+               k[SPW_KIND_SINK], k[SPW_KIND_SINK] == 1 ? "" : "s");
+        spw__pipeline_free(p);
+        goto out;
+    }
+    if (spw__log_setup(log_level >= 0 ? (spw_log_level)log_level : (spw_log_level)p->conf.log_level,
+                       (spw__log_format)p->conf.log_format, p->conf.log_file, &err) != SPW_OK) {
+        fprintf(stderr, "spillway: %s\n", err.msg);
+        spw__pipeline_free(p);
+        status = 1;
+        goto out;
+    }
+    /* A peer that goes away must surface as an EPIPE on that socket, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    if (spw__pipeline_run(p, &err) != SPW_OK) {
+        spw__log("core", SPW_LOG_ERROR, "%s", err.msg);
+        status = 3;
+    }
+    spw__pipeline_free(p);
+    spw__log_close();
+out:
+    spw__loader_exit();
+    free(dirs);
+    return status;
+}

@@ -1,1 +1,109 @@
+/*
+ * core/pipeline.h: a pipeline as configured: its [pipeline] options, one
+ * definition per stage section with the plugin and both option sets
+ * parsed, references between sections resolved. Built once on the main
+ * thread (plugins load here, before any worker exists), then shared
+ * read-only by the workers, which instantiate every stage.
+ */
+#ifndef SPW_CORE_PIPELINE_H
+#define SPW_CORE_PIPELINE_H
 
+#include <stdatomic.h>
+#include <uv.h>
+#include <spillway/plugin.h>
+#include "config.h"
+#include "dlq.h"
+#include "metrics.h"
+
+/* [pipeline] options. */
+typedef struct spw__pipeline_conf {
+    char *name;
+    int64_t workers;
+    int64_t max_in_flight;
+    int64_t event_deadline_ms;
+    int64_t shutdown_timeout_ms;
+    char *dead_letter;
+    int log_level;
+    int log_format;
+    char *log_file;
+    int64_t stats_interval_ms;
+} spw__pipeline_conf;
+
+/* What a sink route does with an event its sink rejected. */
+enum spw__on_reject { SPW__REJECT_DEAD_LETTER = 0, SPW__REJECT_RETRY = 1, SPW__REJECT_DROP = 2 };
+
+/* Core options of a [sink.*] section (the route). */
+typedef struct spw__sink_conf {
+    char *codec;
+    spw_strlist filters;
+    int64_t batch_max_records;
+    int64_t batch_max_bytes;
+    int64_t batch_max_delay_ms;
+    int64_t concurrency; /* 0 = the plugin's default */
+    int on_reject;       /* enum spw__on_reject, or -1 = default */
+    int64_t retry_initial_ms;
+    int64_t retry_max_ms;
+} spw__sink_conf;
+
+typedef struct spw__stage_def {
+    spw_kind kind;
+    char *title;               /* "sink.es" */
+    char *name;                /* "es" */
+    int line;                  /* section line, for messages */
+    const spw_plugin *plugin;  /* borrowed from the loader */
+    void *conf;                /* plugin config, plugin->config_size bytes */
+    spw__sink_conf sink;       /* kind == SINK only */
+    size_t codec;              /* sinks: index of the codec def */
+    size_t *filters;           /* sinks: indices of filter defs */
+    size_t n_filters;
+} spw__stage_def;
+
+struct spw__worker;
+
+/* Runtime state shared by the main thread and the workers while running. */
+typedef struct spw__run {
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    unsigned created;          /* workers that finished creating their stages */
+    bool failed;               /* a worker could not start */
+    bool go;                   /* main: start sources (or abort when failed) */
+    spw_err fail;              /* the first failure */
+    uv_loop_t loop;            /* the main thread's loop: signals, stats */
+    uv_async_t notify;         /* worker -> main: idle or done */
+    atomic_uint idle;          /* workers with all sources finished and nothing in flight */
+    atomic_uint done;          /* workers whose loop has ended */
+    atomic_int stop_level;     /* 0 running, 1 drain, 2 force */
+    struct spw__worker *workers;
+} spw__run;
+
+typedef struct spw__pipeline {
+    char *path;                /* file the pipeline came from, for messages */
+    spw__pipeline_conf conf;
+    spw__stage_def *defs;
+    size_t n_defs;
+    spw__dlq *dlq;             /* NULL when no dead_letter file */
+    spw__metrics *metrics;
+    spw__run *run;             /* non-NULL while spw__pipeline_run runs */
+} spw__pipeline;
+
+/*
+ * Reads, types and resolves a pipeline file (or `text` when non-NULL, with
+ * path used in messages). Loads plugins and runs their check callbacks; has
+ * no other side effects (no file opened but the pipeline and plugins), so
+ * `spillway --check` is exactly this. *out owned by caller.
+ */
+SPW_API spw_result spw__pipeline_load(const char *path, const char *text, spw__pipeline **out,
+                                      spw_err *err);
+SPW_API void spw__pipeline_free(spw__pipeline *p);
+
+/*
+ * Runs the pipeline until a signal stops it or every source has finished
+ * and nothing is in flight. Returns SPW_OK on a clean stop, an error when
+ * it could not start (err says why; nothing was acknowledged).
+ */
+SPW_API spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err);
+
+/* Worker -> main: a worker failed at start; records the first message and wakes main. */
+SPW_API void spw__pipeline_fail(spw__pipeline *p, const char *msg);
+
+#endif /* SPW_CORE_PIPELINE_H */

@@ -1,1 +1,573 @@
-/* placeholder */ typedef int spw__placeholder_route;
+/*
+ * core/route.c: a sink route on one worker.
+ *
+ * Events offered to a route pass its filters, are encoded by its codec
+ * straight into the batch being filled, and leave as a batch when it
+ * reaches batch_max_records or batch_max_bytes, or batch_max_delay after
+ * its first event. At most `concurrency` batches are with the sink at once;
+ * the rest wait in the ready queue (bounded by the worker's in-flight cap).
+ *
+ * Sinks only classify outcomes. This file decides what follows: delivered
+ * events are reported to the ack machinery; events to retry go back to the
+ * sink after an exponential backoff with full jitter, unless the retry
+ * could not happen before the earliest deadline in the batch, in which case
+ * they are answered "retry" now (XDR resends them); rejected events are
+ * dead-lettered, answered retry, or dropped, as the route says.
+ *
+ * Sends happen from the worker's pump, never from inside spw_submit or
+ * spw_batch_done, so a sink that completes synchronously cannot recurse.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "ack.h"
+#include "log.h"
+#include "route.h"
+
+struct dlq_ctx {
+    spw__route *r;
+    spw_event *ev;
+};
+
+static const char *route_title(const spw__route *r) { return r->def->title; }
+
+/* ---- batches ---------------------------------------------------------- */
+
+static spw_batch *batch_new(spw__route *r) {
+    spw_batch *b = r->spare;
+    if (b) {
+        r->spare = NULL;
+    } else {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+    }
+    b->route = r;
+    return b;
+}
+
+static void batch_clear_items(spw_batch *b) {
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].reason);
+    b->n = 0;
+    b->records.len = 0;
+    b->body.len = 0;
+    b->attempt = 0;
+    b->retry_after_ms = 0;
+    b->due = 0;
+    b->next = NULL;
+    b->lent = false;
+}
+
+static void batch_free(spw_batch *b) {
+    batch_clear_items(b);
+    free(b->items);
+    spw_buf_free(&b->records);
+    spw_buf_free(&b->body);
+    free(b);
+}
+
+/* Keeps one emptied batch for reuse: the steady state allocates nothing per request. */
+static void batch_recycle(spw__route *r, spw_batch *b) {
+    batch_clear_items(b);
+    if (!r->spare && b->records.cap <= (size_t)r->def->sink.batch_max_bytes * 2)
+        r->spare = b;
+    else
+        batch_free(b);
+}
+
+static spw_result batch_push(spw_batch *b, spw_event *ev, size_t off, size_t len) {
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        spw__batch_item *it = realloc(b->items, cap * sizeof *it);
+        if (!it)
+            return SPW_ERR_NOMEM;
+        b->items = it;
+        b->cap = cap;
+    }
+    b->items[b->n++] = (spw__batch_item){ev, off, len, SPW__NO_RESULT, NULL};
+    return SPW_OK;
+}
+
+/* Keeps only items whose `keep` flag is set, compacting records in place. */
+static void batch_compact(spw_batch *b, const bool *keep) {
+    size_t n = 0, pos = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        spw__batch_item it = b->items[i];
+        if (!keep[i]) {
+            free(it.reason);
+            continue;
+        }
+        if (it.off != pos)
+            memmove(b->records.data + pos, b->records.data + it.off, it.len);
+        it.off = pos;
+        it.result = SPW__NO_RESULT;
+        free(it.reason);
+        it.reason = NULL;
+        pos += it.len;
+        b->items[n++] = it;
+    }
+    b->n = n;
+    b->records.len = pos;
+}
+
+/* ---- outcomes --------------------------------------------------------- */
+
+static void report(spw__route *r, spw_event *ev, spw_result res) {
+    if (res == SPW_OK)
+        spw_counter_add(r->c_delivered, 1);
+    else if (res == SPW_RETRY)
+        spw_counter_add(r->c_retried, 1);
+    spw__ack_route_done(ev, res);
+}
+
+static void dlq_done(void *arg, spw_result res) {
+    struct dlq_ctx *c = arg;
+    if (res == SPW_OK) {
+        spw_counter_add(c->r->c_dead, 1);
+        spw__ack_route_done(c->ev, SPW_OK);
+    } else {
+        spw__log(route_title(c->r), SPW_LOG_ERROR,
+                 "dead-letter write failed (%s); the event will be retried", spw_result_str(res));
+        report(c->r, c->ev, SPW_RETRY);
+    }
+    free(c);
+}
+
+/* Rate-limits reject logs to one line per second per worker thread, counting the rest. */
+static void log_reject(spw__route *r, const spw_event *ev, const char *reason) {
+    static _Thread_local uint64_t last_ms;
+    static _Thread_local uint64_t suppressed;
+    uint64_t now = uv_now(&r->w->loop);
+    if (last_ms && now - last_ms < 1000) {
+        suppressed++;
+        return;
+    }
+    spw_str ns = spw_event_namespace(ev);
+    spw__log(route_title(r), SPW_LOG_WARN, "rejected %s record in %.*s: %s%s", 
+             spw_event_op(ev) == SPW_OP_DELETE ? "delete" : "write", (int)ns.len,
+             ns.ptr ? ns.ptr : "", reason && *reason ? reason : "no reason given",
+             suppressed ? " (more rejects suppressed in the last second)" : "");
+    last_ms = now;
+    suppressed = 0;
+}
+
+static void reject(spw__route *r, spw_event *ev, spw_slice rec, const char *reason) {
+    spw_counter_add(r->c_rejected, 1);
+    log_reject(r, ev, reason);
+    switch (r->on_reject) {
+    case SPW__REJECT_DEAD_LETTER: {
+        spw__pipeline *p = r->w->p;
+        const spw_codec_ops *codec = r->codec->def->plugin->codec;
+        struct dlq_ctx *c = malloc(sizeof *c);
+        spw_buf_reset(&r->scratch);
+        if (!c || spw__dlq_format(&r->scratch, p->conf.name, route_title(r), ev, rec,
+                                  codec->content_type(r->codec->inst, false),
+                                  reason ? reason : "") != SPW_OK ||
+            spw__dlq_write(p->dlq, &r->w->loop, r->scratch.data, r->scratch.len, dlq_done, c) !=
+                SPW_OK) {
+            free(c);
+            report(r, ev, SPW_RETRY);
+            return;
+        }
+        c->r = r;
+        c->ev = ev;
+        return;
+    }
+    case SPW__REJECT_RETRY:
+        report(r, ev, SPW_RETRY);
+        return;
+    case SPW__REJECT_DROP:
+        spw_counter_add(r->c_dropped, 1);
+        spw__ack_route_done(ev, SPW_REJECT);
+        return;
+    }
+}
+
+/* ---- the queue -------------------------------------------------------- */
+
+static void ready_push(spw__route *r, spw_batch *b, bool front) {
+    b->next = NULL;
+    if (!r->ready_head) {
+        r->ready_head = r->ready_tail = b;
+    } else if (front) {
+        b->next = r->ready_head;
+        r->ready_head = b;
+    } else {
+        r->ready_tail->next = b;
+        r->ready_tail = b;
+    }
+    spw__worker_kick(r->w);
+}
+
+static void close_filling(spw__route *r) {
+    spw_batch *b = r->filling;
+    if (!b)
+        return;
+    r->filling = NULL;
+    uv_timer_stop(&r->delay_timer);
+    if (b->n == 0) {
+        batch_recycle(r, b);
+        return;
+    }
+    ready_push(r, b, false);
+}
+
+static void on_delay(uv_timer_t *t) { close_filling(t->data); }
+
+static uint64_t batch_deadline(const spw_batch *b) {
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].ev->deadline < d)
+            d = b->items[i].ev->deadline;
+    return d;
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void retry_arm(spw__route *r) {
+    if (!r->retry_head) {
+        uv_timer_stop(&r->retry_timer);
+        return;
+    }
+    uint64_t now = uv_now(&r->w->loop);
+    uint64_t due = r->retry_head->due;
+    uv_timer_start(&r->retry_timer, on_retry, due > now ? due - now : 0, 0);
+}
+
+static void on_retry(uv_timer_t *t) {
+    spw__route *r = t->data;
+    uint64_t now = uv_now(&r->w->loop);
+    while (r->retry_head && r->retry_head->due <= now) {
+        spw_batch *b = r->retry_head;
+        r->retry_head = b->next;
+        ready_push(r, b, true);
+    }
+    retry_arm(r);
+}
+
+static void retry_insert(spw__route *r, spw_batch *b) {
+    spw_batch **pp = &r->retry_head;
+    while (*pp && (*pp)->due <= b->due)
+        pp = &(*pp)->next;
+    b->next = *pp;
+    *pp = b;
+    if (r->retry_head == b)
+        retry_arm(r);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+/* Drops events already answered by their deadline: sending them would only make duplicates. */
+static bool drop_expired(spw__route *r, spw_batch *b) {
+    size_t expired = 0;
+    for (size_t i = 0; i < b->n; i++)
+        expired += spw__ack_expired(b->items[i].ev);
+    if (!expired)
+        return b->n > 0;
+    bool keep[b->n];
+    for (size_t i = 0; i < b->n; i++) {
+        keep[i] = !spw__ack_expired(b->items[i].ev);
+        if (!keep[i])
+            report(r, b->items[i].ev, SPW_RETRY);
+    }
+    batch_compact(b, keep);
+    return b->n > 0;
+}
+
+static spw_result build_body(spw__route *r, spw_batch *b, spw_err *err) {
+    const spw_codec_ops *codec = r->codec->def->plugin->codec;
+    if (!r->batching || !codec->frame)
+        return SPW_OK; /* the body is the records buffer itself */
+    spw_slice stack[64];
+    spw_slice *recs = b->n <= 64 ? stack : malloc(b->n * sizeof *recs);
+    if (!recs)
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory framing a batch");
+    for (size_t i = 0; i < b->n; i++)
+        recs[i] = (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
+    b->body.len = 0;
+    spw_result res = codec->frame(r->codec->inst, recs, b->n, &b->body, err);
+    if (recs != stack)
+        free(recs);
+    return res;
+}
+
+static void send_batch(spw__route *r, spw_batch *b) {
+    spw_err err = {""};
+    if (!drop_expired(r, b)) {
+        batch_recycle(r, b);
+        return;
+    }
+    spw_result res = build_body(r, b, &err);
+    b->attempt++;
+    b->lent = true;
+    r->lent++;
+    spw_counter_add(r->c_batches, 1);
+    if (b->attempt > 1)
+        spw_counter_add(r->c_retries, 1);
+    if (res == SPW_OK)
+        res = r->sink->def->plugin->sink->send(r->sink->inst, b, &err);
+    if (res != SPW_OK)
+        spw_batch_done(b, SPW_RETRY, err.msg[0] ? err.msg : spw_result_str(res));
+}
+
+void spw__route_pump(spw__route *r) {
+    while (r->lent < r->concurrency && r->ready_head && !r->closing) {
+        spw_batch *b = r->ready_head;
+        r->ready_head = b->next;
+        if (!r->ready_head)
+            r->ready_tail = NULL;
+        b->next = NULL;
+        send_batch(r, b);
+    }
+}
+
+/* ---- the sink's side of a batch (SDK) ---------------------------------- */
+
+size_t spw_batch_count(const spw_batch *b) { return b->n; }
+
+const spw_event *spw_batch_event(const spw_batch *b, size_t i) {
+    return i < b->n ? b->items[i].ev : NULL;
+}
+
+spw_slice spw_batch_record(const spw_batch *b, size_t i) {
+    if (i >= b->n)
+        return (spw_slice){NULL, 0};
+    return (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
+}
+
+spw_slice spw_batch_body(const spw_batch *b) {
+    const spw__route *r = b->route;
+    if (r->batching && r->codec->def->plugin->codec->frame)
+        return (spw_slice){b->body.data, b->body.len};
+    return (spw_slice){b->records.data, b->records.len};
+}
+
+const char *spw_batch_content_type(const spw_batch *b) {
+    const spw__route *r = b->route;
+    return r->codec->def->plugin->codec->content_type(r->codec->inst, r->batching);
+}
+
+unsigned spw_batch_attempt(const spw_batch *b) { return b->attempt; }
+
+uint64_t spw_batch_deadline(const spw_batch *b) { return batch_deadline(b); }
+
+void spw_batch_set_result(spw_batch *b, size_t i, spw_result res, const char *reason) {
+    if (i >= b->n)
+        return;
+    b->items[i].result = (int8_t)res;
+    free(b->items[i].reason);
+    b->items[i].reason = reason ? strdup(reason) : NULL;
+}
+
+void spw_batch_retry_after(spw_batch *b, uint64_t ms) {
+    if (ms > b->retry_after_ms)
+        b->retry_after_ms = ms;
+}
+
+void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
+    spw__route *r = b->route;
+    spw__worker *w = r->w;
+    if (!b->lent) {
+        spw__log(route_title(r), SPW_LOG_ERROR, "sink gave back a batch it did not hold; ignored");
+        return;
+    }
+    b->lent = false;
+    r->lent--;
+
+    bool keep[b->n ? b->n : 1];
+    size_t n_retry = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        spw__batch_item *it = &b->items[i];
+        spw_result rr = it->result != SPW__NO_RESULT ? (spw_result)it->result : res;
+        const char *why = it->reason ? it->reason : reason;
+        keep[i] = false;
+        if (rr == SPW_OK) {
+            report(r, it->ev, SPW_OK);
+        } else if (rr == SPW_REJECT) {
+            reject(r, it->ev, (spw_slice){b->records.data + it->off, it->len}, why);
+        } else if (spw__ack_expired(it->ev) || r->closing) {
+            report(r, it->ev, SPW_RETRY);
+        } else {
+            keep[i] = true;
+            n_retry++;
+        }
+    }
+    if (n_retry == 0) {
+        batch_recycle(r, b);
+        spw__worker_kick(w);
+        return;
+    }
+    if (n_retry < b->n)
+        batch_compact(b, keep);
+
+    int ok = 0;
+    uint64_t now = uv_now(&w->loop);
+    uint64_t delay = spw__backoff_delay(&w->rng, (uint64_t)r->def->sink.retry_initial_ms,
+                                        (uint64_t)r->def->sink.retry_max_ms, b->attempt,
+                                        b->retry_after_ms, now, batch_deadline(b), &ok);
+    if (!ok) {
+        /* No retry fits before the deadline: answer "retry" now, XDR will resend. */
+        spw__log(route_title(r), SPW_LOG_DEBUG,
+                 "%zu event(s) failed (%s); no retry fits before their deadline", b->n,
+                 reason ? reason : spw_result_str(res));
+        for (size_t i = 0; i < b->n; i++)
+            report(r, b->items[i].ev, SPW_RETRY);
+        b->n = 0;
+        batch_recycle(r, b);
+        spw__worker_kick(w);
+        return;
+    }
+    spw__log(route_title(r), SPW_LOG_DEBUG, "retrying %zu event(s) in %llu ms (attempt %u): %s",
+             b->n, (unsigned long long)delay, b->attempt + 1,
+             reason ? reason : spw_result_str(res));
+    b->retry_after_ms = 0;
+    b->due = now + delay;
+    retry_insert(r, b);
+    spw__worker_kick(w);
+}
+
+/* ---- offering events -------------------------------------------------- */
+
+bool spw__route_offer(spw__route *r, spw_event *ev) {
+    for (size_t i = 0; i < r->n_filters; i++) {
+        spw_stage *f = r->filters[i];
+        /* Only an explicit SKIP drops: a failing filter must not lose events. */
+        if (f->def->plugin->filter->match(f->inst, ev) == SPW_SKIP)
+            return false;
+    }
+    spw__ack_route_take(ev);
+    spw_event_ref(ev);
+    spw_counter_add(r->c_events, 1);
+
+    const spw__sink_conf *sc = &r->def->sink;
+    spw_batch *b = r->filling;
+    if (!b && !(b = r->filling = batch_new(r))) {
+        report(r, ev, SPW_RETRY);
+        return true;
+    }
+    size_t off = b->records.len;
+    spw_err err = {""};
+    spw_result res =
+        r->codec->def->plugin->codec->encode(r->codec->inst, ev, &b->records, &err);
+    if (res != SPW_OK) {
+        b->records.len = off;
+        spw_counter_add(r->c_encode_errors, 1);
+        if (res == SPW_REJECT) {
+            reject(r, ev, (spw_slice){NULL, 0}, err.msg[0] ? err.msg : "codec rejected the event");
+        } else {
+            spw__log(route_title(r), SPW_LOG_ERROR, "encoding failed: %s",
+                     err.msg[0] ? err.msg : spw_result_str(res));
+            report(r, ev, SPW_RETRY);
+        }
+        return true;
+    }
+    size_t len = b->records.len - off;
+    if (b->n > 0 && b->records.len > (size_t)sc->batch_max_bytes) {
+        /* This record would overflow the batch: it starts the next one. */
+        spw_batch *nb = batch_new(r);
+        if (!nb || spw_buf_append(&nb->records, b->records.data + off, len) != SPW_OK) {
+            if (nb)
+                batch_free(nb);
+            b->records.len = off;
+            report(r, ev, SPW_RETRY);
+            return true;
+        }
+        b->records.len = off;
+        close_filling(r);
+        r->filling = b = nb;
+        off = 0;
+    }
+    if (batch_push(b, ev, off, len) != SPW_OK) {
+        b->records.len = off;
+        report(r, ev, SPW_RETRY);
+        return true;
+    }
+    if (b->n >= (size_t)sc->batch_max_records || b->records.len >= (size_t)sc->batch_max_bytes)
+        close_filling(r);
+    else if (b->n == 1)
+        uv_timer_start(&r->delay_timer, on_delay, (uint64_t)sc->batch_max_delay_ms, 0);
+    return true;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def, spw_err *err) {
+    spw__pipeline *p = w->p;
+    memset(r, 0, sizeof *r);
+    r->w = w;
+    r->def = def;
+    r->sink = &w->stages[def - p->defs];
+    r->codec = &w->stages[def->codec];
+    r->n_filters = def->n_filters;
+    if (def->n_filters) {
+        r->filters = calloc(def->n_filters, sizeof *r->filters);
+        if (!r->filters)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < def->n_filters; i++)
+            r->filters[i] = &w->stages[def->filters[i]];
+    }
+    r->batching = def->sink.batch_max_records > 1;
+    unsigned dflt = def->plugin->sink->default_concurrency;
+    r->concurrency = def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
+    r->on_reject = (enum spw__on_reject)def->sink.on_reject;
+    uv_timer_init(&w->loop, &r->delay_timer);
+    uv_timer_init(&w->loop, &r->retry_timer);
+    r->delay_timer.data = r->retry_timer.data = r;
+
+    const char *t = def->title;
+    spw__metrics *m = p->metrics;
+    r->c_events = spw__metrics_register(m, t, "events", "events offered to the route");
+    r->c_delivered = spw__metrics_register(m, t, "delivered", "events the sink delivered");
+    r->c_retried = spw__metrics_register(m, t, "retried", "events answered retry by the route");
+    r->c_rejected = spw__metrics_register(m, t, "rejected", "events rejected by the sink or codec");
+    r->c_dead = spw__metrics_register(m, t, "dead_lettered", "rejected events written to the dead-letter file");
+    r->c_dropped = spw__metrics_register(m, t, "dropped", "rejected events dropped (on_reject = drop)");
+    r->c_batches = spw__metrics_register(m, t, "requests", "batches handed to the sink");
+    r->c_retries = spw__metrics_register(m, t, "request_retries", "batches handed to the sink again");
+    r->c_encode_errors = spw__metrics_register(m, t, "encode_errors", "events the codec failed to encode");
+    if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
+        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors)
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    return SPW_OK;
+}
+
+void spw__route_flush(spw__route *r) { close_filling(r); }
+
+bool spw__route_idle(const spw__route *r) {
+    return !r->filling && !r->ready_head && !r->retry_head && r->lent == 0;
+}
+
+static void release_all(spw__route *r, spw_batch *b) {
+    while (b) {
+        spw_batch *next = b->next;
+        for (size_t i = 0; i < b->n; i++)
+            report(r, b->items[i].ev, SPW_RETRY);
+        b->n = 0;
+        batch_free(b);
+        b = next;
+    }
+}
+
+void spw__route_close(spw__route *r) {
+    r->closing = true;
+    if (r->filling) {
+        release_all(r, r->filling);
+        r->filling = NULL;
+    }
+    release_all(r, r->ready_head);
+    r->ready_head = r->ready_tail = NULL;
+    release_all(r, r->retry_head);
+    r->retry_head = NULL;
+    if (r->lent)
+        spw__log(route_title(r), SPW_LOG_ERROR,
+                 "sink still holds %u batch(es) after destroy; their events stay unanswered", r->lent);
+    if (r->spare) {
+        batch_free(r->spare);
+        r->spare = NULL;
+    }
+    spw_buf_free(&r->scratch);
+    free(r->filters);
+    r->filters = NULL;
+    uv_close((uv_handle_t *)&r->delay_timer, NULL);
+    uv_close((uv_handle_t *)&r->retry_timer, NULL);
+}

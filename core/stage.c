@@ -1,1 +1,116 @@
-/* placeholder */ typedef int spw__placeholder_stage;
+/*
+ * core/stage.c: stage instances and the services the SDK promises them:
+ * per-stage logging, counters, timers, configuration and worker identity.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "stage.h"
+#include "worker.h"
+
+struct spw_timer {
+    uv_timer_t h;
+    spw_timer_fn fn;
+    void *arg;
+};
+
+spw_result spw__stage_create(spw_stage *st, spw__worker *w, const spw__stage_def *def, spw_err *err) {
+    memset(st, 0, sizeof *st);
+    st->worker = w;
+    st->def = def;
+    spw_err perr = {""};
+    void *inst = NULL;
+    spw_result r = def->plugin->create(st, def->conf, &inst, &perr);
+    if (r != SPW_OK)
+        return spw_err_set(err, r < 0 ? r : SPW_ERR_CONFIG, "[%s] could not start: %s", def->title,
+                           perr.msg[0] ? perr.msg : spw_result_str(r));
+    st->inst = inst;
+    st->created = true;
+    return SPW_OK;
+}
+
+void spw__stage_destroy(spw_stage *st) {
+    if (!st->created)
+        return;
+    st->created = false;
+    st->def->plugin->destroy(st->inst);
+    st->inst = NULL;
+}
+
+void spw_log(const spw_stage *st, spw_log_level level, const char *fmt, ...) {
+    if (!spw_log_enabled(level))
+        return;
+    char comp[160];
+    if (st && st->worker->p->conf.workers > 1)
+        snprintf(comp, sizeof comp, "%s#%u", st->def->title, st->worker->index);
+    else
+        snprintf(comp, sizeof comp, "%s", st ? st->def->title : "plugin");
+    va_list ap;
+    va_start(ap, fmt);
+    spw__vlog(comp, level, fmt, ap);
+    va_end(ap);
+}
+
+const char *spw_stage_name(const spw_stage *st) { return st->def->name; }
+uv_loop_t *spw_stage_loop(const spw_stage *st) { return &st->worker->loop; }
+const void *spw_stage_config(const spw_stage *st) { return st->def->conf; }
+unsigned spw_stage_worker(const spw_stage *st) { return st->worker->index; }
+unsigned spw_stage_workers(const spw_stage *st) { return (unsigned)st->worker->p->conf.workers; }
+const char *spw_pipeline_name(const spw_stage *st) { return st->worker->p->conf.name; }
+
+spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help) {
+    return spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
+}
+
+static void on_timer(uv_timer_t *h) {
+    spw_timer *t = (spw_timer *)h;
+    t->fn(t, t->arg);
+}
+
+spw_timer *spw_timer_new(spw_stage *st, spw_timer_fn fn, void *arg) {
+    spw_timer *t = calloc(1, sizeof *t);
+    if (!t || !fn) {
+        free(t);
+        return NULL;
+    }
+    uv_timer_init(&st->worker->loop, &t->h);
+    t->fn = fn;
+    t->arg = arg;
+    return t;
+}
+
+void spw_timer_start(spw_timer *t, uint64_t after_ms, uint64_t repeat_ms) {
+    uv_timer_start(&t->h, on_timer, after_ms, repeat_ms);
+}
+
+void spw_timer_stop(spw_timer *t) { uv_timer_stop(&t->h); }
+
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+void spw_timer_free(spw_timer *t) {
+    if (!t)
+        return;
+    uv_timer_stop(&t->h);
+    /* libuv owns the handle until its close callback: memory is released there. */
+    uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+void spw_source_finished(spw_stage *src) {
+    if (src->finished || src->def->kind != SPW_KIND_SOURCE)
+        return;
+    src->finished = true;
+    spw__worker *w = src->worker;
+    if (w->sources_running > 0)
+        w->sources_running--;
+    spw__worker_released(w);
+}
+
+const char *spw_kind_name(spw_kind k) {
+    switch (k) {
+    case SPW_KIND_SOURCE: return "source";
+    case SPW_KIND_FILTER: return "filter";
+    case SPW_KIND_CODEC: return "codec";
+    case SPW_KIND_SINK: return "sink";
+    }
+    return "unknown";
+}

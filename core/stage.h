@@ -1,1 +1,27 @@
+/*
+ * core/stage.h: one plugin instance on one worker, and the services the
+ * core offers it through the SDK (logging, counters, timers, config).
+ */
+#ifndef SPW_CORE_STAGE_H
+#define SPW_CORE_STAGE_H
 
+#include <spillway/plugin.h>
+#include "pipeline.h"
+
+struct spw__worker;
+
+struct spw_stage {
+    struct spw__worker *worker;
+    const spw__stage_def *def;
+    void *inst;          /* the plugin's instance; NULL until create succeeded */
+    bool created;
+    bool finished;       /* sources: spw_source_finished was called */
+};
+
+/* Creates the plugin instance (on the worker thread). */
+SPW_API spw_result spw__stage_create(struct spw_stage *st, struct spw__worker *w,
+                                     const spw__stage_def *def, spw_err *err);
+/* Destroys the instance if it was created. */
+SPW_API void spw__stage_destroy(struct spw_stage *st);
+
+#endif /* SPW_CORE_STAGE_H */

@@ -1,1 +1,73 @@
+/*
+ * core/worker.h: one worker thread. It owns a libuv loop and one instance
+ * of every stage; events submitted on it are encoded, batched, sent and
+ * acknowledged on it, so the hot path takes no locks. The main thread talks
+ * to a worker only through its async handle and atomics.
+ */
+#ifndef SPW_CORE_WORKER_H
+#define SPW_CORE_WORKER_H
 
+#include <stdatomic.h>
+#include <uv.h>
+#include "backoff.h"
+#include "pipeline.h"
+#include "stage.h"
+
+struct spw__route;
+
+enum spw__worker_state {
+    SPW__W_CREATED = 0, /* stages being created */
+    SPW__W_RUNNING,     /* sources producing */
+    SPW__W_DRAINING,    /* sources stopped, in-flight finishing */
+    SPW__W_DONE,        /* loop stopped */
+};
+
+typedef struct spw__worker {
+    spw__pipeline *p;
+    unsigned index;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    int state;
+
+    struct spw_stage *stages;        /* one per def, same index */
+    struct spw__route *routes;       /* one per sink def */
+    size_t n_routes;
+    spw__rng rng;
+
+    /* Flow control. */
+    size_t in_flight;                /* submitted, not yet fully released */
+    size_t cap, low_water;
+    bool paused;
+    unsigned sources_running;        /* sources not finished */
+
+    /* Events submitted and not yet answered, in deadline order. */
+    spw_event *fly_head, *fly_tail;
+    uv_timer_t deadline_timer;
+
+    /* Answers and sends are never made from inside spw_submit: deferred to here. */
+    unsigned in_submit;
+    spw_event *deferred_head, *deferred_tail;
+    uv_idle_t pump;
+    bool pump_active;
+
+    /* Shutdown. */
+    uv_async_t wake;                 /* main thread -> worker */
+    atomic_int stop_level;           /* 1 = drain, 2 = force */
+    uv_timer_t drain_timer;
+    bool idle_reported;              /* told main: all sources finished, nothing in flight */
+
+    /* Core counters of this worker. */
+    spw_counter *c_submitted, *c_ok, *c_retry, *c_reject, *c_expired;
+} spw__worker;
+
+/* Runs on the worker thread: create stages, wait for go, run, tear down. */
+SPW_API void spw__worker_main(void *arg);
+
+/* Schedules the pump (deferred answers, route sends) on the next loop turn. */
+SPW_API void spw__worker_kick(spw__worker *w);
+/* Called when in_flight drops: resumes sources, detects the end of work. */
+SPW_API void spw__worker_released(spw__worker *w);
+/* Pauses the worker's sources (in-flight cap reached). */
+SPW_API void spw__worker_pause(spw__worker *w);
+
+#endif /* SPW_CORE_WORKER_H */

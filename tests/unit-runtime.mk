@@ -1,1 +1,5 @@
-# (filled in by its component)
+# The runtime: ack machinery, routes, workers, run with in-process plugins.
+check_PROGRAMS += tests/unit/test-ack
+TESTS += tests/unit/test-ack
+tests_unit_test_ack_SOURCES = tests/unit/test-ack.c
+tests_unit_test_ack_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)
