@@ -29,9 +29,11 @@ SPW_API spw_result spw__dlq_open(const char *path, spw__dlq **out, spw_err *err)
 typedef void (*spw__dlq_cb)(void *arg, spw_result r);
 
 /*
- * Queues one line (copied; must end with '\n'). cb runs later on `loop`,
- * never from inside this call. Fails (without calling cb) on NOMEM or
- * after spw__dlq_close has begun.
+ * Queues one line (copied; must end with '\n' and hold no other). Call it
+ * on `loop`'s thread. cb runs later on `loop`, never from inside this
+ * call. Fails (without calling cb) with NOMEM, with NOSPACE when 64 MiB of
+ * lines are already waiting, with INVAL for a malformed line, and with
+ * STATE after spw__dlq_close has begun.
  */
 SPW_API spw_result spw__dlq_write(spw__dlq *q, uv_loop_t *loop, const void *line, size_t len,
                                   spw__dlq_cb cb, void *arg);
@@ -40,6 +42,9 @@ SPW_API spw_result spw__dlq_write(spw__dlq *q, uv_loop_t *loop, const void *line
 SPW_API spw_result spw__dlq_format(spw_buf *out, const char *pipeline, const char *sink,
                                    const spw_event *ev, spw_slice record,
                                    const char *content_type, const char *reason);
+
+/* Lines committed successfully and fsync calls made so far (tests, metrics). */
+SPW_API void spw__dlq_stats(spw__dlq *q, uint64_t *lines, uint64_t *syncs);
 
 /*
  * Closes the file. Every write accepted before must have had its callback

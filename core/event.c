@@ -1,1 +1,386 @@
-/* placeholder */ typedef int spw__placeholder_event;
+/*
+ * core/event.c: the event object. Owns its single allocation, the builder
+ * setters sources call, the read accessors every stage calls, reference
+ * counting and the particle-type names.
+ *
+ * Data area. A source that copies its frame into spw_event_data() and
+ * points the setters into it pays no further copy; a source that builds an
+ * event from scratch has its bytes copied. The two must be able to share
+ * one area, so copies are placed at the END of the area, growing down,
+ * while a source's own bytes sit at the front: ev->data_len counts the
+ * copied bytes at the tail. A copy that would reach bytes already
+ * referenced at the front, or a front reference that runs into the
+ * copies, fails with SPW_ERR_NOSPACE instead of silently corrupting data.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event-private.h"
+
+/* Process-wide so that ids in logs never repeat, whichever worker made the event. */
+static atomic_uint_fast64_t next_event_id = 1;
+
+/* A zero-length value gets a stable, non-NULL pointer (NULL means "absent"). */
+static const uint8_t empty_bytes[1];
+
+spw_event *spw_event_new(uint32_t max_bins, size_t data_cap) {
+    size_t head = sizeof(spw_event);
+    size_t bins_size;
+    spw_event *ev;
+
+    /* Sizes come from frame lengths, so guard the sum against wrapping. */
+    if (max_bins > (SIZE_MAX - head) / sizeof(spw_bin))
+        return NULL;
+    bins_size = (size_t)max_bins * sizeof(spw_bin);
+    if (data_cap > SIZE_MAX - head - bins_size)
+        return NULL;
+
+    ev = malloc(head + bins_size + data_cap);
+    if (ev == NULL)
+        return NULL;
+    /* The data area is left uninitialised: the source fills it, and
+     * clearing a multi-megabyte frame buffer would cost more than the event. */
+    memset(ev, 0, head + bins_size);
+    atomic_init(&ev->refs, 1u);
+    ev->id = atomic_fetch_add_explicit(&next_event_id, 1, memory_order_relaxed);
+    ev->max_bins = max_bins;
+    ev->data_cap = data_cap;
+    ev->bins = (spw_bin *)(ev + 1);
+    ev->data = (uint8_t *)(ev->bins + max_bins);
+    return ev;
+}
+
+uint8_t *spw_event_data(spw_event *ev) {
+    return ev ? ev->data : NULL;
+}
+
+/* Offset of p inside the data area, or SIZE_MAX when [p, p+n) is not wholly in it. */
+static size_t data_offset(const spw_event *ev, const void *p, size_t n) {
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)ev->data;
+
+    /* Integer comparison: relational operators on pointers into different
+     * objects are undefined, and the caller's bytes usually are elsewhere. */
+    if (a < base || a - base > ev->data_cap || n > ev->data_cap - (a - base))
+        return SIZE_MAX;
+    return (size_t)(a - base);
+}
+
+/* Highest end offset of any reference that points into the front of the data area. */
+static size_t front_high_water(const spw_event *ev) {
+    size_t tail = ev->data_cap - ev->data_len;
+    size_t hw = 0;
+
+#define SPW__HW(ptr, len)                                                   \
+    do {                                                                    \
+        size_t o_ = (ptr) ? data_offset(ev, (ptr), (len)) : SIZE_MAX;       \
+        if (o_ != SIZE_MAX && o_ < tail && o_ + (len) > hw)                 \
+            hw = o_ + (len);                                                \
+    } while (0)
+
+    /* A scan rather than a stored mark because event-private.h has no field
+     * for it; copies are the uncommon path (sources that parse in place
+     * make none), so this is cheap where it matters. */
+    SPW__HW(ev->ns.ptr, ev->ns.len);
+    SPW__HW(ev->set.ptr, ev->set.len);
+    SPW__HW(ev->raw.ptr, ev->raw.len);
+    if (ev->has_key)
+        SPW__HW(ev->key.data, ev->key.len);
+    for (uint32_t i = 0; i < ev->n_bins; i++) {
+        SPW__HW(ev->bins[i].name.ptr, ev->bins[i].name.len);
+        SPW__HW(ev->bins[i].value.data, ev->bins[i].value.len);
+    }
+#undef SPW__HW
+    return hw;
+}
+
+/*
+ * Makes n bytes at p part of the event: referenced where they are when they
+ * already lie in the data area, copied to the tail otherwise. *out is NULL
+ * only for (NULL, 0), which callers use to mean "absent".
+ */
+static spw_result store(spw_event *ev, const void *p, size_t n, const uint8_t **out) {
+    size_t off, tail;
+
+    if (p == NULL) {
+        if (n != 0)
+            return SPW_ERR_INVAL;
+        *out = NULL;
+        return SPW_OK;
+    }
+    if (n == 0) {
+        *out = empty_bytes;
+        return SPW_OK;
+    }
+    tail = ev->data_cap - ev->data_len;
+    off = data_offset(ev, p, n);
+    if (off != SIZE_MAX) {
+        /* In place: either in the source's front part or inside an earlier
+         * copy (a stage re-using a pointer the event handed out). A range
+         * straddling the boundary means the front overran the copies. */
+        if (off + n <= tail || off >= tail) {
+            *out = p;
+            return SPW_OK;
+        }
+        return SPW_ERR_NOSPACE;
+    }
+    if (n > tail || tail - n < front_high_water(ev))
+        return SPW_ERR_NOSPACE;
+    tail -= n;
+    memcpy(ev->data + tail, p, n);
+    ev->data_len += n;
+    *out = ev->data + tail;
+    return SPW_OK;
+}
+
+spw_result spw_event_set_op(spw_event *ev, spw_op op, bool durable) {
+    if (ev == NULL || (op != SPW_OP_WRITE && op != SPW_OP_DELETE))
+        return SPW_ERR_INVAL;
+    ev->op = (uint8_t)op;
+    /* "Durable" qualifies deletes only. On the wire the same info2 bit
+     * means "bin LUTs shipped" on a write, so a source passing the raw bit
+     * must not turn a write into something that looks durable. */
+    ev->durable = op == SPW_OP_DELETE && durable;
+    return SPW_OK;
+}
+
+static spw_result set_str(spw_event *ev, spw_str *dst, const void *s, size_t n) {
+    const uint8_t *p;
+    spw_result r;
+
+    if (ev == NULL)
+        return SPW_ERR_INVAL;
+    r = store(ev, s, n, &p);
+    if (r != SPW_OK)
+        return r;
+    dst->ptr = (const char *)p;
+    dst->len = n;
+    return SPW_OK;
+}
+
+spw_result spw_event_set_namespace(spw_event *ev, const void *s, size_t n) {
+    return set_str(ev, ev ? &ev->ns : NULL, s, n);
+}
+
+spw_result spw_event_set_set(spw_event *ev, const void *s, size_t n) {
+    return set_str(ev, ev ? &ev->set : NULL, s, n);
+}
+
+spw_result spw_event_set_raw(spw_event *ev, const void *p, size_t n) {
+    return set_str(ev, ev ? &ev->raw : NULL, p, n);
+}
+
+spw_result spw_event_set_key(spw_event *ev, uint8_t type, const void *v, size_t n) {
+    const uint8_t *p;
+    spw_result r;
+
+    if (ev == NULL || (v == NULL && n != 0))
+        return SPW_ERR_INVAL;
+    switch (type) {
+    case SPW_PT_INTEGER:
+    case SPW_PT_DOUBLE:
+        if (n != 8)
+            return SPW_ERR_INVAL;
+        break;
+    case SPW_PT_STRING:
+    case SPW_PT_BLOB:
+        break;
+    default:
+        return SPW_ERR_INVAL;
+    }
+    r = store(ev, v, n, &p);
+    if (r != SPW_OK)
+        return r;
+    ev->key.type = type;
+    ev->key.data = p ? p : empty_bytes;
+    ev->key.len = n;
+    ev->has_key = true;
+    return SPW_OK;
+}
+
+void spw_event_set_digest(spw_event *ev, const uint8_t digest[20]) {
+    if (ev && digest)
+        memcpy(ev->digest, digest, sizeof ev->digest);
+}
+
+void spw_event_set_generation(spw_event *ev, uint32_t gen) {
+    if (ev)
+        ev->generation = gen;
+}
+
+void spw_event_set_lut(spw_event *ev, int64_t unix_ms, uint32_t src_id) {
+    if (ev) {
+        ev->lut_ms = unix_ms;
+        ev->src_id = src_id;
+    }
+}
+
+void spw_event_set_expiry(spw_event *ev, int64_t unix_s) {
+    if (ev)
+        ev->expiry = unix_s;
+}
+
+void spw_event_set_port(spw_event *ev, uint16_t port) {
+    if (ev)
+        ev->port = port;
+}
+
+spw_result spw_event_add_bin(spw_event *ev, const void *name, size_t name_len, uint8_t type,
+                             const void *value, size_t value_len, int64_t lut_ms) {
+    const uint8_t *np, *vp;
+    size_t saved;
+    spw_bin *b;
+    spw_result r;
+
+    if (ev == NULL || (name == NULL && name_len != 0) || (value == NULL && value_len != 0))
+        return SPW_ERR_INVAL;
+    if (ev->n_bins >= ev->max_bins)
+        return SPW_ERR_NOSPACE;
+    /* All or nothing: a value that does not fit must not leave the name's
+     * copy behind, eating space the source may still need. */
+    saved = ev->data_len;
+    r = store(ev, name, name_len, &np);
+    if (r == SPW_OK)
+        r = store(ev, value, value_len, &vp);
+    if (r != SPW_OK) {
+        ev->data_len = saved;
+        return r;
+    }
+    b = &ev->bins[ev->n_bins++];
+    b->name.ptr = np ? (const char *)np : (const char *)empty_bytes;
+    b->name.len = name_len;
+    b->value.type = type;
+    b->value.data = vp ? vp : empty_bytes;
+    b->value.len = value_len;
+    b->lut_ms = lut_ms;
+    return SPW_OK;
+}
+
+/* ---- Reading. ---- */
+
+spw_op spw_event_op(const spw_event *ev) {
+    return (spw_op)ev->op;
+}
+
+bool spw_event_durable(const spw_event *ev) {
+    return ev->durable;
+}
+
+spw_str spw_event_namespace(const spw_event *ev) {
+    return ev->ns;
+}
+
+spw_str spw_event_set(const spw_event *ev) {
+    return ev->set;
+}
+
+const uint8_t *spw_event_digest(const spw_event *ev) {
+    return ev->digest;
+}
+
+bool spw_event_key(const spw_event *ev, spw_value *key) {
+    if (!ev->has_key)
+        return false;
+    if (key)
+        *key = ev->key;
+    return true;
+}
+
+uint32_t spw_event_generation(const spw_event *ev) {
+    return ev->generation;
+}
+
+int64_t spw_event_lut_ms(const spw_event *ev) {
+    return ev->lut_ms;
+}
+
+uint32_t spw_event_src_id(const spw_event *ev) {
+    return ev->src_id;
+}
+
+int64_t spw_event_expiry(const spw_event *ev) {
+    return ev->expiry;
+}
+
+uint16_t spw_event_port(const spw_event *ev) {
+    return ev->port;
+}
+
+size_t spw_event_bin_count(const spw_event *ev) {
+    return ev->n_bins;
+}
+
+const spw_bin *spw_event_bin(const spw_event *ev, size_t i) {
+    return i < ev->n_bins ? &ev->bins[i] : NULL;
+}
+
+const spw_bin *spw_event_find_bin(const spw_event *ev, const char *name, size_t n) {
+    if (name == NULL && n != 0)
+        return NULL;
+    for (uint32_t i = 0; i < ev->n_bins; i++) {
+        const spw_bin *b = &ev->bins[i];
+        if (b->name.len == n && (n == 0 || memcmp(b->name.ptr, name, n) == 0))
+            return b;
+    }
+    return NULL;
+}
+
+const uint8_t *spw_event_raw(const spw_event *ev, size_t *len) {
+    if (len)
+        *len = ev->raw.ptr ? ev->raw.len : 0;
+    return (const uint8_t *)ev->raw.ptr;
+}
+
+uint64_t spw_event_id(const spw_event *ev) {
+    return ev->id;
+}
+
+/* ---- Lifetime. ---- */
+
+spw_event *spw_event_ref(spw_event *ev) {
+    /* Taking a reference needs no ordering: the caller already holds one. */
+    if (ev)
+        atomic_fetch_add_explicit(&ev->refs, 1u, memory_order_relaxed);
+    return ev;
+}
+
+void spw_event_unref(spw_event *ev) {
+    if (ev == NULL)
+        return;
+    /* Release so that every holder's writes happen before the free; the
+     * acquire fence makes them visible to the thread that frees. */
+    if (atomic_fetch_sub_explicit(&ev->refs, 1u, memory_order_release) == 1u) {
+        atomic_thread_fence(memory_order_acquire);
+        free(ev);
+    }
+}
+
+/* ---- Particle types. ---- */
+
+const char *spw_particle_name(uint8_t type) {
+    switch (type) {
+    case SPW_PT_NIL: return "nil";
+    case SPW_PT_INTEGER: return "integer";
+    case SPW_PT_DOUBLE: return "double";
+    case SPW_PT_STRING: return "string";
+    case SPW_PT_BLOB: return "blob";
+    case SPW_PT_JBLOB: return "java-blob";
+    case SPW_PT_CSBLOB: return "csharp-blob";
+    case SPW_PT_PYBLOB: return "python-blob";
+    case SPW_PT_RBBLOB: return "ruby-blob";
+    case SPW_PT_PHPBLOB: return "php-blob";
+    case SPW_PT_ERLBLOB: return "erlang-blob";
+    case SPW_PT_VECTOR: return "vector";
+    case SPW_PT_BOOL: return "bool";
+    case SPW_PT_HLL: return "hll";
+    case SPW_PT_MAP: return "map";
+    case SPW_PT_LIST: return "list";
+    case SPW_PT_GEOJSON: return "geojson";
+    default: return "unknown";
+    }
+}
+
+bool spw_particle_is_blob(uint8_t type) {
+    return type == SPW_PT_BLOB || (type >= SPW_PT_JBLOB && type <= SPW_PT_ERLBLOB);
+}

@@ -180,6 +180,8 @@ int main(int argc, char **argv) {
     }
     /* A peer that goes away must surface as an EPIPE on that socket, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    /* Likewise a file-size limit on a sink or the dead-letter file: a write error, then a retry. */
+    signal(SIGXFSZ, SIG_IGN);
     if (spw__pipeline_run(p, &err) != SPW_OK) {
         spw__log("core", SPW_LOG_ERROR, "%s", err.msg);
         status = 3;

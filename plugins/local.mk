@@ -2,3 +2,4 @@
 # interface third-party plugins use (the SDK), nothing from core/.
 include plugins/source-generate/local.mk
 include plugins/sink-file/local.mk
+include plugins/codec-json/local.mk

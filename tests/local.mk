@@ -7,3 +7,14 @@ include tests/unit-loader.mk
 include tests/unit-dlq.mk
 include tests/unit-runtime.mk
 include tests/e2e.mk
+include tests/e2e-sdk.mk
+
+# The program itself: flags, exit codes, log formats, signals.
+TESTS += tests/e2e-cli.sh
+dist_noinst_SCRIPTS += tests/e2e-cli.sh
+include tests/unit-codec-json.mk
+
+# `make install` relinks the plugins in the build tree; tests that load them
+# must not run meanwhile, so the install test runs after every other test
+# (GNU make; the build requires it anyway).
+tests/e2e-sdk-install.log: $(filter-out tests/e2e-sdk-install.log,$(TEST_LOGS))

@@ -125,11 +125,19 @@ SPW_API void spw_event_unref(spw_event *ev);
  * referenced where they are. A source that copies its whole frame into the
  * data area first therefore builds an event with no further copying.
  * A setter fails with SPW_ERR_NOSPACE when the data area is full.
+ *
+ * Layout: copies are placed at the END of the data area, growing down, so a
+ * source may write its frame at the front and reference it in place; size
+ * data_cap as the frame length plus room for whatever must be copied. A
+ * setter given (NULL, 0) clears the field (no set, no raw frame); a
+ * non-NULL pointer with length 0 sets it present but empty.
  */
 SPW_API spw_event *spw_event_new(uint32_t max_bins, size_t data_cap);
 /* The writable data area (data_cap bytes); valid until the event is submitted. */
 SPW_API uint8_t *spw_event_data(spw_event *ev);
 
+/* durable is only meaningful for deletes: on a write it is ignored (on the
+ * wire the same bit means "bin LUTs shipped"). */
 SPW_API spw_result spw_event_set_op(spw_event *ev, spw_op op, bool durable);
 SPW_API spw_result spw_event_set_namespace(spw_event *ev, const void *s, size_t n);
 SPW_API spw_result spw_event_set_set(spw_event *ev, const void *s, size_t n);

@@ -73,7 +73,8 @@ typedef struct spw_option {
     spw_opt_type type;
     unsigned flags;      /* SPW_OPT_* flags */
     const char *def;     /* default written as a user would write it; NULL = zero/empty */
-    double min, max;     /* inclusive bounds for INT/DOUBLE/DURATION/SIZE/LIST(count); both 0 = none */
+    double min, max;     /* inclusive bounds for INT/DOUBLE/DURATION/SIZE/LIST(count); both 0 =
+                            none; use INFINITY for a bound open on one side (min 1, max INFINITY) */
     const char *choices; /* ENUM: "a|b|c" */
     size_t offset;       /* offsetof(config struct, field) */
     const char *help;    /* one sentence for --help-plugin and the docs */

@@ -1,0 +1,129 @@
+/*
+ * plugins/codec-json/encode.h: the json codec's internals, shared by the
+ * plugin glue (json.c), the encoder (encode.c), the text primitives
+ * (text.c), the GeoJSON embedder (embed.c) and the unit test, which
+ * compiles these sources directly to test them without the loader.
+ *
+ * Nothing here is exported from the plugin: the build hides every symbol
+ * but the descriptor.
+ */
+#ifndef SPW_CODEC_JSON_ENCODE_H
+#define SPW_CODEC_JSON_ENCODE_H
+
+#include <locale.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <spillway/spillway.h>
+
+/* Values of the ENUM options, in the order of their `choices` strings. */
+enum jcodec_batch { JCODEC_BATCH_NDJSON = 0, JCODEC_BATCH_ARRAY = 1 };
+enum jcodec_utf8 { JCODEC_UTF8_REPLACE = 0, JCODEC_UTF8_BASE64 = 1, JCODEC_UTF8_REJECT = 2 };
+enum jcodec_nonfinite {
+    JCODEC_NONFINITE_STRING = 0,
+    JCODEC_NONFINITE_NULL = 1,
+    JCODEC_NONFINITE_REJECT = 2,
+};
+
+/* The parsed options; the core fills it from the option table in json.c. */
+typedef struct jcodec_config {
+    int batch_format;        /* enum jcodec_batch */
+    bool delete_metadata;    /* add "gen" and "lut" to deletes */
+    bool bin_luts;           /* add "lut" to bins that carry one */
+    bool stringify_map_keys; /* off: a non-string map key rejects the record */
+    int invalid_utf8;        /* enum jcodec_utf8 */
+    int non_finite;          /* enum jcodec_nonfinite */
+} jcodec_config;
+
+/* One encoder per worker. */
+typedef struct jcodec {
+    jcodec_config cfg;
+    /* The "C" numeric locale, so doubles never print with a decimal comma
+     * whatever locale the process runs in. */
+    locale_t c_locale;
+} jcodec;
+
+/* ---- encode.c ---- */
+
+/* Prepares an encoder with a copy of cfg. SPW_ERR_NOMEM when the locale cannot be made. */
+spw_result jcodec_init(jcodec *c, const jcodec_config *cfg);
+void jcodec_fini(jcodec *c);
+
+/*
+ * Appends one record to out. On anything but SPW_OK, out is left exactly
+ * as it was. SPW_REJECT (err set, naming the bin) when the event cannot be
+ * written under the configured policies or its values are malformed;
+ * SPW_ERR_NOMEM when the buffer cannot grow.
+ */
+spw_result jcodec_encode(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err);
+/* Frames n records as NDJSON or as one JSON array, appended to out. */
+spw_result jcodec_frame(const jcodec *c, const spw_slice *recs, size_t n, spw_buf *out,
+                        spw_err *err);
+const char *jcodec_content_type(const jcodec *c, bool batch);
+
+/* ---- text.c: the JSON writing primitives ---- */
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (1..4), or minus the
+ * length of its maximal ill-formed prefix (the bytes one U+FFFD stands
+ * for, as Unicode recommends and Python's "replace" does). n >= 1.
+ */
+int jcodec_utf8_step(const uint8_t *p, size_t n);
+
+/*
+ * Appends s as a quoted, escaped JSON string; each ill-formed UTF-8
+ * subsequence becomes U+FFFD and is counted in *bad.
+ */
+spw_result jcodec_put_string(spw_buf *b, const uint8_t *s, size_t n, size_t *bad);
+
+/*
+ * Writes a finite double into buf (at least JCODEC_DOUBLE_MAX bytes, not
+ * NUL-terminated) as the shortest decimal that reads back to exactly d,
+ * always with a '.' or an exponent so JSON readers see a float; returns
+ * the length.
+ */
+#define JCODEC_DOUBLE_MAX 32
+size_t jcodec_fmt_double(char *buf, double d, locale_t loc);
+/* Decimal integers into buf (at least 21 bytes); return the length. */
+size_t jcodec_fmt_i64(char *buf, int64_t v);
+size_t jcodec_fmt_u64(char *buf, uint64_t v);
+
+/* Grows b so that `extra` more bytes fit; the slow half of jcodec_room. */
+spw_result jcodec_grow(spw_buf *b, size_t extra);
+
+/* Always inlined: with a constant n (JCODEC_LIT) the copy becomes a few
+ * moves instead of a call, which is most of the cost of a small token. */
+#define JCODEC_INLINE static inline __attribute__((always_inline))
+
+JCODEC_INLINE spw_result jcodec_room(spw_buf *b, size_t extra) {
+    return b->cap - b->len >= extra ? SPW_OK : jcodec_grow(b, extra);
+}
+
+JCODEC_INLINE spw_result jcodec_put(spw_buf *b, const void *p, size_t n) {
+    spw_result r = jcodec_room(b, n);
+    if (r != SPW_OK)
+        return r;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return SPW_OK;
+}
+
+/* Appends a string literal (no NUL). */
+#define JCODEC_LIT(b, s) jcodec_put((b), (s), sizeof(s) - 1)
+
+/* ---- embed.c: GeoJSON text as a JSON object ---- */
+
+/*
+ * When p[0..n) is one strict RFC 8259 JSON object, appends it to out with
+ * insignificant whitespace removed (so NDJSON stays one line) and returns
+ * SPW_OK. Returns SPW_ERR_INVAL, with out unchanged, when it is not: a
+ * syntax error, another top-level type, ill-formed UTF-8, an unpaired
+ * surrogate escape, a number that overflows a double, or nesting deeper
+ * than JCODEC_EMBED_MAX_DEPTH. Other errors: the buffer could not grow.
+ */
+#define JCODEC_EMBED_MAX_DEPTH 64
+spw_result jcodec_embed_object(spw_buf *out, const uint8_t *p, size_t n, locale_t loc);
+
+#endif /* SPW_CODEC_JSON_ENCODE_H */
