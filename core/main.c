@@ -25,10 +25,10 @@ static const char demo_pipeline[] =
     "name = demo\n"
     "[source.gen]\n"
     "plugin = generate\n"
-    "count = ${env:SPILLWAY_DEMO_COUNT:-5}\n"
-    "bins = 5\n"
-    "bin_types = integer,string,double,list,map\n"
-    "delete_ratio = 0.2\n"
+    "count = ${env:SPILLWAY_DEMO_COUNT:-10}\n"
+    "bins = 7\n"
+    "bin_types = integer,string,double,bool,list,map\n"
+    "delete_ratio = 0.3\n"
     "[codec.json]\n"
     "plugin = json\n"
     "[sink.stdout]\n"
@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
         case OPT_LOG_LEVEL:
             if ((log_level = spw__log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "spillway: unknown log level '%s' (error, warn, info, debug, trace)\n", optarg);
+                free(dirs);
                 return 2;
             }
             break;
@@ -107,18 +108,20 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "spillway: unexpected argument '%s'\n", argv[optind]);
+    const char *usage_error = NULL;
+    if (optind < argc)
+        usage_error = "unexpected argument";
+    else if (!config && !demo && !list && !help_plugin)
+        usage_error = "nothing to do: give -c FILE (or --demo, --list-plugins)";
+    else if (config && demo)
+        usage_error = "--demo runs its own pipeline; do not give -c too";
+    if (usage_error) {
+        if (optind < argc)
+            fprintf(stderr, "spillway: %s '%s'\n", usage_error, argv[optind]);
+        else
+            fprintf(stderr, "spillway: %s\n", usage_error);
         usage(stderr);
-        return 2;
-    }
-    if (!config && !demo && !list && !help_plugin) {
-        fprintf(stderr, "spillway: nothing to do: give -c FILE (or --demo, --list-plugins)\n");
-        usage(stderr);
-        return 2;
-    }
-    if (config && demo) {
-        fprintf(stderr, "spillway: --demo runs its own pipeline; do not give -c too\n");
+        free(dirs);
         return 2;
     }
     if (log_level >= 0)

@@ -93,6 +93,19 @@ check "it wrote every event" '[ "$(wc -l <"$tmp/json.out")" -eq 100 ]'
 check "log_format = json writes only JSON lines" \
     '"$PY" -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$tmp/err" && [ -s "$tmp/err" ]'
 
+sed 's/^name = cli$/name = cli\nlog_file = ${env:LOGF}/' "$tmp/good.ini" >"$tmp/logfile.ini"
+LOGF="$tmp/spillway.log" "$SPILLWAY" -c "$tmp/logfile.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "log_file: the log goes to the file, not to stderr" \
+    '[ $rc -eq 0 ] && grep -q "pipeline .cli. running" "$tmp/spillway.log" && ! grep -q running "$tmp/err"'
+
+# --- the embedded demo --------------------------------------------------------
+SPILLWAY_DEMO_COUNT=25 "$SPILLWAY" --demo >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "--demo runs and exits 0" '[ $rc -eq 0 ]'
+check "--demo prints one JSON document per event" \
+    '"$PY" -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if len(d)==25 and {x[\"msg\"] for x in d}=={\"write\",\"delete\"} else 1)" "$tmp/out"'
+"$SPILLWAY" --demo -c "$tmp/good.ini" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "--demo with -c is a usage error" '[ $rc -eq 2 ]'
+
 # --- signals ------------------------------------------------------------------
 for sig in TERM INT; do
     cat >"$tmp/forever.ini" <<EOF

@@ -17,7 +17,7 @@
  * keeps a body contiguous even when the kernel writes it in pieces (a
  * pipe, a signal, a nearly full disk), so lines from two workers never
  * interleave. A failed write is answered "retry" and the batch is written
- * again whole later. When the failure comes after part of the body was
+ * again whole later (except EPIPE, which no retry can fix: see send). When the failure comes after part of the body was
  * written (a disk filling up), the file is cut back to its size before
  * the write, still under the lock, so no torn record is left for the next
  * body to be glued to. That is only possible for a regular file this sink
@@ -224,14 +224,23 @@ static spw_result file_send(void *inst, spw_batch *b, spw_err *err) {
             e = errno;
     }
     if (e != 0) {
-        /* ENOSPC, EIO, EPIPE...: nothing about the records is wrong, so never reject */
+        /*
+         * ENOSPC, EIO...: transient, the records are fine, retry. EPIPE is
+         * the exception: the pipe's reader has gone and this descriptor can
+         * never be written again, so retrying would spin forever; as a
+         * rejection the route's on_reject policy decides (drop, dead-letter,
+         * or answer the source "retry").
+         */
+        spw_result outcome = e == EPIPE ? SPW_REJECT : SPW_RETRY;
         char buf[128], reason[256];
-        snprintf(reason, sizeof reason, "writing %s: %s", f->name, errno_text(e, buf, sizeof buf));
+        snprintf(reason, sizeof reason, "writing %s: %s%s", f->name, errno_text(e, buf, sizeof buf),
+                 e == EPIPE ? " (its reader has gone)" : "");
         spw_counter_add(f->c_errors, 1);
-        spw_log(f->st, f->failing ? SPW_LOG_DEBUG : SPW_LOG_WARN, "%s (%zu records will be retried)",
-                reason, spw_batch_count(b));
+        spw_log(f->st, f->failing ? SPW_LOG_DEBUG : e == EPIPE ? SPW_LOG_ERROR : SPW_LOG_WARN,
+                "%s (%zu records %s)", reason, spw_batch_count(b),
+                e == EPIPE ? "rejected" : "will be retried");
         f->failing = true;
-        spw_batch_done(b, SPW_RETRY, reason);
+        spw_batch_done(b, outcome, reason);
         return SPW_OK;
     }
     if (f->failing) {

@@ -16,6 +16,12 @@
  *     until every handle is closed, so memory is released in close callbacks.
  *   - A function that takes a callback and returns an error never calls the
  *     callback.
+ *   - Ordering guarantees: no source starts and no sink receives a batch on
+ *     any worker before create() has returned on every worker; a source's
+ *     destroy() comes only after every done callback for its events has run
+ *     (or, for a cancelled order group, will never run); done callbacks and
+ *     sends are never made from inside spw_submit(), and spw_submit() and
+ *     spw_source_finished() may be called from inside a done callback.
  */
 #ifndef SPILLWAY_PLUGIN_H
 #define SPILLWAY_PLUGIN_H
