@@ -32,6 +32,7 @@ struct spw_event {
     spw_str set;
     spw_value key;
     spw_str raw;       /* ptr NULL when the source gave none */
+    uint16_t meta_excluded; /* spw_meta bits a route's transform removed (shadow events only) */
 
     /* Storage. */
     uint32_t max_bins, n_bins;

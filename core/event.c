@@ -384,3 +384,7 @@ const char *spw_particle_name(uint8_t type) {
 bool spw_particle_is_blob(uint8_t type) {
     return type == SPW_PT_BLOB || (type >= SPW_PT_JBLOB && type <= SPW_PT_ERLBLOB);
 }
+
+bool spw_event_meta_wanted(const spw_event *ev, spw_meta field) {
+    return (ev->meta_excluded & (unsigned)field) == 0;
+}

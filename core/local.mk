@@ -17,6 +17,7 @@ libspillway_la_SOURCES = \
 	core/stage.c core/stage.h \
 	core/ack.c core/ack.h \
 	core/route.c core/route.h \
+	core/transform.c core/transform.h \
 	core/worker.c core/worker.h \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h

@@ -67,6 +67,14 @@ static const spw_option sink_options[] = {
      "Backoff cap of the first retry; it doubles each retry (full jitter)."},
     {"retry_max", SPW_OPT_DURATION, 0, "2s", 1, 600000, NULL, SC(retry_max_ms),
      "Largest backoff cap between retries."},
+    {"bins_include", SPW_OPT_LIST, 0, NULL, 0, 4096, NULL, SC(bins_include),
+     "Only these bins are encoded for this route (default: every bin)."},
+    {"bins_exclude", SPW_OPT_LIST, 0, NULL, 0, 4096, NULL, SC(bins_exclude),
+     "These bins are left out for this route (not with bins_include)."},
+    {"bins_rename", SPW_OPT_LIST, 0, NULL, 0, 4096, NULL, SC(bins_rename),
+     "Bins renamed for this route, as OLD:NEW items."},
+    {"metadata_exclude", SPW_OPT_LIST, 0, NULL, 0, 9, NULL, SC(metadata_exclude),
+     "Metadata fields the codec leaves out: namespace, set, userKey, digest, msg, gen, lut, exp, durable."},
     SPW_OPTIONS_END,
 };
 
@@ -141,8 +149,13 @@ static spw_result load_stage(spw__pipeline *p, const spw__cfg_file *f, const spw
         return r;
     if (d->kind == SPW_KIND_SINK) {
         d->sink.on_reject -= 1; /* ENUM index 0 is "default" */
-        (void)p;
+        spw_err xerr = {""};
+        r = spw__xform_compile(&d->sink.bins_include, &d->sink.bins_exclude, &d->sink.bins_rename,
+                               &d->sink.metadata_exclude, &d->xform, &xerr);
+        if (r != SPW_OK)
+            return spw_err_set(err, r, "%s:%d: [%s] %s", path, sec->line, sec->title, xerr.msg);
     }
+    (void)p;
     if (d->plugin->check) {
         spw_err cerr = {""};
         r = d->plugin->check(d->conf, &cerr);
@@ -265,8 +278,10 @@ void spw__pipeline_free(spw__pipeline *p) {
         spw__stage_def *d = &p->defs[i];
         if (d->plugin && d->conf)
             spw__opts_free(d->plugin->options, d->conf);
-        if (d->kind == SPW_KIND_SINK)
+        if (d->kind == SPW_KIND_SINK) {
+            spw__xform_free(&d->xform);
             spw__opts_free(sink_options, &d->sink);
+        }
         free(d->conf);
         free(d->filters);
         free(d->title);

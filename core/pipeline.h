@@ -14,6 +14,7 @@
 #include "config.h"
 #include "dlq.h"
 #include "metrics.h"
+#include "transform.h"
 
 /* [pipeline] options. */
 typedef struct spw__pipeline_conf {
@@ -43,6 +44,10 @@ typedef struct spw__sink_conf {
     int on_reject;       /* enum spw__on_reject, or -1 = default */
     int64_t retry_initial_ms;
     int64_t retry_max_ms;
+    spw_strlist bins_include;
+    spw_strlist bins_exclude;
+    spw_strlist bins_rename;
+    spw_strlist metadata_exclude;
 } spw__sink_conf;
 
 typedef struct spw__stage_def {
@@ -53,6 +58,7 @@ typedef struct spw__stage_def {
     const spw_plugin *plugin;  /* borrowed from the loader */
     void *conf;                /* plugin config, plugin->config_size bytes */
     spw__sink_conf sink;       /* kind == SINK only */
+    spw__xform xform;          /* kind == SINK only: compiled bin/metadata transforms */
     size_t codec;              /* sinks: index of the codec def */
     size_t *filters;           /* sinks: indices of filter defs */
     size_t n_filters;

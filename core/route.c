@@ -447,8 +447,10 @@ bool spw__route_offer(spw__route *r, spw_event *ev) {
     }
     size_t off = b->records.len;
     spw_err err = {""};
-    spw_result res =
-        r->codec->def->plugin->codec->encode(r->codec->inst, ev, &b->records, &err);
+    struct spw_event shadow;
+    const spw_event *view = spw__xform_apply(&r->def->xform, ev, &shadow, &r->xbins);
+    spw_result res = view ? r->codec->def->plugin->codec->encode(r->codec->inst, view, &b->records, &err)
+                          : SPW_ERR_NOMEM;
     if (res != SPW_OK) {
         b->records.len = off;
         spw_counter_add(r->c_encode_errors, 1);
@@ -566,6 +568,7 @@ void spw__route_close(spw__route *r) {
         r->spare = NULL;
     }
     spw_buf_free(&r->scratch);
+    free(r->xbins.bins);
     free(r->filters);
     r->filters = NULL;
     uv_close((uv_handle_t *)&r->delay_timer, NULL);

@@ -51,6 +51,7 @@ typedef struct spw__route {
     unsigned lent;               /* batches with the sink */
     bool closing;
     spw_buf scratch;             /* dead-letter lines */
+    spw__xform_scratch xbins;    /* bins of the transformed (shadow) event */
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,

@@ -107,6 +107,25 @@ SPW_API const uint8_t *spw_event_raw(const spw_event *ev, size_t *len);
 /* A sequence number unique within the process, assigned at creation (for logs). */
 SPW_API uint64_t spw_event_id(const spw_event *ev);
 
+/*
+ * Metadata fields a route may exclude (sink option metadata_exclude). A
+ * codec asks before writing each field and leaves out (or writes null for,
+ * where its format has a fixed position) any field that is not wanted.
+ */
+typedef enum spw_meta {
+    SPW_META_NAMESPACE = 0x001,
+    SPW_META_SET = 0x002,
+    SPW_META_KEY = 0x004,     /* the user key */
+    SPW_META_DIGEST = 0x008,
+    SPW_META_MSG = 0x010,     /* write / delete */
+    SPW_META_GEN = 0x020,
+    SPW_META_LUT = 0x040,
+    SPW_META_EXP = 0x080,
+    SPW_META_DURABLE = 0x100,
+} spw_meta;
+/* True unless the route that is encoding this event excluded `field`. */
+SPW_API bool spw_event_meta_wanted(const spw_event *ev, spw_meta field);
+
 /* Takes another reference; returns ev. */
 SPW_API spw_event *spw_event_ref(spw_event *ev);
 /* Releases one reference (transferred); the last one frees the event. NULL is a no-op. */
