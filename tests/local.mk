@@ -7,6 +7,11 @@ include tests/unit-loader.mk
 include tests/unit-dlq.mk
 include tests/unit-runtime.mk
 include tests/e2e.mk
+include tests/xdr.mk
+include tests/xdrgen.mk
+include tests/codecs.mk
+include tests/avro.mk
+include tests/http.mk
 include tests/e2e-sdk.mk
 
 # The program itself: flags, exit codes, log formats, signals.

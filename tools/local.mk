@@ -1,0 +1,2 @@
+# Programs users run besides the daemon.
+include tools/xdrgen/local.mk
