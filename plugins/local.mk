@@ -9,3 +9,4 @@ include plugins/codec-avro/local.mk
 include plugins/codec-xdr/local.mk
 include plugins/sink-file/local.mk
 include plugins/sink-http/local.mk
+include plugins/sink-null/local.mk

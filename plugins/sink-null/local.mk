@@ -1,0 +1,1 @@
+# (filled in by the plugin's author)
