@@ -27,4 +27,5 @@ libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
 
 bin_PROGRAMS += spillway
 spillway_SOURCES = core/main.c
+spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

@@ -8,10 +8,12 @@
  */
 #include "autoconf.h"
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "config.h"
 #include "loader.h"
 #include "log.h"
@@ -35,6 +37,30 @@ static const char demo_pipeline[] =
     "plugin = file\n"
     "codec = json\n"
     "path = -\n";
+
+/*
+ * A spillway run from its build tree (./spillway right after make) should
+ * find the plugins built beside it, so the quick start works uninstalled.
+ * Only a binary that really lives under the build directory gets this
+ * extra directory; an installed one never does.
+ */
+static const char *build_tree_plugin_dir(void) {
+#ifdef SPW_BUILD_DIR
+    static char dir[PATH_MAX + 16];
+    char exe[PATH_MAX], top[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || !realpath(SPW_BUILD_DIR, top))
+        return NULL;
+    exe[n] = 0;
+    size_t len = strlen(top);
+    if (strncmp(exe, top, len) != 0 || exe[len] != '/')
+        return NULL;
+    snprintf(dir, sizeof dir, "%s/plugins", top);
+    return dir;
+#else
+    return NULL;
+#endif
+}
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -72,7 +98,7 @@ int main(int argc, char **argv) {
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *help_plugin = NULL;
-    const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
+    const char **dirs = calloc((size_t)argc + 2, sizeof *dirs);
     size_t n_dirs = 0;
     bool check = false, demo = false, list = false;
     int log_level = -1;
@@ -129,6 +155,9 @@ int main(int argc, char **argv) {
 
     spw_err err = {""};
     int status = 0;
+    const char *build_dir = build_tree_plugin_dir();
+    if (build_dir)
+        dirs[n_dirs++] = build_dir;
     if (spw__loader_init(dirs, n_dirs, &err) != SPW_OK) {
         fprintf(stderr, "spillway: %s\n", err.msg);
         free(dirs);

@@ -58,7 +58,20 @@ unsigned spw_stage_worker(const spw_stage *st) { return st->worker->index; }
 unsigned spw_stage_workers(const spw_stage *st) { return (unsigned)st->worker->p->conf.workers; }
 const char *spw_pipeline_name(const spw_stage *st) { return st->worker->p->conf.name; }
 
+/* The counters the core keeps for every sink route, under the sink's name. */
+static const char *const route_counters[] = {
+    "events", "delivered", "retried", "rejected", "dead_lettered",
+    "dropped", "requests", "request_retries", "encode_errors", NULL,
+};
+
 spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help) {
+    /* A plugin counter must not silently add into one of the core's. */
+    for (size_t i = 0; st->def->kind == SPW_KIND_SINK && name && route_counters[i]; i++)
+        if (strcmp(name, route_counters[i]) == 0) {
+            spw_log(st, SPW_LOG_ERROR, "counter name '%s' is the core's; the plugin must choose another",
+                    name);
+            return NULL;
+        }
     return spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
 }
 

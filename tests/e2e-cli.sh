@@ -40,9 +40,15 @@ check "--help-plugin accepts KIND-NAME" '[ $rc -eq 0 ] && grep -q "^sink file" "
 "$SPILLWAY" --help-plugin nosuch >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "--help-plugin of a missing plugin fails" '[ $rc -ne 0 ] && grep -q "nosuch" "$tmp/err"'
 
-# --plugin-dir alone (no environment) finds the built plugins.
-env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --plugin-dir "$top_builddir/plugins" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
-check "--plugin-dir adds a search directory" '[ $rc -eq 0 ] && grep -q generate "$tmp/out"'
+# --plugin-dir adds a directory: the test-only plugins are found only through it.
+env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --plugin-dir "$top_builddir/tests/plugins" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "--plugin-dir adds a search directory" '[ $rc -eq 0 ] && grep -q goodtest "$tmp/out"'
+env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "without --plugin-dir that directory is not searched" '! grep -q goodtest "$tmp/out"'
+
+# Run from its build tree, the program finds the plugins built beside it.
+env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "uninstalled, the build tree's plugins are found without any setting" '[ $rc -eq 0 ] && grep -q generate "$tmp/out"'
 
 # --- --check ------------------------------------------------------------------
 cat >"$tmp/good.ini" <<'EOF'

@@ -42,7 +42,7 @@ bail() {
     exit 1
 }
 
-echo "1..9"
+echo "1..10"
 
 # --- 1. make install into the staging root ---------------------------------
 # A make of our own, not a job of the `make check` that runs this test.
@@ -186,6 +186,17 @@ if [ "$rc" -eq 0 ] && grep -q "total: $EVENTS events" "$tmp/run.out"; then
 else
     not_ok "a pipeline of $EVENTS generated events through sink-count exits 0 and counts $EVENTS (exit $rc)"
     tail -n 60 "$tmp/run.out" | show /dev/stdin
+fi
+
+# --- 10. the core enforces the example's option table ------------------------
+sed 's/^every = 250$/every = -1/' "$tmp/count.ini" >"$tmp/bad.ini"
+spw --check -c "$tmp/bad.ini" >"$tmp/bad.out" 2>&1
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "bad.ini:[0-9]*: \[sink.count\] key 'every'" "$tmp/bad.out"; then
+    ok "an out-of-bounds option of the example is refused, naming file, line, section and key"
+else
+    not_ok "an out-of-bounds option of the example is refused, naming file, line, section and key (exit $rc)"
+    show "$tmp/bad.out"
 fi
 
 [ "$failed" -eq 0 ]

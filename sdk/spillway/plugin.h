@@ -128,7 +128,12 @@ SPW_API uint64_t spw_time_mono_ms(void);
 
 /* Counters: registered in create(), summed over workers by the core. */
 typedef struct spw_counter spw_counter;
-/* Returns the counter (borrowed, lives as long as the stage) or NULL when out of memory. */
+/*
+ * Returns the counter (borrowed, lives as long as the stage), or NULL when
+ * out of memory or when a sink asks for a name the core already counts for
+ * every sink (events, delivered, retried, rejected, dead_lettered, dropped,
+ * requests, request_retries, encode_errors). spw_counter_add(NULL, n) is a no-op.
+ */
 SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
 
