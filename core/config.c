@@ -114,11 +114,24 @@ static spw_result str_add(cfg_str *s, const char *p, size_t n, spw_err *err) {
 static spw_result interp_ref(const char *in, size_t i, cfg_str *out, size_t *next, spw_err *err) {
     size_t at = i + 1; /* 1-based position of the '$' */
     size_t j = i + 2;
-    if (strncmp(in + j, "env:", 4) != 0)
+    if (strncmp(in + j, "env:", 4) != 0) {
+        /*
+         * ${name} is a plugin's own template (a URL or index built from
+         * event metadata): it passes through untouched for the plugin.
+         */
+        size_t k = j;
+        if (isalpha((unsigned char)in[k]) || in[k] == '_')
+            while (isalnum((unsigned char)in[k]) || in[k] == '_')
+                k++;
+        if (k > j && in[k] == '}') {
+            *next = k + 1;
+            return str_add(out, in + i, k + 1 - i, err);
+        }
         return spw_err_set(err, SPW_ERR_CONFIG,
-                           "unsupported '${' at character %zu: only ${env:NAME} and "
-                           "${env:NAME:-default} are supported (write $$ for a literal $)",
+                           "unsupported '${' at character %zu: write ${env:NAME}, "
+                           "${env:NAME:-default}, a plugin template ${name}, or $$ for a literal $",
                            at);
+    }
     j += 4;
     size_t name_at = j;
     while (is_env_char(in[j]))

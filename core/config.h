@@ -31,8 +31,10 @@
  * `default` when NAME is unset or empty. The default is literal text up to
  * the first '}' and may be empty; it cannot contain '}' or a nested ${.
  * $$ is a literal $, and a $ not followed by { or $ is literal too.
- * Variable values are inserted as they are, never interpolated again. Any
- * other use of ${ is an error. An interpolated value is at most 64 KiB.
+ * Variable values are inserted as they are, never interpolated again.
+ * ${name} (letters, digits, '_') is left as it is: it is a template the
+ * plugin expands per event (e.g. the http sink's ${namespace}). Any other
+ * use of ${ is an error. An interpolated value is at most 64 KiB.
  * Uses getenv(): call before other threads may setenv().
  *
  * Messages never quote a value (config.c does not know which keys are

@@ -37,6 +37,7 @@ struct spw_event {
     /* Storage. */
     uint32_t max_bins, n_bins;
     size_t data_cap, data_len;
+    size_t data_front; /* end of the highest in-place reference into the front (core/event.c) */
     spw_bin *bins;     /* points just after the struct */
     uint8_t *data;     /* points after the bins */
 

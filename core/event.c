@@ -67,34 +67,6 @@ static size_t data_offset(const spw_event *ev, const void *p, size_t n) {
     return (size_t)(a - base);
 }
 
-/* Highest end offset of any reference that points into the front of the data area. */
-static size_t front_high_water(const spw_event *ev) {
-    size_t tail = ev->data_cap - ev->data_len;
-    size_t hw = 0;
-
-#define SPW__HW(ptr, len)                                                   \
-    do {                                                                    \
-        size_t o_ = (ptr) ? data_offset(ev, (ptr), (len)) : SIZE_MAX;       \
-        if (o_ != SIZE_MAX && o_ < tail && o_ + (len) > hw)                 \
-            hw = o_ + (len);                                                \
-    } while (0)
-
-    /* A scan rather than a stored mark because event-private.h has no field
-     * for it; copies are the uncommon path (sources that parse in place
-     * make none), so this is cheap where it matters. */
-    SPW__HW(ev->ns.ptr, ev->ns.len);
-    SPW__HW(ev->set.ptr, ev->set.len);
-    SPW__HW(ev->raw.ptr, ev->raw.len);
-    if (ev->has_key)
-        SPW__HW(ev->key.data, ev->key.len);
-    for (uint32_t i = 0; i < ev->n_bins; i++) {
-        SPW__HW(ev->bins[i].name.ptr, ev->bins[i].name.len);
-        SPW__HW(ev->bins[i].value.data, ev->bins[i].value.len);
-    }
-#undef SPW__HW
-    return hw;
-}
-
 /*
  * Makes n bytes at p part of the event: referenced where they are when they
  * already lie in the data area, copied to the tail otherwise. *out is NULL
@@ -119,13 +91,21 @@ static spw_result store(spw_event *ev, const void *p, size_t n, const uint8_t **
         /* In place: either in the source's front part or inside an earlier
          * copy (a stage re-using a pointer the event handed out). A range
          * straddling the boundary means the front overran the copies. */
-        if (off + n <= tail || off >= tail) {
+        if (off + n <= tail) {
+            /* Remembered, so a later copy can never overwrite it: one
+             * compare per copy instead of a scan of every reference. */
+            if (off + n > ev->data_front)
+                ev->data_front = off + n;
+            *out = p;
+            return SPW_OK;
+        }
+        if (off >= tail) {
             *out = p;
             return SPW_OK;
         }
         return SPW_ERR_NOSPACE;
     }
-    if (n > tail || tail - n < front_high_water(ev))
+    if (n > tail || tail - n < ev->data_front)
         return SPW_ERR_NOSPACE;
     tail -= n;
     memcpy(ev->data + tail, p, n);

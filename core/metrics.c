@@ -62,8 +62,14 @@ spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const cha
 }
 
 void spw_counter_add(spw_counter *c, uint64_t n) {
+    /*
+     * Only the counter's own worker writes it, so a relaxed load and store
+     * suffice (readers on other threads see a whole value, never a torn
+     * one) and the hot path avoids a locked read-modify-write.
+     */
     if (c)
-        atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
+        atomic_store_explicit(&c->value, atomic_load_explicit(&c->value, memory_order_relaxed) + n,
+                              memory_order_relaxed);
 }
 
 uint64_t spw__metrics_sum(spw__metrics *m, const char *stage, const char *name) {

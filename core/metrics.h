@@ -1,7 +1,8 @@
 /*
  * core/metrics.h: counters. A counter belongs to one stage instance on one
- * worker and is only ever added to by that worker (a relaxed atomic add,
- * so the main thread can read it at any time without a lock). Reports sum
+ * worker and is only ever added to by that worker's thread (a relaxed
+ * atomic load and store, so the main thread can read it at any time
+ * without a lock, and the hot path takes no locked instruction). Reports sum
  * counters of the same stage and name across workers.
  */
 #ifndef SPW_CORE_METRICS_H

@@ -48,7 +48,12 @@ static int64_t sign_extend(uint64_t u, size_t n) {
 spw_result spw_walk_init(spw_walker *w, const spw_value *v) {
     if (w == NULL)
         return SPW_ERR_INVAL;
-    memset(w, 0, sizeof *w);
+    /* Only what next() reads before writing: remaining[k > 0] is set when
+     * container k opens, so clearing the whole array would be wasted work. */
+    w->p = w->end = NULL;
+    w->depth = 0;
+    w->open = 0;
+    w->remaining[0] = 0;
     if (v == NULL || (v->type != SPW_PT_LIST && v->type != SPW_PT_MAP) ||
         (v->data == NULL && v->len != 0))
         return SPW_ERR_INVAL; /* w->p stays NULL: next() reports the error too */

@@ -1,1 +1,26 @@
-# (filled in by its component's author)
+# The http sink's tests: unit tests of its policy, templates and SigV4
+# signer (linked with the plugin's own sources), conformance against real
+# servers (nginx, nghttpd), fault injection with tests/receiver.py, and
+# features (auth, gzip, templates, load balancing, dead letters).
+HTTP_UNIT_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
+HTTP_UNIT_LIBS = libspillway.la $(UV_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
+TESTS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
+
+tests_unit_test_http_sigv4_SOURCES = tests/unit/test-http-sigv4.c plugins/sink-http/sigv4.c
+tests_unit_test_http_sigv4_CFLAGS = $(HTTP_UNIT_CFLAGS)
+tests_unit_test_http_sigv4_LDADD = $(HTTP_UNIT_LIBS)
+
+tests_unit_test_http_classify_SOURCES = tests/unit/test-http-classify.c plugins/sink-http/classify.c
+tests_unit_test_http_classify_CFLAGS = $(HTTP_UNIT_CFLAGS)
+tests_unit_test_http_classify_LDADD = $(HTTP_UNIT_LIBS)
+
+tests_unit_test_http_template_SOURCES = tests/unit/test-http-template.c plugins/sink-http/template.c
+tests_unit_test_http_template_CFLAGS = $(HTTP_UNIT_CFLAGS)
+tests_unit_test_http_template_LDADD = $(HTTP_UNIT_LIBS)
+
+HTTP_SCRIPT_TESTS = tests/http-conformance.py tests/http-faults.py tests/http-features.py
+TESTS += $(HTTP_SCRIPT_TESTS)
+dist_noinst_SCRIPTS += $(HTTP_SCRIPT_TESTS) tests/receiver.py
+dist_noinst_DATA += tests/http-lib.py

@@ -8,9 +8,7 @@ EXTRA_DIST += tests/codec-json-check.py
 tests_unit_test_codec_json_SOURCES = tests/unit/test-codec-json.c \
 	plugins/codec-json/json.c \
 	plugins/codec-json/encode.c \
-	plugins/codec-json/text.c \
-	plugins/codec-json/embed.c \
-	plugins/codec-json/encode.h
+	$(SPW_JSON_SHARED)
 tests_unit_test_codec_json_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DCODEC_JSON_CHECK_PY='"$(abs_top_srcdir)/tests/codec-json-check.py"'
 tests_unit_test_codec_json_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

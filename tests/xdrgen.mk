@@ -1,1 +1,23 @@
-# (filled in by its component's author)
+# Tests of spillway-xdrgen (tools/xdrgen) and the null sink (plugins/sink-null).
+
+# Frames byte for byte against the reference's captures, replay parsing,
+# compression, replies, the histogram, generated records.
+check_PROGRAMS += tests/unit/test-xdrgen-wire
+TESTS += tests/unit/test-xdrgen-wire
+tests_unit_test_xdrgen_wire_SOURCES = tests/unit/test-xdrgen-wire.c \
+	tools/xdrgen/xdrgen.h tools/xdrgen/wire.c tools/xdrgen/digest.c \
+	tools/xdrgen/record.c tools/xdrgen/replay.c tools/xdrgen/hist.c
+tests_unit_test_xdrgen_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/xdrgen
+tests_unit_test_xdrgen_wire_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_test_xdrgen_wire_LDADD = libspillway.la $(UV_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) -lm
+
+# The program against a fake connector written in Python (tests/xdrgen-fake.py):
+# replies, retries, abandons, silences, resets, replay, TLS.
+TESTS += tests/xdrgen-replay.py tests/xdrgen-schedule.py tests/xdrgen-tls.py
+dist_noinst_SCRIPTS += tests/xdrgen-replay.py tests/xdrgen-schedule.py tests/xdrgen-tls.py
+dist_noinst_DATA += tests/xdrgen-fake.py
+
+# The null sink, and xdrgen -> spillway (xdr source) end to end (skips until
+# the xdr source is built).
+TESTS += tests/xdrgen-null.sh tests/xdrgen-e2e.sh
+dist_noinst_SCRIPTS += tests/xdrgen-null.sh tests/xdrgen-e2e.sh

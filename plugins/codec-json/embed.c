@@ -92,7 +92,7 @@ static bool scan_string(scan *s) {
             continue;
         }
         if (c >= 0x80) {
-            int k = jcodec_utf8_step(s->p, (size_t)(s->end - s->p));
+            int k = codec_utf8_step(s->p, (size_t)(s->end - s->p));
             if (k < 0)
                 return false;
             s->p += k;

@@ -1,10 +1,13 @@
 /*
- * plugins/codec-json/encode.h: the json codec's internals, shared by the
- * plugin glue (json.c), the encoder (encode.c), the text primitives
- * (text.c), the GeoJSON embedder (embed.c) and the unit test, which
- * compiles these sources directly to test them without the loader.
+ * plugins/codec-json/encode.h: the JSON codecs' internals. Two plugins are
+ * built from these sources: `json` (json.c, encode.c: the vendor's typed
+ * record shape) and `flat-json` (plugins/codec-flat-json/record.c: bins
+ * as top-level members). Both compile the shared value writer (value.c), the
+ * text primitives (text.c), the UTF-8 stepper (utf8.c) and the GeoJSON
+ * embedder (embed.c), so every value is rendered by one copy of the code.
+ * The unit tests compile the same sources to test them without the loader.
  *
- * Nothing here is exported from the plugin: the build hides every symbol
+ * Nothing here is exported from the plugins: the build hides every symbol
  * but the descriptor.
  */
 #ifndef SPW_CODEC_JSON_ENCODE_H
@@ -16,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <spillway/spillway.h>
+#include "utf8.h"
 
 /* Values of the ENUM options, in the order of their `choices` strings. */
 enum jcodec_batch { JCODEC_BATCH_NDJSON = 0, JCODEC_BATCH_ARRAY = 1 };
@@ -42,13 +46,66 @@ typedef struct jcodec {
     /* The "C" numeric locale, so doubles never print with a decimal comma
      * whatever locale the process runs in. */
     locale_t c_locale;
+    const char *label; /* "json codec", "flat-json codec": starts every error message */
 } jcodec;
 
-/* ---- encode.c ---- */
+/* ---- value.c: what both JSON codecs write the same way ---- */
 
-/* Prepares an encoder with a copy of cfg. SPW_ERR_NOMEM when the locale cannot be made. */
+/* Prepares an encoder with a copy of cfg (label "json codec"). SPW_ERR_NOMEM
+ * when the locale cannot be made. */
 spw_result jcodec_init(jcodec *c, const jcodec_config *cfg);
 void jcodec_fini(jcodec *c);
+
+/* State of one encode call. */
+typedef struct jenc {
+    const jcodec *c;
+    spw_buf *out;
+    spw_err *err;
+    const char *what;  /* "bin", "user key", "namespace", "set": for error text */
+    spw_str name;      /* the bin's name when what is "bin" */
+} jenc;
+
+/*
+ * Rejects the record with "LABEL: WHERE: WHY", WHERE naming the bin when
+ * there is one (unprintable bytes shown as '?', cut at 64 bytes: names come
+ * from the wire and must not carry terminal escapes into a log line).
+ */
+spw_result jenc_reject(jenc *e, const char *fmt, ...) SPW_PRINTF(2, 3);
+
+/* Scalars. */
+spw_result jenc_i64(spw_buf *b, int64_t v);
+spw_result jenc_u64(spw_buf *b, uint64_t v);
+spw_result jenc_b64(spw_buf *b, const uint8_t *p, size_t n); /* "Base64" */
+/* A name (namespace, set, bin, metadata key) as a JSON string: repaired
+ * under invalid_utf8 = replace or base64, rejected under reject. */
+spw_result jenc_name(jenc *e, spw_str s);
+/* The user key: number, string, Base64 or null. */
+spw_result jenc_user_key(jenc *e, const spw_event *ev);
+
+/* What jenc_bin_value found out while writing a bin's value. */
+typedef struct jbin_info {
+    uint8_t order;    /* LIST/MAP: the top-level order flags */
+    bool as_b64;      /* STRING: written as Base64 (invalid_utf8 = base64) */
+} jbin_info;
+
+/*
+ * Writes a bin's value (only the value) as JSON: numbers, strings,
+ * true/false, Base64 for every kind of bytes, arrays and objects for lists
+ * and maps, GeoJSON as an object, null for a deleted bin, and Base64 of
+ * the raw bytes for a particle type this codec does not know. e->name
+ * must name the bin. SPW_REJECT (err set) for malformed values or a policy
+ * saying reject; the caller rolls the record back.
+ */
+spw_result jenc_bin_value(jenc *e, const spw_bin *bin, jbin_info *info);
+
+/* The spw_meta bits the route wants for ev (every field unless excluded). */
+unsigned jcodec_meta_wanted(const spw_event *ev);
+
+/* Finishes an encode: on success returns SPW_OK; otherwise rolls out back
+ * to `start` and turns buffer errors into a reasoned result. */
+spw_result jcodec_finish(const jcodec *c, spw_buf *out, size_t start, spw_result r, spw_err *err);
+
+/* ---- encode.c: the typed record shape of the `json` codec ---- */
 
 /*
  * Appends one record to out. On anything but SPW_OK, out is left exactly
@@ -57,6 +114,9 @@ void jcodec_fini(jcodec *c);
  * SPW_ERR_NOMEM when the buffer cannot grow.
  */
 spw_result jcodec_encode(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err);
+
+/* ---- value.c: batches ---- */
+
 /* Frames n records as NDJSON or as one JSON array, appended to out. */
 spw_result jcodec_frame(const jcodec *c, const spw_slice *recs, size_t n, spw_buf *out,
                         spw_err *err);
@@ -64,12 +124,7 @@ const char *jcodec_content_type(const jcodec *c, bool batch);
 
 /* ---- text.c: the JSON writing primitives ---- */
 
-/*
- * The length of the well-formed UTF-8 sequence at p (1..4), or minus the
- * length of its maximal ill-formed prefix (the bytes one U+FFFD stands
- * for, as Unicode recommends and Python's "replace" does). n >= 1.
- */
-int jcodec_utf8_step(const uint8_t *p, size_t n);
+/* UTF-8 validation is codec_utf8_step (utf8.h), shared with msgpack. */
 
 /*
  * Appends s as a quoted, escaped JSON string; each ill-formed UTF-8

@@ -1,1 +1,17 @@
-# (filled in by the plugin's author)
+# The `http` sink: HTTP/1.1 and HTTP/2 delivery with libcurl on the worker's
+# libuv loop (see plugin.c, and doc/http-sink.md).
+pkglib_LTLIBRARIES += plugins/sink-http.la
+plugins_sink_http_la_SOURCES = \
+	plugins/sink-http/http.h \
+	plugins/sink-http/plugin.c \
+	plugins/sink-http/multi.c \
+	plugins/sink-http/request.c \
+	plugins/sink-http/endpoints.c \
+	plugins/sink-http/classify.c \
+	plugins/sink-http/template.c \
+	plugins/sink-http/sigv4.c \
+	plugins/sink-http/gzip.c \
+	plugins/sink-http/auth.c
+plugins_sink_http_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
+plugins_sink_http_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
+plugins_sink_http_la_LIBADD = $(SPW_PLUGIN_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS)

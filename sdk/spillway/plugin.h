@@ -135,6 +135,7 @@ typedef struct spw_counter spw_counter;
  * requests, request_retries, encode_errors). spw_counter_add(NULL, n) is a no-op.
  */
 SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
+/* Adds n. Call it only from the stage's own worker thread (counters are per worker). */
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
 
 /* Timers on the stage's loop. */
@@ -267,7 +268,10 @@ SPW_API spw_slice spw_batch_body(const spw_batch *b);
 SPW_API const char *spw_batch_content_type(const spw_batch *b);
 /* 1 on the first attempt, 2 on the first retry... */
 SPW_API unsigned spw_batch_attempt(const spw_batch *b);
-/* Monotonic ms by which the earliest event in the batch must be answered. */
+/*
+ * When the earliest event in the batch must be answered, in the loop's clock
+ * (uv_now(spw_stage_loop(st)), monotonic ms), not spw_time_mono_ms().
+ */
 SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
 
 /* Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT); reason is copied. */

@@ -30,6 +30,7 @@
 
 #include "../../plugins/codec-json/encode.h"
 #include "../tap.h"
+#include "test-codec-common.h"
 #include "options.h" /* the core's option-table checks, to hold the table to them */
 
 #ifndef CODEC_JSON_CHECK_PY
@@ -81,40 +82,6 @@ void *realloc(void *p, size_t n) {
 
 static FILE *pyf; /* cases for tests/codec-json-check.py */
 static char pyf_path[] = "/tmp/spw-codec-json-XXXXXX";
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void) { /* xorshift64*: fast, seeded, reproducible */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 2685821657736338717ull;
-}
-/* Never two draws in one expression: C leaves their order unspecified, and
- * the run must be the same with every compiler and flag set. */
-static uint32_t rn(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
-
-static int hexval(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
-static size_t unhex(const char *s, uint8_t *out) {
-    size_t n = 0;
-    while (*s) {
-        if (*s == ' ') {
-            s++;
-            continue;
-        }
-        out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-        s += 2;
-    }
-    return n;
-}
-static void put_hex(FILE *f, const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", p[i]);
-}
-
-static void be64(uint8_t out[8], uint64_t v) {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        out[i] = (uint8_t)v;
-}
 
 static jcodec_config default_cfg(void) {
     jcodec_config c = {JCODEC_BATCH_NDJSON, false, false, true, JCODEC_UTF8_REPLACE,
@@ -267,146 +234,14 @@ static const char *bin_hex(uint8_t type, const char *hex) {
     return one_bin(type, b, n, 0);
 }
 
-/* ---- a MessagePack writer for Aerospike's dialect ---- */
-
-static void mp_raw(spw_buf *m, const void *p, size_t n) {
-    if (spw_buf_append(m, p, n) != SPW_OK)
-        abort();
-}
-static void mp_byte(spw_buf *m, uint8_t c) { mp_raw(m, &c, 1); }
-static void mp_be(spw_buf *m, uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; i--)
-        mp_byte(m, (uint8_t)(v >> (8 * i)));
-}
-static void mp_hdr(spw_buf *m, uint32_t n, uint8_t fix, uint8_t fixmax, uint8_t c16) {
-    if (n <= fixmax)
-        mp_byte(m, (uint8_t)(fix | n));
-    else if (n < 65536) {
-        mp_byte(m, c16);
-        mp_be(m, n, 2);
-    } else {
-        mp_byte(m, (uint8_t)(c16 + 1));
-        mp_be(m, n, 4);
-    }
-}
-static void mp_list(spw_buf *m, uint32_t n) { mp_hdr(m, n, 0x90, 15, 0xdc); }
-static void mp_map(spw_buf *m, uint32_t n) { mp_hdr(m, n, 0x80, 15, 0xde); }
-static void mp_nil(spw_buf *m) { mp_byte(m, 0xc0); }
-static void mp_bool(spw_buf *m, bool b) { mp_byte(m, b ? 0xc3 : 0xc2); }
-/* Picks one of the encodings that can hold v, so every form gets read. */
-static void mp_int(spw_buf *m, int64_t v) {
-    unsigned pick = rn(4);
-    if (v >= 0 && v <= 127 && pick == 0)
-        mp_byte(m, (uint8_t)v);
-    else if (v >= -32 && v < 0 && pick == 0)
-        mp_byte(m, (uint8_t)(0xe0 | (v + 32)));
-    else if (v >= 0 && pick == 1) {
-        if (v <= 0xff) {
-            mp_byte(m, 0xcc);
-            mp_be(m, (uint64_t)v, 1);
-        } else if (v <= 0xffff) {
-            mp_byte(m, 0xcd);
-            mp_be(m, (uint64_t)v, 2);
-        } else if (v <= 0xffffffffll) {
-            mp_byte(m, 0xce);
-            mp_be(m, (uint64_t)v, 4);
-        } else {
-            mp_byte(m, 0xcf);
-            mp_be(m, (uint64_t)v, 8);
-        }
-    } else if (v >= INT8_MIN && v <= INT8_MAX && pick == 2) {
-        mp_byte(m, 0xd0);
-        mp_be(m, (uint64_t)v, 1);
-    } else if (v >= INT32_MIN && v <= INT32_MAX && pick == 3) {
-        mp_byte(m, 0xd2);
-        mp_be(m, (uint64_t)v, 4);
-    } else {
-        mp_byte(m, 0xd3);
-        mp_be(m, (uint64_t)v, 8);
-    }
-}
-static void mp_uint(spw_buf *m, uint64_t v) {
-    mp_byte(m, 0xcf);
-    mp_be(m, v, 8);
-}
-static void mp_double(spw_buf *m, double d) {
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    mp_byte(m, 0xcb);
-    mp_be(m, u, 8);
-}
-static void mp_float(spw_buf *m, float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    mp_byte(m, 0xca);
-    mp_be(m, u, 4);
-}
-/* A str (or bin, as_bin) whose first byte is the particle type. */
-static void mp_typed(spw_buf *m, uint8_t ptype, const void *p, size_t n, bool as_bin) {
-    size_t len = n + 1;
-    if (as_bin) {
-        mp_byte(m, len < 256 ? 0xc4 : 0xc5);
-        mp_be(m, len, len < 256 ? 1 : 2);
-    } else if (len < 32)
-        mp_byte(m, (uint8_t)(0xa0 | len));
-    else if (len < 256) {
-        mp_byte(m, 0xd9);
-        mp_be(m, len, 1);
-    } else {
-        mp_byte(m, 0xda);
-        mp_be(m, len, 2);
-    }
-    mp_byte(m, ptype);
-    mp_raw(m, p, n);
-}
-static void mp_str(spw_buf *m, const char *s) { mp_typed(m, SPW_PT_STRING, s, strlen(s), false); }
-static void mp_marker(spw_buf *m, uint8_t flags) {
-    mp_byte(m, 0xc7);
-    mp_byte(m, 0);
-    mp_byte(m, flags);
-}
-
 static const char *bin_mp(uint8_t type, const spw_buf *m) {
     return one_bin(type, m->data, m->len, 0);
 }
 
 /* ---- the real frames of xdr-wire.md ---- */
 
-static spw_event *frame_write(void) {
-    uint8_t digest[20], key[8], age[8], map[64];
-    spw_event *ev = spw_event_new(8, 4096);
-    unhex("78f26d30728c436ac5b7e2b79f7faa4b1c011576", digest);
-    be64(key, 4);
-    be64(age, 27);
-    size_t mn = unhex("82a2036101a2036202", map);
-    spw_event_set_op(ev, SPW_OP_WRITE, true); /* info2 0x11: the bin-LUT bit, not durable */
-    spw_event_set_namespace(ev, "test", 4);
-    spw_event_set_set(ev, "myset", 5);
-    spw_event_set_digest(ev, digest);
-    spw_event_set_key(ev, SPW_PT_INTEGER, key, 8);
-    spw_event_set_generation(ev, 1);
-    spw_event_set_lut(ev, 1734387515693, 1);
-    spw_event_set_expiry(ev, 0); /* record_ttl 0xFFFFFFFF: never expires */
-    spw_event_add_bin(ev, "name", 4, SPW_PT_STRING, "colton", 6, 0);
-    spw_event_add_bin(ev, "age", 3, SPW_PT_INTEGER, age, 8, 0);
-    spw_event_add_bin(ev, "mapTest", 7, SPW_PT_MAP, map, mn, 0);
-    return ev;
-}
-
-static spw_event *frame_delete(bool durable) {
-    uint8_t digest[20], key[8];
-    spw_event *ev = spw_event_new(0, 256);
-    unhex("f9bb902ddd1874858475b66c8f36b950badb44f7", digest);
-    be64(key, 14);
-    spw_event_set_op(ev, SPW_OP_DELETE, durable);
-    spw_event_set_namespace(ev, "test", 4);
-    spw_event_set_set(ev, "myset", 5);
-    spw_event_set_digest(ev, digest);
-    spw_event_set_key(ev, SPW_PT_INTEGER, key, 8);
-    spw_event_set_generation(ev, 2);
-    spw_event_set_lut(ev, 1734388979032, 1);
-    return ev;
-}
+static spw_event *frame_write(void) { return ref_write(false); }
+static spw_event *frame_delete(bool durable) { return ref_delete(durable, false); }
 
 static void test_frames(void) {
     jcodec_config cfg = default_cfg();
@@ -464,6 +299,47 @@ static void test_frames(void) {
     has_str(g_text, "REJECT: json codec: record: unknown operation", "an event without an op is rejected");
     spw_event_unref(e);
     spw_event_unref(w);
+}
+
+/* ---- metadata_exclude and bin transforms (the route's view) ---- */
+
+static void test_meta_exclude(void) {
+    xform_view xv;
+    jcodec_config cfg = default_cfg();
+    use(cfg);
+    spw_event *w = frame_write();
+    run(xform(&xv, w, "msg,gen", NULL, NULL));
+    is_str(g_text,
+           "{\"key\":[\"test\",\"myset\",\"ePJtMHKMQ2rFt+K3n3+qSxwBFXY=\",4],"
+           "\"exp\":0,\"lut\":1734387515693,\"bins\":["
+           "{\"name\":\"name\",\"type\":\"str\",\"value\":\"colton\"},"
+           "{\"name\":\"age\",\"type\":\"int\",\"value\":27},"
+           "{\"name\":\"mapTest\",\"type\":\"map\",\"value\":{\"a\":1,\"b\":2}}]}",
+           "metadata_exclude msg,gen: members left out, the object still opens cleanly");
+    xform_done(&xv);
+    run(xform(&xv, w, "namespace,set,digest,userKey,exp,lut", "name:who,age:years", "mapTest"));
+    is_str(g_text,
+           "{\"msg\":\"write\",\"key\":[null,null,null,null],\"gen\":1,\"bins\":["
+           "{\"name\":\"who\",\"type\":\"str\",\"value\":\"colton\"},"
+           "{\"name\":\"years\",\"type\":\"int\",\"value\":27}]}",
+           "key positions stay as null; renamed and excluded bins as the route says");
+    xform_done(&xv);
+    spw_event_unref(w);
+
+    cfg.delete_metadata = true;
+    use(cfg);
+    spw_event *d = frame_delete(true);
+    run(xform(&xv, d, "durable,lut", NULL, NULL));
+    is_str(g_text,
+           "{\"msg\":\"delete\",\"key\":[\"test\",\"myset\",\"+buQLd0YdIWEdbZsjza5ULrbRPc=\",14],"
+           "\"gen\":2}",
+           "delete: durable and lut excluded, gen kept (delete_metadata)");
+    xform_done(&xv);
+    run(xform(&xv, d, "msg,namespace,set,userKey,digest,gen,lut,exp,durable", NULL, NULL));
+    is_str(g_text, "{\"key\":[null,null,null,null]}", "everything excluded from a delete");
+    xform_done(&xv);
+    spw_event_unref(d);
+    use(default_cfg());
 }
 
 /* ---- user keys ---- */
@@ -1090,44 +966,6 @@ static void test_doubles_random(void) {
         check_double(nextafter(ldexp(1, e), 0), &bad);
     }
     is_int(bad, 0, "46k doubles: text reads back exactly and looks like a float");
-}
-
-/* Random bytes for strings: ASCII, escapes, valid multi-byte, and (when
- * broken) ill-formed sequences of every kind. */
-static size_t rand_text(uint8_t *out, size_t max, bool broken) {
-    static const char *valid[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\x01", "\x1f",
-                                  "\x7f", "\0", "\xc3\xa9", "\xe2\x82\xac", "\xe2\x80\xa8",
-                                  "\xf0\x9f\x98\x80", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf",
-                                  "hello world", "0123456789"};
-    static const size_t vlen[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 4, 3, 4, 11, 10};
-    static const char *invalid[] = {"\x80", "\xff", "\xc0\xaf", "\xe2\x82", "\xed\xa0\x80",
-                                    "\xf4\x90\x80\x80", "\xf0\x9f\x98", "\xc3", "\xfe", "\xe0\x80\x80"};
-    size_t n = 0, want = rn((uint32_t)max + 1);
-    while (n < want) {
-        const char *p;
-        size_t l;
-        if (broken && rn(6) == 0) {
-            p = invalid[rn(10)];
-            l = strlen(p);
-        } else if (broken && rn(8) == 0) {
-            uint8_t c = (uint8_t)rnd();
-            p = (const char *)&c;
-            l = 1;
-            if (n + l > max)
-                break;
-            out[n++] = c;
-            continue;
-        } else {
-            unsigned k = rn(20);
-            p = valid[k];
-            l = vlen[k];
-        }
-        if (n + l > max)
-            break;
-        memcpy(out + n, p, l);
-        n += l;
-    }
-    return n;
 }
 
 static void test_strings_random(void) {
@@ -1880,6 +1718,7 @@ int main(void) {
         diag("cannot create %s: Python checks skipped", pyf_path);
 
     test_frames();
+    test_meta_exclude();
     test_user_keys();
     test_scalars();
     test_geojson();

@@ -283,8 +283,10 @@ static void test_interpolate(void) {
     const char *m;
     m = interp_fail("x${env:SPW_T_UNSET}");
     has_str(m, "environment variable 'SPW_T_UNSET' is not set", "unset names the variable");
-    m = interp_fail("${SPW_T_SET}");
-    has_str(m, "unsupported '${' at character 1", "${NAME} without env:");
+    interp_is("/${namespace}/${set}?k=${key}", "/${namespace}/${set}?k=${key}",
+              "plugin templates ${name} pass through");
+    m = interp_fail("${SPW-T}");
+    has_str(m, "unsupported '${' at character 1", "${ with a name that is neither env: nor a template");
     m = interp_fail("ab${file:x}");
     has_str(m, "at character 3", "position of the bad reference");
     m = interp_fail("${env:}");
@@ -336,7 +338,7 @@ static void test_interpolate_in_file(void) {
            "pipe.ini:3: [sink.es] key 'url': environment variable 'SPW_T_UNSET' is not set "
            "(write ${env:SPW_T_UNSET:-default} to give a default)",
            "unset variable: file, line, section, key, variable");
-    m = load_fail("[sink.es]\nindex = aerospike-${namespace}\n", SPW_ERR_CONFIG);
+    m = load_fail("[sink.es]\nindex = aerospike-${name space}\n", SPW_ERR_CONFIG);
     has_str(m, "pipe.ini:2: [sink.es] key 'index': unsupported '${'", "malformed ${ in a file");
     has_str(m, "$$", "suggests $$");
     m = load_fail("[a]\nk = ${env:SPW_T_BIG}${env:SPW_T_BIG}\n", SPW_ERR_CONFIG);

@@ -1,0 +1,111 @@
+#!/bin/sh
+# bench/xdr-e2e.sh: records per second end to end, spillway-xdrgen feeding
+# spillway (source `xdr` -> codec `xdr` pass-through, or `json` -> sink
+# `null`) flat out on loopback, and the CPU time each side spends per
+# record.
+#
+# Records: 10 bins (the integer "seq" and alternately integer and 13-byte
+# string bins), 301 bytes on the wire. xdrgen: 4 connections, window 256.
+# spillway's CPU time comes from /proc/PID/stat (utime + stime) read just
+# before xdrgen starts and right after it ends (spillway is idle outside),
+# xdrgen's from its own report. Both share the machine's cores, so
+# records/s is what the pair reaches together.
+#
+# Environment: top_builddir (required), XDR_E2E_SECONDS (per run, default
+# 10), XDR_E2E_WORKERS (default "1 2"), XDR_E2E_CODECS (default: "xdr json"
+# when the xdr codec is built, else "json"), PYTHON3. `make bench` runs it.
+# Prints one table row per run; exits non-zero only when a run fails.
+
+set -u
+: "${top_builddir:?top_builddir must name the build directory}"
+SPILLWAY=$top_builddir/spillway
+XDRGEN=$top_builddir/spillway-xdrgen
+PY=${PYTHON3:-python3}
+SECONDS_PER_RUN=${XDR_E2E_SECONDS:-10}
+WORKERS=${XDR_E2E_WORKERS:-1 2}
+SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
+export SPILLWAY_PLUGIN_PATH
+
+if [ ! -f "$top_builddir/plugins/source-xdr.la" ] || [ ! -f "$top_builddir/plugins/sink-null.la" ]; then
+    echo "xdr-e2e: skipped: needs the xdr source and the null sink built"
+    exit 0
+fi
+if [ -z "${XDR_E2E_CODECS:-}" ]; then
+    XDR_E2E_CODECS=json
+    [ -f "$top_builddir/plugins/codec-xdr.la" ] && XDR_E2E_CODECS="xdr json"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-bench-e2e.XXXXXX") || exit 1
+spw_pid=
+trap '[ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+tck=$(getconf CLK_TCK)
+# cpu_ticks PID: utime + stime of a process (fields 14 and 15, after the command name)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+echo "xdr-e2e: $(nproc) cores, ${SECONDS_PER_RUN} s per run, 301-byte records of 10 bins, xdrgen -C 4 -w 256"
+printf '%-6s %-8s %12s %10s %14s %14s %10s %10s\n' codec workers "records/s" "MB/s" \
+    "spillway us/r" "xdrgen us/r" "p50 us" "p99 us"
+status=0
+for codec in $XDR_E2E_CODECS; do
+    for workers in $WORKERS; do
+        p=$(port)
+        cat >"$tmp/b.ini" <<EOF
+[pipeline]
+workers = $workers
+max_in_flight = 65536
+log_level = warn
+
+[source.xdr]
+plugin = xdr
+listen = 127.0.0.1:$p
+
+[codec.c]
+plugin = $codec
+
+[sink.out]
+plugin = null
+codec = c
+batch_max_records = 256
+batch_max_delay = 1ms
+EOF
+        "$SPILLWAY" -c "$tmp/b.ini" 2>"$tmp/spw.err" &
+        spw_pid=$!
+        # wait for the listener: xdrgen would reconnect anyway, but the clock should not run
+        i=0
+        while ! "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', $p), 0.2).close()" 2>/dev/null; do
+            i=$((i + 1))
+            [ "$i" -gt 50 ] && break
+            sleep 0.1
+        done
+        before=$(cpu_ticks "$spw_pid")
+        "$XDRGEN" -c "127.0.0.1:$p" -C 4 -w 256 --bins 10 --bin-types integer,string \
+            --value-size 13 --duration "$SECONDS_PER_RUN" --max-time $((SECONDS_PER_RUN + 30)) \
+            --json -q >"$tmp/xg.json"
+        xs=$?
+        after=$(cpu_ticks "$spw_pid")
+        kill -TERM "$spw_pid"
+        wait "$spw_pid"
+        spw_pid=
+        if [ "$xs" -ne 0 ]; then
+            echo "xdr-e2e: codec $codec, $workers worker(s): xdrgen exited $xs"
+            cat "$tmp/xg.json" "$tmp/spw.err"
+            status=1
+            continue
+        fi
+        "$PY" - "$tmp/xg.json" "$before" "$after" "$tck" "$codec" "$workers" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+before, after, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+n = r["acknowledged"]
+spw_us = (after - before) / tck * 1e6 / n
+xg_us = (r["cpu_user_s"] + r["cpu_sys_s"]) * 1e6 / n
+print("%-6s %-8s %12.0f %10.1f %14.2f %14.2f %10.0f %10.0f" % (
+    sys.argv[5], sys.argv[6], r["acked_per_s"], r["mb_per_s"], spw_us, xg_us,
+    r["latency_us"]["p50"], r["latency_us"]["p99"]))
+EOF
+    done
+done
+exit $status

@@ -1,0 +1,599 @@
+/*
+ * plugins/sink-http/request.c: one HTTP request per batch, from the body
+ * the core built to the outcome the core is told.
+ *
+ * Requests come from a pool of easy handles that only grows (to the
+ * route's concurrency, plus nothing) and is never shrunk: an easy handle
+ * keeps its options, its buffers (URL, response excerpt, gzip output,
+ * per-request headers) and its place in curl's connection cache, so once
+ * the pool is warm a request allocates nothing of ours. The body is handed
+ * to curl by pointer (CURLOPT_POSTFIELDS), never copied: the core keeps
+ * the batch alive until spw_batch_done.
+ *
+ * Headers: everything that does not change per request (the `headers`
+ * without variables, bearer or API-key auth, "Expect:" to turn off curl's
+ * 100-continue round trip) is one curl_slist built at create. A request's
+ * own headers (content type, content encoding, templated headers, SigV4)
+ * are curl_slist nodes owned by the request, pointing into its header
+ * buffer and chained in front of the static list, so no list is built per
+ * request.
+ *
+ * The request's timeout is the smaller of `timeout` and what is left
+ * before the batch's deadline: past the deadline the core has already
+ * answered the events "retry", and waiting longer would only hold a
+ * connection and the in-flight budget.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http.h"
+
+#define DYN_FIXED 8 /* content type, encoding, host, date, token, authorization, spare */
+
+static const char *const method_names[] = {"POST", "PUT", "PATCH"};
+
+static size_t on_write(char *p, size_t size, size_t n, void *arg) {
+    hs_req *r = arg;
+    size_t len = size * n;
+    size_t max = (size_t)r->s->cf->response_max;
+    /* Keep what an excerpt needs, read and drop the rest so the connection stays usable. */
+    if (r->resp.len < max) {
+        size_t take = len < max - r->resp.len ? len : max - r->resp.len;
+        (void)spw_buf_append(&r->resp, p, take);
+    }
+    return len;
+}
+
+static long http_version(int protocol) {
+    switch (protocol) {
+    case HS_PROTO_HTTP11:
+    case HS_PROTO_V_HTTP11:
+        return CURL_HTTP_VERSION_1_1;
+    case HS_PROTO_H2C:
+        return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    default:
+        return CURL_HTTP_VERSION_2TLS;
+    }
+}
+
+/*
+ * curl bug #10634 (fixed by curl PR #10643, in 8.0.0): a transfer reusing a
+ * cleartext HTTP/2 prior-knowledge connection switches the connection to
+ * HTTP/2 a second time and fails with "Error in the HTTP2 framing layer"
+ * without sending anything. Debian 12 ships 7.88.1. The only safe use of
+ * h2c there is one request per connection.
+ */
+bool hs_h2c_reuse_broken(void) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v && v->version_num < 0x080000;
+}
+
+static long tls_version(int v) {
+    switch (v) {
+    case HS_TLS_13:
+        return CURL_SSLVERSION_TLSv1_3;
+    case HS_TLS_10:
+        return CURL_SSLVERSION_TLSv1_0;
+    case HS_TLS_11:
+        return CURL_SSLVERSION_TLSv1_1;
+    default:
+        return CURL_SSLVERSION_TLSv1_2;
+    }
+}
+
+spw_result hs_easy_setup(hs_sink *s, hs_req *r, spw_err *err) {
+    const struct hs_conf *cf = s->cf;
+    CURL *e = r->easy;
+    CURLcode cc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_PRIVATE, (void *)r);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, (void *)r);
+    SET(CURLOPT_HTTP_VERSION, http_version(cf->protocol));
+    if (cf->protocol == HS_PROTO_H2C && hs_h2c_reuse_broken()) {
+        /* libcurl before 8.0.0 fails every request reusing a prior-knowledge connection. */
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    } else if (cf->protocol != HS_PROTO_HTTP11 && cf->protocol != HS_PROTO_V_HTTP11) {
+        SET(CURLOPT_PIPEWAIT, 1L); /* multiplex on an open connection rather than open another */
+    }
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cf->connect_timeout_ms);
+    if (cf->connection_ttl_ms > 0)
+        SET(CURLOPT_MAXLIFETIME_CONN, (long)((cf->connection_ttl_ms + 999) / 1000));
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_USERAGENT, cf->user_agent);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* Direct unless `proxy` says otherwise: an http_proxy variable meant for
+     * people's shells must not silently reroute a pipeline (and reading the
+     * environment for every transfer costs time). */
+    SET(CURLOPT_PROXY, cf->proxy ? cf->proxy : "");
+    if (s->connect_to)
+        SET(CURLOPT_CONNECT_TO, s->connect_to);
+    /* TLS */
+    SET(CURLOPT_SSLVERSION, tls_version(cf->tls_min_version));
+    SET(CURLOPT_SSL_VERIFYPEER, cf->tls_verify ? 1L : 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, cf->tls_verify ? 2L : 0L);
+    if (cf->tls_ca_file && *cf->tls_ca_file)
+        SET(CURLOPT_CAINFO, cf->tls_ca_file);
+    if (cf->tls_ca_path && *cf->tls_ca_path)
+        SET(CURLOPT_CAPATH, cf->tls_ca_path);
+    if (cf->tls_cert && *cf->tls_cert)
+        SET(CURLOPT_SSLCERT, cf->tls_cert);
+    if (cf->tls_key && *cf->tls_key)
+        SET(CURLOPT_SSLKEY, cf->tls_key);
+    if (cf->tls_key_password && *cf->tls_key_password)
+        SET(CURLOPT_KEYPASSWD, cf->tls_key_password);
+    if (!r->is_probe) {
+        /* A delivery request (health checks are plain GETs without auth). */
+        if (cf->method == HS_METHOD_POST)
+            SET(CURLOPT_POST, 1L);
+        else
+            SET(CURLOPT_CUSTOMREQUEST, method_names[cf->method]);
+        if (cf->auth == HS_AUTH_BASIC) {
+            SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            SET(CURLOPT_USERNAME, cf->username);
+            SET(CURLOPT_PASSWORD, cf->password ? cf->password : "");
+        }
+    }
+#undef SET
+    if (cc != CURLE_OK)
+        return spw_err_set(err, SPW_ERR_CONFIG, "libcurl refused an option: %s",
+                           curl_easy_strerror(cc));
+    return SPW_OK;
+}
+
+hs_req *hs_req_new(hs_sink *s, spw_err *err) {
+    if (s->n_reqs == s->cap_reqs) {
+        size_t nc = s->cap_reqs ? s->cap_reqs * 2 : 16;
+        hs_req **nr = realloc(s->reqs, nc * sizeof *nr);
+        if (!nr) {
+            spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        s->reqs = nr;
+        s->cap_reqs = nc;
+    }
+    hs_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    r->s = s;
+    r->cap_dyn = DYN_FIXED + s->n_hdr_tpls;
+    r->dyn = calloc(r->cap_dyn, sizeof *r->dyn);
+    r->easy = curl_easy_init();
+    if (!r->dyn || !r->easy) {
+        if (r->easy)
+            curl_easy_cleanup(r->easy);
+        free(r->dyn);
+        free(r);
+        spw_err_set(err, SPW_ERR_NOMEM, "out of memory (curl_easy_init)");
+        return NULL;
+    }
+    s->reqs[s->n_reqs++] = r;
+    return r;
+}
+
+hs_req *hs_req_get(hs_sink *s) {
+    hs_req *r = s->free_reqs;
+    if (r) {
+        s->free_reqs = r->next;
+        r->next = NULL;
+        return r;
+    }
+    spw_err err = {""};
+    r = hs_req_new(s, &err);
+    if (r && hs_easy_setup(s, r, &err) != SPW_OK) {
+        /* Leave it in s->reqs (freed at destroy), off the free list. */
+        spw_log(s->st, SPW_LOG_ERROR, "%s", err.msg);
+        return NULL;
+    }
+    if (!r)
+        spw_log(s->st, SPW_LOG_ERROR, "%s", err.msg);
+    return r;
+}
+
+static void req_release(hs_sink *s, hs_req *r) {
+    if (r->busy) {
+        r->busy = false;
+        s->busy--;
+    }
+    r->batch = NULL;
+    r->ep = NULL;
+    spw_buf_reset(&r->resp);
+    r->errbuf[0] = '\0';
+    r->next = s->free_reqs;
+    s->free_reqs = r;
+}
+
+/* ---- headers ------------------------------------------------------------ */
+
+static void hdr_begin(hs_req *r) {
+    spw_buf_reset(&r->hdr);
+    r->n_dyn = 0;
+}
+
+/* Records where the next header starts; the node's data is fixed up in hdr_link. */
+static spw_result hdr_mark(hs_req *r) {
+    if (r->n_dyn == r->cap_dyn)
+        return SPW_ERR_NOSPACE;
+    r->dyn[r->n_dyn++].data = (char *)(uintptr_t)r->hdr.len;
+    return SPW_OK;
+}
+
+static spw_result hdr_addf(hs_req *r, const char *fmt, ...) SPW_PRINTF(2, 3);
+static spw_result hdr_addf(hs_req *r, const char *fmt, ...) {
+    spw_result rc = hdr_mark(r);
+    if (rc != SPW_OK)
+        return rc;
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return SPW_ERR_INVAL;
+    if ((size_t)n < sizeof small)
+        return spw_buf_append(&r->hdr, small, (size_t)n + 1);
+    /* Long (a SigV4 session token): format straight into the buffer. */
+    rc = spw_buf_reserve(&r->hdr, (size_t)n + 1);
+    if (rc != SPW_OK)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)r->hdr.data + r->hdr.len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    r->hdr.len += (size_t)n + 1;
+    return SPW_OK;
+}
+
+/* Turns the recorded offsets into pointers and chains the nodes before the static list. */
+static struct curl_slist *hdr_link(hs_sink *s, hs_req *r) {
+    if (r->n_dyn == 0)
+        return s->static_hdrs;
+    for (size_t i = 0; i < r->n_dyn; i++) {
+        r->dyn[i].data = (char *)r->hdr.data + (uintptr_t)r->dyn[i].data;
+        r->dyn[i].next = i + 1 < r->n_dyn ? &r->dyn[i + 1] : s->static_hdrs;
+    }
+    return r->dyn;
+}
+
+static spw_result sign_request(hs_sink *s, hs_req *r, const uint8_t *body, size_t len) {
+    char date[17];
+    hs_amz_date(spw_time_unix_ms() / 1000, date);
+    const char *url = (const char *)r->url.data;
+    size_t ps = hs_url_path_start(url);
+    const char *path = url + ps;
+    size_t plen = strcspn(path, "?#");
+    const char *query = NULL;
+    size_t qlen = 0;
+    if (path[plen] == '?') {
+        query = path + plen + 1;
+        qlen = strcspn(query, "#");
+    }
+    if (plen == 0)
+        path = "/", plen = 1;
+    hs_sig_hdr h[3] = {{"host", r->ep->host}, {"x-amz-date", date}, {"x-amz-security-token", NULL}};
+    size_t nh = 2;
+    if (s->aws.session_token)
+        h[nh++].value = s->aws.session_token;
+    hs_sigv4_req sr = {
+        .method = s->method_name, .path = path, .path_len = plen, .query = query,
+        .query_len = qlen, .headers = h, .n_headers = nh, .body = body, .body_len = len,
+        .amz_date = date,
+    };
+    spw_buf_reset(&s->sig_auth);
+    spw_result rc = hs_sigv4_sign(&s->sig, s->aws.access_key_id, &sr, &s->sig_auth);
+    if (rc == SPW_OK)
+        rc = hdr_addf(r, "Host: %s", r->ep->host);
+    if (rc == SPW_OK)
+        rc = hdr_addf(r, "X-Amz-Date: %s", date);
+    if (rc == SPW_OK && s->aws.session_token)
+        rc = hdr_addf(r, "X-Amz-Security-Token: %s", s->aws.session_token);
+    if (rc == SPW_OK)
+        rc = hdr_addf(r, "Authorization: %.*s", (int)s->sig_auth.len,
+                      (const char *)s->sig_auth.data);
+    return rc;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
+    const struct hs_conf *cf = s->cf;
+    size_t count = spw_batch_count(b);
+    spw_slice body = spw_batch_body(b);
+
+    if (s->templated && count > 1) {
+        /* The sink cannot see the route's batch_max_records, so this is caught here. */
+        if (!s->batch_tpl_warned) {
+            spw_log(s->st, SPW_LOG_ERROR,
+                    "the URL or a header uses ${...} variables, which need one record per "
+                    "request: set batch_max_records = 1 on this route (batches are rejected)");
+            s->batch_tpl_warned = true;
+        }
+        spw_batch_done(b, SPW_REJECT,
+                       "templated URL or headers with a batch of several records (set "
+                       "batch_max_records = 1)");
+        return SPW_OK;
+    }
+
+    hs_req *r = hs_req_get(s);
+    if (!r)
+        return spw_err_set(err, SPW_ERR_NOMEM, "no request handle (out of memory)");
+
+    const uint8_t *bp = body.ptr;
+    size_t bl = body.len;
+    bool gz = false;
+    if (cf->compression == HS_COMP_GZIP && bl >= (size_t)cf->compression_threshold) {
+        if (hs_gzip_compress(&s->gz, bp, bl, &r->gz) != SPW_OK) {
+            req_release(s, r);
+            return spw_err_set(err, SPW_ERR_NOMEM, "gzip compression failed");
+        }
+        bp = r->gz.data;
+        bl = r->gz.len;
+        gz = true;
+    }
+    if (cf->max_body_size > 0 && bl > (size_t)cf->max_body_size) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "request body of %zu bytes%s exceeds max_body_size (%" PRId64
+                 " bytes); lower the route's batch_max_bytes",
+                 bl, gz ? " (gzip)" : "", cf->max_body_size);
+        req_release(s, r);
+        spw_counter_add(s->c_reject, count);
+        hs_warn(s, "%s: %zu record(s) rejected", why, count);
+        spw_batch_done(b, SPW_REJECT, why);
+        return SPW_OK;
+    }
+
+    hs_endpoint *ep = hs_endpoint_pick(s);
+    r->ep = ep;
+    r->batch = b;
+    spw_buf_reset(&r->url);
+    spw_result rc = SPW_OK;
+    if (ep->url.has_vars)
+        rc = hs_tpl_render(&ep->url, spw_batch_event(b, 0), HS_ENC_URL, &r->url);
+    else
+        rc = spw_buf_append(&r->url, ep->url.src, strlen(ep->url.src));
+    if (rc == SPW_OK)
+        rc = spw_buf_append(&r->url, "", 1);
+
+    hdr_begin(r);
+    const char *ct = cf->content_type && *cf->content_type ? cf->content_type
+                                                           : spw_batch_content_type(b);
+    if (rc == SPW_OK && ct && *ct)
+        rc = hdr_addf(r, "Content-Type: %s", ct);
+    if (rc == SPW_OK && gz)
+        rc = hdr_addf(r, "Content-Encoding: gzip");
+    for (size_t i = 0; i < s->n_hdr_tpls && rc == SPW_OK; i++) {
+        rc = hdr_mark(r);
+        if (rc == SPW_OK)
+            rc = hs_tpl_render(&s->hdr_tpls[i], spw_batch_event(b, 0), HS_ENC_HEADER, &r->hdr);
+        if (rc == SPW_OK)
+            rc = spw_buf_append(&r->hdr, "", 1);
+    }
+    if (rc == SPW_OK && cf->auth == HS_AUTH_SIGV4)
+        rc = sign_request(s, r, bp, bl);
+    if (rc != SPW_OK) {
+        req_release(s, r);
+        return spw_err_set(err, rc, "preparing the request failed: %s", spw_result_str(rc));
+    }
+
+    uint64_t now = uv_now(s->loop);
+    uint64_t deadline = spw_batch_deadline(b);
+    uint64_t tmo = (uint64_t)cf->timeout_ms;
+    if (deadline > now && deadline - now < tmo)
+        tmo = deadline - now;
+    if (tmo < 1)
+        tmo = 1;
+
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, (const char *)r->url.data);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)bp);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bl);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_link(s, r));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)tmo);
+    r->started_ms = now;
+    r->body_len = bl;
+    r->errbuf[0] = '\0';
+    if (hs_multi_add(s, r) != SPW_OK) {
+        req_release(s, r);
+        return spw_err_set(err, SPW_ERR_STATE, "curl_multi_add_handle failed");
+    }
+    r->busy = true;
+    s->busy++;
+    spw_counter_add(s->c_requests, 1);
+    spw_counter_add(s->c_bytes, bl);
+    return SPW_OK;
+}
+
+/* ---- completion --------------------------------------------------------- */
+
+static void count_status(hs_sink *s, long status) {
+    if (status >= 200 && status < 300)
+        spw_counter_add(s->c_2xx, 1);
+    else if (status >= 300 && status < 400)
+        spw_counter_add(s->c_3xx, 1);
+    else if (status >= 400 && status < 500)
+        spw_counter_add(s->c_4xx, 1);
+    else if (status >= 500)
+        spw_counter_add(s->c_5xx, 1);
+}
+
+void hs_req_finished(hs_sink *s, hs_req *r, CURLcode cc) {
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (!r->batch) {
+        /* A health check. */
+        hs_endpoint *ep = r->ep;
+        r->busy = false;
+        s->busy--;
+        spw_buf_reset(&r->resp);
+        hs_probe_finished(ep, cc, status);
+        return;
+    }
+    spw_batch *b = r->batch;
+    hs_endpoint *ep = r->ep;
+    size_t count = spw_batch_count(b);
+    hs_verdict v;
+    hs_classify(&s->success, &s->retry, (int)cc, r->errbuf, cc == CURLE_OK ? status : 0,
+                r->resp.data, r->resp.len, &v);
+    if (cc != CURLE_OK)
+        spw_counter_add(s->c_transport, 1);
+    else
+        count_status(s, status);
+
+    uint64_t elapsed = uv_now(s->loop) - r->started_ms;
+    if (spw_log_enabled(SPW_LOG_DEBUG))
+        spw_log(s->st, SPW_LOG_DEBUG, "%s %s -> %s in %" PRIu64 " ms (%zu record(s), %zu bytes)",
+                s->method_name, ep->base, v.result == SPW_OK ? "ok" : v.reason, elapsed, count,
+                r->body_len);
+
+    if (v.result == SPW_RETRY && cc == CURLE_OK) {
+        struct curl_header *h = NULL;
+        uint64_t ms;
+        if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+            h && hs_retry_after_parse(h->value, spw_time_unix_ms() / 1000, &ms) && ms > 0)
+            spw_batch_retry_after(b, ms);
+    }
+    if (v.result == SPW_RETRY) {
+        spw_counter_add(s->c_retry, 1);
+        hs_warn(s, "%s: %s (%zu record(s) to retry)", ep->base, v.reason, count);
+    } else if (v.result == SPW_REJECT) {
+        spw_counter_add(s->c_reject, 1);
+        hs_warn(s, "%s: %s (%zu record(s) rejected)", ep->base, v.reason, count);
+    }
+    hs_endpoint_report(ep, v.endpoint_failed, v.reason);
+    req_release(s, r);
+    spw_batch_done(b, v.result, v.result == SPW_OK ? NULL : v.reason);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static bool header_has_vars(const char *h) { return strstr(h, "${") != NULL; }
+
+spw_result hs_requests_init(hs_sink *s, spw_err *err) {
+    const struct hs_conf *cf = s->cf;
+    spw_result rc = hs_codes_parse(&s->success, cf->success_codes, err);
+    if (rc == SPW_OK)
+        rc = hs_codes_parse(&s->retry, cf->retry_codes, err);
+    if (rc != SPW_OK)
+        return rc;
+    s->method_name = method_names[cf->method];
+
+    size_t nt = 0;
+    for (size_t i = 0; i < cf->headers.n; i++)
+        nt += header_has_vars(cf->headers.v[i]);
+    if (nt) {
+        s->hdr_tpls = calloc(nt, sizeof *s->hdr_tpls);
+        if (!s->hdr_tpls)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cf->headers.n; i++) {
+        const char *h = cf->headers.v[i];
+        if (header_has_vars(h)) {
+            rc = hs_tpl_compile(&s->hdr_tpls[s->n_hdr_tpls], h, err);
+            if (rc != SPW_OK)
+                return rc;
+            s->n_hdr_tpls++;
+            s->templated = true;
+            continue;
+        }
+        struct curl_slist *l = curl_slist_append(s->static_hdrs, h);
+        if (!l)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        s->static_hdrs = l;
+    }
+    char line[4096];
+    const char *extra[2] = {"Expect:", NULL};
+    if (cf->auth == HS_AUTH_BEARER) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", cf->token ? cf->token : "");
+        extra[1] = line;
+    } else if (cf->auth == HS_AUTH_HEADER) {
+        snprintf(line, sizeof line, "%s: %s", cf->auth_header, cf->auth_value ? cf->auth_value : "");
+        extra[1] = line;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (!extra[i])
+            continue;
+        struct curl_slist *l = curl_slist_append(s->static_hdrs, extra[i]);
+        if (!l)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        s->static_hdrs = l;
+    }
+    memset(line, 0, sizeof line);
+    for (size_t i = 0; i < cf->connect_to.n; i++) {
+        struct curl_slist *l = curl_slist_append(s->connect_to, cf->connect_to.v[i]);
+        if (!l)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        s->connect_to = l;
+    }
+    if (cf->compression == HS_COMP_GZIP && hs_gzip_init(&s->gz, (int)cf->compression_level) != SPW_OK)
+        return spw_err_set(err, SPW_ERR_NOMEM, "zlib: deflateInit2 failed");
+    if (cf->auth == HS_AUTH_SIGV4) {
+        rc = hs_aws_creds_load(cf, &s->aws, err);
+        if (rc != SPW_OK)
+            return rc;
+        snprintf(s->sig.region, sizeof s->sig.region, "%s", cf->aws_region);
+        snprintf(s->sig.service, sizeof s->sig.service, "%s", cf->aws_service);
+        s->sig.secret = s->aws.secret_access_key;
+        if (spw_stage_worker(s->st) == 0)
+            spw_log(s->st, SPW_LOG_INFO, "signing with AWS SigV4 (%s/%s), credentials from %s",
+                    s->sig.region, s->sig.service, s->aws.source);
+    }
+    return SPW_OK;
+}
+
+void hs_requests_abort(hs_sink *s) {
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        hs_req *r = s->reqs[i];
+        if (!r->busy)
+            continue;
+        if (s->multi)
+            curl_multi_remove_handle(s->multi, r->easy);
+        r->busy = false;
+        s->busy--;
+        if (r->batch) {
+            spw_batch *b = r->batch;
+            r->batch = NULL;
+            spw_batch_done(b, SPW_RETRY, "the sink is shutting down");
+        }
+    }
+}
+
+void hs_requests_free(hs_sink *s) {
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        hs_req *r = s->reqs[i];
+        curl_easy_cleanup(r->easy);
+        spw_buf_free(&r->url);
+        spw_buf_free(&r->resp);
+        spw_buf_free(&r->gz);
+        spw_buf_free(&r->hdr);
+        free(r->dyn);
+        free(r);
+    }
+    free(s->reqs);
+    s->reqs = NULL;
+    s->n_reqs = s->cap_reqs = 0;
+    s->free_reqs = NULL;
+    curl_slist_free_all(s->static_hdrs);
+    s->static_hdrs = NULL;
+    curl_slist_free_all(s->connect_to);
+    s->connect_to = NULL;
+    for (size_t i = 0; i < s->n_hdr_tpls; i++)
+        hs_tpl_free(&s->hdr_tpls[i]);
+    free(s->hdr_tpls);
+    s->hdr_tpls = NULL;
+    hs_gzip_free(&s->gz);
+    hs_sigv4_free(&s->sig);
+    spw_buf_free(&s->sig_auth);
+    hs_aws_creds_free(&s->aws);
+}

@@ -1,0 +1,206 @@
+/*
+ * plugins/source-xdr/source.h: what the files of the `xdr` source share.
+ *
+ *   xdr.c       the plugin: options, checks, instance life, flow control
+ *   listener.c  listening sockets (SO_REUSEPORT, one set per worker), accept
+ *   conn.c      one XDR connection: reading, framing, submitting, closing
+ *   reply.c     answers in request order and their batched writes
+ *   tls.c       OpenSSL over the libuv stream, through memory BIOs
+ *   wire.h      the protocol itself (pure: frame.c record.c inflate.c info.c)
+ *
+ * One instance per worker; every callback runs on that worker's loop, so
+ * nothing here is locked. Memory attached to a libuv handle is released in
+ * its close callback; the instance itself is freed when its last handle
+ * has closed after destroy().
+ */
+#ifndef SPW_SOURCE_XDR_SOURCE_H
+#define SPW_SOURCE_XDR_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+#include <spillway/spillway.h>
+
+#include "wire.h"
+
+/* The parsed options (owned by the core, shared read-only by every worker). */
+struct xs_conf {
+    spw_strlist listen;
+    char *tls_certificate;
+    char *tls_private_key;
+    char *tls_ca;
+    int tls_min_version; /* index in "1.2|1.3" */
+    int64_t max_connections;
+    int64_t max_in_flight_per_connection;
+    int64_t max_frame_size;
+    int64_t idle_timeout_ms;
+    int64_t retry_code;
+    int64_t abandon_code;
+    bool validate_collections;
+};
+
+/* Result codes XDR retries (xdr-wire.md 8); retry_code must be one of them. */
+#define XS_RETRY_CODES {8, 9, 11, 14, 18, 80}
+
+/* Reading stops while this many reply bytes wait to be written. */
+#define XS_OUT_HIGH (256u << 10)
+/* Read buffer kept per connection between frames; it grows for a larger frame. */
+#define XS_RBUF_SIZE (64u << 10)
+/* How long a closing connection may take to get its last replies out. */
+#define XS_LINGER_MS 2000
+
+struct xs_listener {
+    struct xs_src *x;
+    uv_tcp_t tcp;
+    uint16_t port;
+    char name[64];     /* as configured, for messages */
+    bool open;         /* the handle is initialised and not closed yet */
+};
+
+/* An answer that needs no event: an INFO answer, or a retry for a record
+ * that could not be submitted. It leaves once `after` events are answered. */
+struct xs_ready {
+    struct xs_ready *next;
+    uint64_t after;
+    size_t len;
+    uint8_t bytes[];
+};
+
+struct xs_tls;
+
+struct xs_conn {
+    struct xs_src *x;
+    uv_tcp_t tcp;
+    uv_timer_t linger;      /* bounds how long a closing connection waits for its writes */
+    uint16_t port;          /* the listener's */
+    char peer[64];          /* "ip:port" or "[ip]:port" */
+    uint64_t id;            /* for log lines */
+    spw_order *order;
+
+    /* Input: rbuf[0..rlen) holds plaintext not yet consumed; rbase is the
+     * stream offset of rbuf[0], for messages about malformed input. */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint64_t rbase;
+    uint64_t last_active;   /* loop time of the last byte read */
+
+    /* Answers: events submitted / answered (in order), ready answers waiting. */
+    uint64_t submitted, answered;
+    struct xs_ready *ready_head, *ready_tail;
+    size_t n_ready;
+    spw_buf out;            /* replies of this loop turn, plaintext, not yet written */
+    size_t writes;          /* uv_write requests not completed */
+
+    struct xs_tls *tls;     /* NULL on plain TCP */
+
+    bool reading;           /* uv_read_start is in effect */
+    bool throttled;         /* at max_in_flight_per_connection: waiting for answers */
+    bool closing;           /* uv_close called or about to be */
+    bool finishing;         /* closing once the last replies are written */
+    bool eof;
+    bool dirty, runnable;   /* on the instance's flush / work lists */
+    struct xs_conn *prev, *next;
+    struct xs_conn *dirty_next, *run_next;
+};
+
+/* A connection over the limit: accepted only to be closed. */
+struct xs_refused {
+    uv_tcp_t tcp;
+    struct xs_src *x;
+};
+
+struct xs_src {
+    spw_stage *st;
+    const struct xs_conf *cf;
+    uv_loop_t *loop;
+    asw_parser parser;
+    asw_info_ids ids;
+    char node[64];
+    void *tls_ctx;          /* SSL_CTX, NULL for plain TCP */
+
+    struct xs_listener *listeners;
+    size_t n_listeners;
+    struct xs_conn *conns;  /* open connections */
+    size_t n_conns, max_conns;
+    uint64_t next_conn_id;
+    uint64_t conn_cap, conn_low;
+    uint8_t retry_code, abandon_code;
+
+    bool started, paused, stopping, destroying;
+    uv_prepare_t flush;     /* writes the replies a loop turn produced, before the loop polls */
+    uv_idle_t work;         /* goes on with connections whose input waited */
+    bool flush_active, work_active;
+    struct xs_conn *dirty, *runnable;
+    uv_timer_t sweep;       /* idle_timeout */
+    unsigned handles;       /* handles whose close callback still uses the instance */
+    struct xs_refused spare;   /* refuses a connection when memory is short */
+    bool spare_busy;
+    uint64_t refused_warned_ms;
+    uint64_t refused_since_warned;
+    uint8_t tls_in[16384];  /* ciphertext of one read, TLS only */
+
+    spw_counter *c_connections, *c_refused, *c_frames, *c_records, *c_bytes, *c_replies_ok,
+        *c_replies_retry, *c_replies_abandon, *c_malformed, *c_info;
+};
+
+/* ---- xdr.c ---- */
+/* A handle of the instance closed: frees the instance after destroy() once none is left. */
+void xs_handle_closed(struct xs_src *x);
+
+/* ---- listener.c ---- */
+/* Parses "host:port" / "[v6]:port" (numeric hosts only). */
+spw_result xs_parse_addr(const char *s, struct sockaddr_storage *ss, spw_err *err);
+spw_result xs_listen_all(struct xs_src *x, spw_err *err);
+void xs_listen_close_all(struct xs_src *x);
+
+/* ---- conn.c ---- */
+/* Takes over an accepted connection (already uv_accept'ed into a fresh handle). */
+void xs_conn_start(struct xs_conn *c);
+/* Reads, frames and submits while the caps allow; called when a cap lifts. */
+void xs_conn_pump(struct xs_conn *c);
+/* Starts or stops reading to match what the connection may do now. */
+void xs_conn_update_read(struct xs_conn *c);
+/* Closes at once: cancels the order group (no more answers), drops unwritten replies. */
+void xs_conn_abort(struct xs_conn *c, spw_log_level level, const char *why);
+/* Closes once the replies already produced are written (bounded by XS_LINGER_MS). */
+void xs_conn_finish(struct xs_conn *c);
+/* Puts the connection on the instance's work list (processed on the next loop turn). */
+void xs_conn_schedule(struct xs_conn *c);
+/* Events and ready answers the connection still owes. */
+static inline uint64_t xs_conn_in_flight(const struct xs_conn *c) {
+    return c->submitted - c->answered + c->n_ready;
+}
+
+/* ---- reply.c ---- */
+/* The done callback of every event (arg: the connection). */
+void xs_on_done(spw_event *ev, spw_result outcome, void *arg);
+/* Queues an answer that needs no event, after every event submitted so far. */
+spw_result xs_reply_ready(struct xs_conn *c, const uint8_t *bytes, size_t len);
+/* Writes what the connection has queued (used by the flush handle, closing, destroy). */
+void xs_reply_flush(struct xs_conn *c);
+/* Drops unanswered ready entries (closing). */
+void xs_reply_discard(struct xs_conn *c);
+/* Sends bytes to the peer as they are (TLS output included); false when the connection died. */
+bool xs_send(struct xs_conn *c, const uint8_t *p, size_t n);
+/* Bytes handed to libuv and not yet written. */
+size_t xs_out_pending(const struct xs_conn *c);
+
+/* ---- tls.c ---- */
+/* Builds the SSL_CTX from the options (check() uses it to validate them). */
+spw_result xs_tls_ctx_new(const struct xs_conf *cf, void **ctx, spw_err *err);
+void xs_tls_ctx_free(void *ctx);
+spw_result xs_tls_new(struct xs_conn *c);
+void xs_tls_free(struct xs_conn *c);
+/* Feeds ciphertext just read. */
+bool xs_tls_feed(struct xs_conn *c, const uint8_t *p, size_t n);
+/* Decrypts into rbuf's free space: bytes added, 0 when it needs more input, -1 on failure
+ * (connection aborted) or an orderly close by the peer (c->eof set). */
+ssize_t xs_tls_pull(struct xs_conn *c);
+/* Encrypts plaintext and sends it. */
+bool xs_tls_write(struct xs_conn *c, const uint8_t *p, size_t n);
+/* Sends the TLS close_notify alert (orderly close), once the handshake is done. */
+void xs_tls_close_notify(struct xs_conn *c);
+
+#endif /* SPW_SOURCE_XDR_SOURCE_H */

@@ -1,0 +1,314 @@
+/*
+ * plugins/source-xdr/xdr.c: the `xdr` source. Aerospike XDR (a DC with
+ * `connector true`) connects to it over TCP or TLS and ships change
+ * notifications; each becomes an event, and XDR is answered "done" (0)
+ * only once every route has delivered it (the core's acknowledgement
+ * contract), "retry" otherwise, "abandon" only when a route drops it.
+ *
+ * This file owns the plugin's face: the option table, the checks, the
+ * instance (one per worker) and the source callbacks. Flow control:
+ * pause() stops every connection from reading (the worker's in-flight cap
+ * is reached); resume() lets each go on from the next loop turn. stop():
+ * listeners close at once, idle connections close, the others stop
+ * reading and close once their last answer is written (the core bounds
+ * the wait with shutdown_timeout). destroy(): whatever is left closes
+ * after its replies are flushed; the instance is freed when its last
+ * handle has closed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autoconf.h"
+#include "source.h"
+
+#define OFF(f) offsetof(struct xs_conf, f)
+
+static const spw_option xs_options[] = {
+    {"listen", SPW_OPT_LIST, SPW_OPT_REQUIRED, NULL, 1, 64, NULL, OFF(listen),
+     "Addresses to accept XDR connections on, as numeric host:port or [IPv6]:port (every worker "
+     "listens on each, with SO_REUSEPORT)."},
+    {"tls_certificate", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_certificate),
+     "Path of the PEM server certificate (chain) to speak TLS with; unset speaks plain TCP."},
+    {"tls_private_key", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_private_key),
+     "Path of the PEM private key of tls_certificate (required with it)."},
+    {"tls_ca", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_ca),
+     "Path of a PEM file (or hashed directory) of CA certificates: when set, XDR must present a "
+     "client certificate they signed."},
+    {"tls_min_version", SPW_OPT_ENUM, 0, "1.2", 0, 0, "1.2|1.3", OFF(tls_min_version),
+     "Oldest TLS version accepted."},
+    {"max_connections", SPW_OPT_INT, 0, "1024", 1, 1000000, NULL, OFF(max_connections),
+     "Connections open at once over the pipeline, split evenly over the workers; one more is "
+     "accepted and closed at once."},
+    {"max_in_flight_per_connection", SPW_OPT_INT, 0, "4096", 1, 1000000, NULL,
+     OFF(max_in_flight_per_connection),
+     "Answers a connection may owe before it stops reading; it reads again when three quarters "
+     "of them are answered."},
+    {"max_frame_size", SPW_OPT_SIZE, 0, "8MiB", 1024, 134217728.0, NULL, OFF(max_frame_size),
+     "Largest frame accepted, compressed or inflated; a connection announcing a larger one is "
+     "closed before it is buffered."},
+    {"idle_timeout", SPW_OPT_DURATION, 0, "0", 0, 86400000.0, NULL, OFF(idle_timeout_ms),
+     "Close a connection that owes no answer and sent nothing for this long; 0 keeps idle "
+     "connections (TCP keepalive still finds dead peers)."},
+    {"retry_code", SPW_OPT_INT, 0, "11", 1, 255, NULL, OFF(retry_code),
+     "Result code answered when a record must be sent again (not delivered in time); one XDR "
+     "retries: 8, 9, 11, 14, 18 or 80."},
+    {"abandon_code", SPW_OPT_INT, 0, "10", 1, 255, NULL, OFF(abandon_code),
+     "Result code answered when a route dropped the record (on_reject = drop); XDR then abandons "
+     "it, so it must not be 2 or a retry code."},
+    {"validate_collections", SPW_OPT_BOOL, 0, "true", 0, 0, NULL, OFF(validate_collections),
+     "Walk every list and map value on arrival and treat malformed MessagePack as malformed "
+     "input."},
+    SPW_OPTIONS_END,
+};
+
+static const int retry_codes[] = XS_RETRY_CODES;
+#define N_RETRY_CODES (sizeof retry_codes / sizeof retry_codes[0])
+
+static bool is_retry_code(int64_t code) {
+    for (size_t i = 0; i < N_RETRY_CODES; i++)
+        if (retry_codes[i] == code)
+            return true;
+    return false;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+    if (a->ss_family != b->ss_family)
+        return false;
+    size_t n = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return memcmp(a, b, n) == 0;
+}
+
+static spw_result xs_check(const void *config, spw_err *err) {
+    const struct xs_conf *cf = config;
+    struct sockaddr_storage *addrs;
+    spw_result r = SPW_OK;
+
+    addrs = calloc(cf->listen.n ? cf->listen.n : 1, sizeof *addrs);
+    if (addrs == NULL)
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < cf->listen.n && r == SPW_OK; i++) {
+        spw_err aerr;
+        if (xs_parse_addr(cf->listen.v[i], &addrs[i], &aerr) != SPW_OK) {
+            r = spw_err_set(err, SPW_ERR_CONFIG, "listen: %s", aerr.msg);
+            break;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (same_addr(&addrs[i], &addrs[j])) {
+                /* With SO_REUSEPORT both sockets would bind and silently share the port. */
+                r = spw_err_set(err, SPW_ERR_CONFIG, "listen: %s is listed twice",
+                                cf->listen.v[i]);
+                break;
+            }
+    }
+    free(addrs);
+    if (r != SPW_OK)
+        return r;
+
+    bool cert = cf->tls_certificate && *cf->tls_certificate;
+    bool key = cf->tls_private_key && *cf->tls_private_key;
+    if (cert != key)
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "tls_certificate and tls_private_key go together: set both or neither");
+    if (cf->tls_ca && *cf->tls_ca && !cert)
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "tls_ca needs tls_certificate and tls_private_key (TLS is off)");
+    if (cert) {
+        /* Loading them now makes --check report an unreadable or mismatched file. */
+        void *ctx;
+        r = xs_tls_ctx_new(cf, &ctx, err);
+        if (r != SPW_OK)
+            return r;
+        xs_tls_ctx_free(ctx);
+    }
+    if (!is_retry_code(cf->retry_code))
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "retry_code %" PRId64 " is not a code XDR retries (8, 9, 11, 14, 18, "
+                           "80): records answered with it would be lost",
+                           cf->retry_code);
+    if (cf->abandon_code == 2 || is_retry_code(cf->abandon_code))
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "abandon_code %" PRId64 " is not a code XDR abandons (it must not be 2 "
+                           "or one of the retry codes 8, 9, 11, 14, 18, 80)",
+                           cf->abandon_code);
+    return SPW_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Instance                                                                */
+/* ---------------------------------------------------------------------- */
+
+static void free_instance(struct xs_src *x) {
+    asw_parser_free(&x->parser);
+    xs_tls_ctx_free(x->tls_ctx);
+    free(x->listeners);
+    free(x);
+}
+
+void xs_handle_closed(struct xs_src *x) {
+    if (--x->handles == 0 && x->destroying)
+        free_instance(x);
+}
+
+static void on_instance_handle_closed(uv_handle_t *h) { xs_handle_closed(h->data); }
+
+/* idle_timeout: connections that owe nothing and were quiet long enough close. */
+static void on_sweep(uv_timer_t *t) {
+    struct xs_src *x = t->data;
+    uint64_t now = uv_now(x->loop), limit = (uint64_t)x->cf->idle_timeout_ms;
+    for (struct xs_conn *c = x->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing || c->finishing || xs_conn_in_flight(c) > 0 || now - c->last_active < limit)
+            continue;
+        spw_log(x->st, SPW_LOG_DEBUG, "%s: idle for %" PRIu64 " ms", c->peer, now - c->last_active);
+        xs_conn_finish(c);
+    }
+}
+
+static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_err *err) {
+    const struct xs_conf *cf = config;
+    struct xs_src *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    x->st = st;
+    x->cf = cf;
+    x->loop = spw_stage_loop(st);
+    asw_parser_init(&x->parser, (uint64_t)cf->max_frame_size, cf->validate_collections);
+    x->conn_cap = (uint64_t)cf->max_in_flight_per_connection;
+    x->conn_low = x->conn_cap - (x->conn_cap / 4 > 0 ? x->conn_cap / 4 : 1);
+    x->retry_code = (uint8_t)cf->retry_code;
+    x->abandon_code = (uint8_t)cf->abandon_code;
+    unsigned workers = spw_stage_workers(st) ? spw_stage_workers(st) : 1;
+    x->max_conns = (size_t)((cf->max_connections + workers - 1) / workers);
+
+    /* INFO "node": the pipeline's name, kept to what fits an INFO line. */
+    snprintf(x->node, sizeof x->node, "%s", spw_pipeline_name(st));
+    for (char *p = x->node; *p; p++)
+        if (*p == '\t' || *p == '\n' || *p == '\r')
+            *p = '_';
+    x->ids.node = x->node;
+    x->ids.build = PACKAGE_VERSION;
+    x->ids.version = "spillway " PACKAGE_VERSION;
+
+    if (cf->tls_certificate && *cf->tls_certificate) {
+        spw_result r = xs_tls_ctx_new(cf, &x->tls_ctx, err);
+        if (r != SPW_OK) {
+            free(x);
+            return r;
+        }
+    }
+    x->c_connections = spw_counter_register(st, "connections", "XDR connections accepted.");
+    x->c_refused = spw_counter_register(st, "connections_refused",
+                                        "Connections closed at once: over max_connections.");
+    x->c_frames = spw_counter_register(st, "frames", "Frames received (records and INFO).");
+    x->c_records = spw_counter_register(st, "records", "Records submitted to the pipeline.");
+    x->c_bytes = spw_counter_register(st, "bytes", "Bytes of the frames received.");
+    x->c_replies_ok = spw_counter_register(st, "replies_ok", "Records answered done (0).");
+    x->c_replies_retry = spw_counter_register(st, "replies_retry", "Records answered retry_code.");
+    x->c_replies_abandon =
+        spw_counter_register(st, "replies_abandon", "Records answered abandon_code (dropped).");
+    x->c_malformed = spw_counter_register(
+        st, "malformed", "Connections closed for malformed input (or TLS failure).");
+    x->c_info = spw_counter_register(st, "info_requests", "INFO requests answered.");
+    if (!x->c_connections || !x->c_refused || !x->c_frames || !x->c_records || !x->c_bytes ||
+        !x->c_replies_ok || !x->c_replies_retry || !x->c_replies_abandon || !x->c_malformed ||
+        !x->c_info) {
+        xs_tls_ctx_free(x->tls_ctx);
+        free(x);
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    }
+    /* Last, because they cannot fail: from here the memory belongs to the handles. */
+    uv_prepare_init(x->loop, &x->flush);
+    uv_idle_init(x->loop, &x->work);
+    uv_timer_init(x->loop, &x->sweep);
+    x->flush.data = x->work.data = x->sweep.data = x;
+    x->handles = 3;
+    *inst = x;
+    return SPW_OK;
+}
+
+static spw_result xs_start(void *inst, spw_err *err) {
+    struct xs_src *x = inst;
+    spw_result r = xs_listen_all(x, err);
+    if (r != SPW_OK) {
+        xs_listen_close_all(x);
+        return r;
+    }
+    x->started = true;
+    if (x->cf->idle_timeout_ms > 0) {
+        uint64_t period = (uint64_t)x->cf->idle_timeout_ms / 4;
+        if (period < 100)
+            period = 100;
+        uv_timer_start(&x->sweep, on_sweep, period, period);
+    }
+    spw_log(x->st, SPW_LOG_DEBUG, "listening on %zu address(es)%s", x->n_listeners,
+            x->tls_ctx ? " with TLS" : "");
+    return SPW_OK;
+}
+
+static void xs_pause(void *inst) {
+    struct xs_src *x = inst;
+    x->paused = true;
+    for (struct xs_conn *c = x->conns; c; c = c->next)
+        xs_conn_update_read(c);
+}
+
+static void xs_resume(void *inst) {
+    struct xs_src *x = inst;
+    x->paused = false;
+    /* Not from here (we may be inside a core callback): from the next loop turn. */
+    for (struct xs_conn *c = x->conns; c; c = c->next)
+        xs_conn_schedule(c);
+}
+
+static void xs_stop(void *inst) {
+    struct xs_src *x = inst;
+    size_t waiting = 0;
+    if (x->stopping)
+        return;
+    x->stopping = true;
+    xs_listen_close_all(x);
+    for (struct xs_conn *c = x->conns, *next; c; c = next) {
+        next = c->next;
+        if (xs_conn_in_flight(c) == 0) {
+            xs_conn_finish(c);
+        } else {
+            xs_conn_update_read(c);
+            waiting++;
+        }
+    }
+    spw_log(x->st, SPW_LOG_DEBUG, "stopped listening; %zu connection(s) wait for their answers",
+            waiting);
+}
+
+static void xs_destroy(void *inst) {
+    struct xs_src *x = inst;
+    x->stopping = true;
+    uv_timer_stop(&x->sweep);
+    xs_listen_close_all(x);
+    /* No answer can come any more (the core destroys a source after its last done callback):
+     * connections close once what they already have is written. */
+    for (struct xs_conn *c = x->conns, *next; c; c = next) {
+        next = c->next;
+        xs_conn_finish(c);
+    }
+    x->destroying = true;
+    uv_close((uv_handle_t *)&x->flush, on_instance_handle_closed);
+    uv_close((uv_handle_t *)&x->work, on_instance_handle_closed);
+    uv_close((uv_handle_t *)&x->sweep, on_instance_handle_closed);
+}
+
+static const spw_source_ops xs_source_ops = {
+    .start = xs_start,
+    .pause = xs_pause,
+    .resume = xs_resume,
+    .stop = xs_stop,
+};
+
+SPW_PLUGIN_DEFINE(.kind = SPW_KIND_SOURCE, .name = "xdr", .version = "1.0.0",
+                  .description = "Aerospike XDR change notifications over TCP or TLS (connector "
+                                 "protocol), answered in order once delivered",
+                  .options = xs_options, .config_size = sizeof(struct xs_conf),
+                  .check = xs_check, .create = xs_create, .destroy = xs_destroy,
+                  .source = &xs_source_ops);

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""tests/http-conformance.py: the http sink against real HTTP servers.
+
+nginx (Debian's nginx-light), configured here in a temporary directory:
+  - HTTP/1.1 on a plain port,
+  - HTTP/2 over TLS (ALPN) with a CA made by openssl for this run,
+  - HTTP/2 over TLS with a client certificate required (mutual TLS),
+  - cleartext HTTP/2 with prior knowledge (`listen PORT http2;`).
+Every nginx server proxies to tests/receiver.py, which checks the bodies on
+the server side: each pipeline also writes the same codec's output to a
+file (a second route), and the records the receiver got must be exactly
+the records in the file, byte for byte. nginx's access log proves which
+protocol carried the requests.
+
+nghttpd (nghttp2-server), cleartext and TLS: it stores nothing, so its
+verbose log is checked instead: one POST stream per request, DATA lengths
+adding up to the bytes the sink sent, streams multiplexed on few
+connections.
+
+A server that is missing is skipped (CI installs them all).
+"""
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+_spec = importlib.util.spec_from_file_location(
+    "httplib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "http-lib.py"))
+H = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(H)
+
+tap = H.Tap()
+COUNT = 300
+
+
+def tee_records(p):
+    with open(p, "rb") as f:
+        return sorted(H.records_of(f.read()))
+
+
+def received_records(entries, since):
+    recs = []
+    for e in entries[since:]:
+        if 200 <= e["status"] < 300:
+            recs.extend(H.records_of(e["body"].encode()))
+    return sorted(recs)
+
+
+def scenario(name, rcv, url, sink_lines, batch, access=None, port=None, proto=None):
+    tee = H.path(name + ".tee")
+    before = len(rcv.entries())
+    ini = H.ini(name + ".ini", ["url = " + url] + sink_lines, count=COUNT, batch=batch, tee=tee)
+    r = H.run(ini)
+    st = r.stats("sink.web")
+    if not tap.ok(r.rc == 0 and st.get("delivered") == COUNT,
+                  "%s: the pipeline delivers %d records" % (name, COUNT), r.tail()):
+        return
+    got = received_records(rcv.entries(), before)
+    want = tee_records(tee)
+    tap.ok(got == want, "%s: the server got every record intact (%d records, %d requests)"
+           % (name, len(got), st.get("http_requests", 0)),
+           "got %d records, want %d" % (len(got), len(want)))
+    if access:
+        rows = [x for x in H.nginx_log(access) if x["port"] == port]
+        protos = sorted(set(x["proto"] for x in rows))
+        tap.ok(protos == [proto] and len(rows) >= st.get("http_requests", 0),
+               "%s: nginx saw %s only" % (name, proto), "protocols seen: %s, rows %d" % (protos, len(rows)))
+
+
+def main():
+    nginx = H.nginx_bin()
+    ca = H.make_ca()
+    rcv = H.Receiver("recv", "--log-bodies")
+    if not nginx:
+        tap.skip("nginx conformance", "nginx is not installed (apt-get install nginx-light)")
+    else:
+        p11, ph2, pmtls, ph2c = (H.free_port() for _ in range(4))
+        tls = ("    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key;" % (ca, ca))
+        servers = [
+            "    listen 127.0.0.1:%d;\n%s" % (p11, H.PROXY),
+            "    listen 127.0.0.1:%d ssl http2;\n%s\n%s" % (ph2, tls, H.PROXY),
+            "    listen 127.0.0.1:%d ssl http2;\n%s\n    ssl_verify_client on; ssl_client_certificate %s/ca.pem;\n%s"
+            % (pmtls, tls, ca, H.PROXY),
+            "    listen 127.0.0.1:%d http2;\n%s" % (ph2c, H.PROXY),
+        ]
+        proc, access = H.start_nginx(servers, upstream_port=rcv.port)
+        if not all(H.wait_port(p) for p in (p11, ph2, pmtls, ph2c)):
+            tap.ok(False, "nginx starts", open(os.path.join(H.path("nginx"), "error.log")).read())
+        else:
+            ca_opt = "tls_ca_file = %s/ca.pem" % ca
+            for batch in (None, 50):
+                tag = "batch%d" % batch if batch else "single"
+                scenario("nginx-http1.1-" + tag, rcv, "http://127.0.0.1:%d/in" % p11,
+                         ["protocol = http1.1"], batch, access, p11, "HTTP/1.1")
+                scenario("nginx-h2-tls-" + tag, rcv, "https://localhost:%d/in" % ph2,
+                         ["protocol = http2", ca_opt], batch, access, ph2, "HTTP/2.0")
+                scenario("nginx-h2c-" + tag, rcv, "http://127.0.0.1:%d/in" % ph2c,
+                         ["protocol = h2c"], batch, access, ph2c, "HTTP/2.0")
+            scenario("nginx-h2-mtls", rcv, "https://localhost:%d/in" % pmtls,
+                     ["protocol = http2", ca_opt, "tls_cert = %s/client.pem" % ca,
+                      "tls_key = %s/client.key" % ca], 20, access, pmtls, "HTTP/2.0")
+            scenario("nginx-vendor-names", rcv, "http://127.0.0.1:%d/in" % p11,
+                     ["protocol = HTTP_1_1", "compression = gzip", "compression_threshold = 0"], 20,
+                     access, p11, "HTTP/1.1")
+            scenario("nginx-h2-connect-to", rcv, "https://example.test:%d/in" % ph2,
+                     [ca_opt, "connect_to = example.test:%d:127.0.0.1:%d" % (ph2, ph2),
+                      "tls_verify = false"], 20, access, ph2, "HTTP/2.0")
+
+            # Verification is on by default: without our CA the server is not trusted.
+            ini = H.ini("nginx-untrusted.ini", ["url = https://localhost:%d/in" % ph2,
+                                                "timeout = 500ms"], count=5,
+                        pipeline_lines=["event_deadline = 1s", "shutdown_timeout = 0"])
+            r = H.run_for(ini, 2.5)
+            tap.ok("certificate" in r.err.lower() and r.stats("sink.web").get("delivered", -1) == 0,
+                   "an untrusted server certificate is refused (and retried)", r.tail())
+        proc.terminate()
+
+    # nghttpd: h2c and h2 over TLS, checked from its verbose log.
+    if not shutil.which("nghttpd"):
+        tap.skip("nghttpd conformance", "nghttpd is not installed (apt-get install nghttp2-server)")
+    else:
+        for tls in (False, True):
+            port = H.free_port()
+            log = H.path("nghttpd-%s.log" % ("tls" if tls else "h2c"))
+            argv = ["nghttpd", "-v", "--echo-upload", str(port)]
+            argv = argv[:3] + (["%s" % port, "%s/server.key" % ca, "%s/server.pem" % ca] if tls
+                               else ["--no-tls", "%s" % port])
+            out = open(log, "w")
+            proc = H.spawn(argv, stdout=out, stderr=out)
+            if not H.wait_port(port):
+                tap.ok(False, "nghttpd starts")
+                continue
+            name = "nghttpd-" + ("h2-tls" if tls else "h2c")
+            url = ("https://localhost:%d/in" if tls else "http://127.0.0.1:%d/in") % port
+            lines = ["protocol = %s" % ("http2" if tls else "h2c")]
+            if tls:
+                lines.append("tls_ca_file = %s/ca.pem" % ca)
+            ini = H.ini(name + ".ini", ["url = " + url] + lines, count=COUNT, batch=10)
+            r = H.run(ini)
+            st = r.stats("sink.web")
+            time.sleep(0.3)
+            proc.terminate()
+            proc.wait(5)
+            out.close()
+            text = open(log).read()
+            posts = len(re.findall(r":method: POST", text))
+            data = sum(int(x) for x in re.findall(r"recv DATA frame <length=(\d+)", text))
+            conns = len(set(re.findall(r"^\[id=(\d+)\].*recv \(stream_id=\d+\) :method: POST", text, re.M)))
+            ctypes = set(re.findall(r"recv \(stream_id=\d+\) content-type: (\S+)", text))
+            tap.ok(r.rc == 0 and st.get("delivered") == COUNT, "%s: the pipeline delivers %d records"
+                   % (name, COUNT), r.tail())
+            tap.ok(posts == st.get("http_requests") and data == st.get("http_bytes_sent"),
+                   "%s: one stream per request, DATA adds up to the bytes sent (%d streams, %d bytes)"
+                   % (name, posts, data),
+                   "server: %d POST streams, %d DATA bytes; sink: %s" % (posts, data, st))
+            if tls or not H.h2c_reuse_broken():
+                tap.ok(0 < conns <= 2, "%s: requests multiplexed on %d connection(s)" % (name, conns))
+            else:
+                tap.skip("%s: requests multiplexed" % name, "libcurl before 8.0.0 cannot reuse h2c connections (curl bug 10634)")
+            tap.ok(ctypes == {"application/x-ndjson"}, "%s: content type from the codec" % name,
+                   "got %s" % ctypes)
+    rcv.stop()
+    tap.done()
+
+
+main()
