@@ -72,6 +72,8 @@ static void usage(FILE *out) {
             "      --demo             run the embedded demo pipeline (generate -> json -> stdout)\n"
             "      --list-plugins     list every plugin found, with kind, version and description\n"
             "      --help-plugin NAME print a plugin's options (NAME or KIND-NAME)\n"
+            "      --help-core        print the options of [pipeline] and of every [sink.*] route\n"
+            "      --markdown         with --help-plugin/--help-core: print Markdown tables\n"
             "      --plugin-dir DIR   search DIR for plugins first (repeatable; also SPILLWAY_PLUGIN_PATH)\n"
             "      --log-level LEVEL  override [pipeline] log_level (error, warn, info, debug, trace)\n"
             "  -V, --version          print the version and exit\n"
@@ -82,7 +84,24 @@ static void usage(FILE *out) {
             SPW_PLUGIN_DIR);
 }
 
-enum { OPT_CHECK = 256, OPT_DEMO, OPT_LIST, OPT_HELP_PLUGIN, OPT_PLUGIN_DIR, OPT_LOG_LEVEL };
+enum {
+    OPT_CHECK = 256,
+    OPT_DEMO,
+    OPT_LIST,
+    OPT_HELP_PLUGIN,
+    OPT_HELP_CORE,
+    OPT_MARKDOWN,
+    OPT_PLUGIN_DIR,
+    OPT_LOG_LEVEL,
+};
+
+/* Prints an option table as text (--help-plugin) or Markdown (--markdown). */
+static void print_options(const spw_option *table, bool markdown) {
+    if (markdown)
+        spw__opts_print_markdown(stdout, table);
+    else
+        spw__opts_print(stdout, table);
+}
 
 int main(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -91,6 +110,8 @@ int main(int argc, char **argv) {
         {"demo", no_argument, NULL, OPT_DEMO},
         {"list-plugins", no_argument, NULL, OPT_LIST},
         {"help-plugin", required_argument, NULL, OPT_HELP_PLUGIN},
+        {"help-core", no_argument, NULL, OPT_HELP_CORE},
+        {"markdown", no_argument, NULL, OPT_MARKDOWN},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"version", no_argument, NULL, 'V'},
@@ -100,7 +121,7 @@ int main(int argc, char **argv) {
     const char *config = NULL, *help_plugin = NULL;
     const char **dirs = calloc((size_t)argc + 2, sizeof *dirs);
     size_t n_dirs = 0;
-    bool check = false, demo = false, list = false;
+    bool check = false, demo = false, list = false, help_core = false, markdown = false;
     int log_level = -1;
     int c;
     if (!dirs)
@@ -112,6 +133,8 @@ int main(int argc, char **argv) {
         case OPT_DEMO: demo = true; break;
         case OPT_LIST: list = true; break;
         case OPT_HELP_PLUGIN: help_plugin = optarg; break;
+        case OPT_HELP_CORE: help_core = true; break;
+        case OPT_MARKDOWN: markdown = true; break;
         case OPT_PLUGIN_DIR: dirs[n_dirs++] = optarg; break;
         case OPT_LOG_LEVEL:
             if ((log_level = spw__log_level_parse(optarg)) < 0) {
@@ -137,7 +160,7 @@ int main(int argc, char **argv) {
     const char *usage_error = NULL;
     if (optind < argc)
         usage_error = "unexpected argument";
-    else if (!config && !demo && !list && !help_plugin)
+    else if (!config && !demo && !list && !help_plugin && !help_core)
         usage_error = "nothing to do: give -c FILE (or --demo, --list-plugins)";
     else if (config && demo)
         usage_error = "--demo runs its own pipeline; do not give -c too";
@@ -152,6 +175,15 @@ int main(int argc, char **argv) {
     }
     if (log_level >= 0)
         spw__log_set_level((spw_log_level)log_level);
+
+    if (help_core) {
+        printf(markdown ? "### `[pipeline]`\n\n" : "[pipeline]\n");
+        print_options(spw__pipeline_options(), markdown);
+        printf(markdown ? "\n### `[sink.NAME]`: the route\n\n" : "\n[sink.NAME] (the route, besides the sink plugin's own options)\n");
+        print_options(spw__route_options(), markdown);
+        free(dirs);
+        return 0;
+    }
 
     spw_err err = {""};
     int status = 0;
@@ -177,11 +209,11 @@ int main(int argc, char **argv) {
             status = 1;
             goto out;
         }
-        printf("%s %s %s: %s\n\n", spw_kind_name(pl->kind), pl->name, pl->version, pl->description);
-        if (pl->options && pl->options[0].name)
-            spw__opts_print(stdout, pl->options);
+        if (markdown)
+            printf("### %s `%s`\n\n%s\n\n", spw_kind_name(pl->kind), pl->name, pl->description);
         else
-            printf("(no options)\n");
+            printf("%s %s %s: %s\n\n", spw_kind_name(pl->kind), pl->name, pl->version, pl->description);
+        print_options(pl->options, markdown);
         goto out;
     }
 

@@ -1133,21 +1133,45 @@ spw_result spw__opts_check_table(const spw_option *table, size_t config_size, sp
 /* --help-plugin                                                           */
 /* ---------------------------------------------------------------------- */
 
-static void print_zero(FILE *out, const spw_option *o) {
+/* The default as a user would read it: the declared text, or the zero value. */
+static void default_text(char *buf, size_t n, const spw_option *o) {
+    if (o->flags & SPW_OPT_REQUIRED) {
+        snprintf(buf, n, "required");
+        return;
+    }
+    if (o->def) {
+        snprintf(buf, n, "%s", o->def);
+        return;
+    }
+    const char *c = o->choices ? o->choices : "";
     switch (o->type) {
-    case SPW_OPT_BOOL: fputs(", default false", out); break;
+    case SPW_OPT_BOOL: snprintf(buf, n, "false"); break;
     case SPW_OPT_INT:
     case SPW_OPT_DOUBLE:
-    case SPW_OPT_SIZE: fputs(", default 0", out); break;
-    case SPW_OPT_DURATION: fputs(", default 0ms", out); break;
-    case SPW_OPT_ENUM: {
-        const char *c = o->choices ? o->choices : "";
-        fprintf(out, ", default %.*s", (int)strcspn(c, "|"), c);
-        break;
+    case SPW_OPT_SIZE: snprintf(buf, n, "0"); break;
+    case SPW_OPT_DURATION: snprintf(buf, n, "0ms"); break;
+    case SPW_OPT_ENUM: snprintf(buf, n, "%.*s", (int)strcspn(c, "|"), c); break;
+    case SPW_OPT_STRING: snprintf(buf, n, "not set"); break;
+    case SPW_OPT_LIST: snprintf(buf, n, "empty"); break;
+    default: snprintf(buf, n, "?"); break;
     }
-    case SPW_OPT_STRING: fputs(", not set by default", out); break;
-    case SPW_OPT_LIST: fputs(", default empty", out); break;
-    }
+}
+
+/* "1 to 64", "at least 1", "items 1 to 64"; empty when unbounded. */
+static void bounds_text(char *buf, size_t n, const spw_option *o) {
+    buf[0] = '\0';
+    if (!has_bounds(o))
+        return;
+    char lo[64], hi[64];
+    fmt_bound(lo, sizeof lo, o, o->min);
+    fmt_bound(hi, sizeof hi, o, o->max);
+    const char *what = o->type == SPW_OPT_LIST ? "items " : "";
+    if (isinf(o->max))
+        snprintf(buf, n, "%sat least %s", what, lo);
+    else if (isinf(o->min))
+        snprintf(buf, n, "%sat most %s", what, hi);
+    else
+        snprintf(buf, n, "%s%s to %s", what, lo, hi);
 }
 
 void spw__opts_print(FILE *out, const spw_option *table) {
@@ -1159,6 +1183,9 @@ void spw__opts_print(FILE *out, const spw_option *table) {
     }
     for (const spw_option *o = table; o->name; o++) {
         const char *tn = type_name(o->type);
+        char def[256], bounds[160];
+        default_text(def, sizeof def, o);
+        bounds_text(bounds, sizeof bounds, o);
         fprintf(out, "  %s (%s", o->name, tn ? tn : "?");
         if (o->type == SPW_OPT_ENUM && o->choices)
             fprintf(out, ": %s", o->choices);
@@ -1166,26 +1193,63 @@ void spw__opts_print(FILE *out, const spw_option *table) {
             fputs(", comma-separated, repeatable", out);
         if (o->flags & SPW_OPT_REQUIRED)
             fputs(", required", out);
-        else if (o->def)
-            fprintf(out, ", default %s", o->def);
+        else if (!o->def && o->type == SPW_OPT_STRING)
+            fputs(", not set by default", out);
         else
-            print_zero(out, o);
-        if (has_bounds(o)) {
-            char lo[64], hi[64];
-            fmt_bound(lo, sizeof lo, o, o->min);
-            fmt_bound(hi, sizeof hi, o, o->max);
-            const char *what = o->type == SPW_OPT_LIST ? "items " : "";
-            if (isinf(o->max))
-                fprintf(out, ", %sat least %s", what, lo);
-            else if (isinf(o->min))
-                fprintf(out, ", %sat most %s", what, hi);
-            else
-                fprintf(out, ", %s%s to %s", what, lo, hi);
-        }
+            fprintf(out, ", default %s", def);
+        if (bounds[0])
+            fprintf(out, ", %s", bounds);
         if (is_secret(o))
             fprintf(out, ", secret: or %s%s = PATH", o->name, SECRET_SUFFIX);
         fputs(")\n", out);
         if (o->help)
             fprintf(out, "      %s\n", o->help);
+    }
+}
+
+/* Writes s with the characters that would break a Markdown table cell escaped. */
+static void md_cell(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else if (*s == '\n')
+            fputc(' ', out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void spw__opts_print_markdown(FILE *out, const spw_option *table) {
+    if (!table || !table->name) {
+        fputs("(no options)\n", out);
+        return;
+    }
+    fputs("| key | type | default | bounds | meaning |\n|---|---|---|---|---|\n", out);
+    for (const spw_option *o = table; o->name; o++) {
+        const char *tn = type_name(o->type);
+        char def[256], bounds[160];
+        default_text(def, sizeof def, o);
+        bounds_text(bounds, sizeof bounds, o);
+        fprintf(out, "| `%s` | %s", o->name, tn ? tn : "?");
+        if (o->type == SPW_OPT_ENUM && o->choices) {
+            fputs(": `", out);
+            md_cell(out, o->choices);
+            fputs("`", out);
+        }
+        fputs(" | ", out);
+        if (o->flags & SPW_OPT_REQUIRED || (!o->def && o->type == SPW_OPT_STRING))
+            md_cell(out, def);
+        else {
+            fputs("`", out);
+            md_cell(out, def);
+            fputs("`", out);
+        }
+        fputs(" | ", out);
+        md_cell(out, bounds);
+        fputs(" | ", out);
+        md_cell(out, o->help ? o->help : "");
+        if (is_secret(o))
+            fprintf(out, " Secret: also `%s%s = PATH`.", o->name, SECRET_SUFFIX);
+        fputs(" |\n", out);
     }
 }

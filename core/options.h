@@ -93,6 +93,8 @@ SPW_API spw_result spw__opts_check_table(const spw_option *table, size_t config_
  * and "secret: or NAME_file = PATH" for secrets.
  */
 SPW_API void spw__opts_print(FILE *out, const spw_option *table);
+/* The same as a Markdown table (key, type, default, bounds, meaning), for the docs. */
+SPW_API void spw__opts_print_markdown(FILE *out, const spw_option *table);
 
 /*
  * Value parsers (exposed for tests and for the core's own uses). The whole

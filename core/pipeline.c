@@ -78,6 +78,9 @@ static const spw_option sink_options[] = {
     SPW_OPTIONS_END,
 };
 
+const spw_option *spw__pipeline_options(void) { return pipeline_options; }
+const spw_option *spw__route_options(void) { return sink_options; }
+
 static spw_kind kind_from(const char *s) {
     static const spw_kind kinds[] = {SPW_KIND_SOURCE, SPW_KIND_FILTER, SPW_KIND_CODEC, SPW_KIND_SINK};
     for (size_t i = 0; i < 4; i++)
@@ -312,8 +315,11 @@ static void stop_workers(spw__pipeline *p, int level) {
     int cur = atomic_load(&run->stop_level);
     if (cur < level)
         atomic_store(&run->stop_level, level);
+    uv_mutex_lock(&run->lock);
     for (int64_t i = 0; i < p->conf.workers; i++)
-        uv_async_send(&run->workers[i].wake);
+        if (!run->workers[i].wake_closed)
+            uv_async_send(&run->workers[i].wake);
+    uv_mutex_unlock(&run->lock);
 }
 
 static void on_notify(uv_async_t *a) {

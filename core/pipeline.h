@@ -102,6 +102,10 @@ SPW_API spw_result spw__pipeline_load(const char *path, const char *text, spw__p
                                       spw_err *err);
 SPW_API void spw__pipeline_free(spw__pipeline *p);
 
+/* The core's option tables: [pipeline], and what every [sink.*] route takes (for help and docs). */
+SPW_API const spw_option *spw__pipeline_options(void);
+SPW_API const spw_option *spw__route_options(void);
+
 /*
  * Runs the pipeline until a signal stops it or every source has finished
  * and nothing is in flight. Returns SPW_OK on a clean stop, an error when

@@ -141,6 +141,11 @@ static void teardown(spw__worker *w) {
     uv_close((uv_handle_t *)&w->deadline_timer, NULL);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->pump, NULL);
+    /* The main thread may be about to wake us (a second signal): once the
+     * loop is gone, an async send would write to a closed descriptor. */
+    uv_mutex_lock(&w->p->run->lock);
+    w->wake_closed = true;
+    uv_mutex_unlock(&w->p->run->lock);
     uv_close((uv_handle_t *)&w->wake, NULL);
 }
 

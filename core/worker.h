@@ -52,6 +52,7 @@ typedef struct spw__worker {
 
     /* Shutdown. */
     uv_async_t wake;                 /* main thread -> worker */
+    bool wake_closed;                /* under run->lock: main must not send to wake any more */
     atomic_int stop_level;           /* 1 = drain, 2 = force */
     uv_timer_t drain_timer;
     bool idle_reported;              /* told main: all sources finished, nothing in flight */

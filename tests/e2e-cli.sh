@@ -144,5 +144,31 @@ EOF
         'grep "pipeline: submitted=" "$tmp/err" | sed -E "s/.*submitted=([0-9]+) answered_ok=([0-9]+) answered_retry=([0-9]+).*/\1 \2 \3/" | { read s o r; [ "$s" -eq $((o + r)) ]; }'
 done
 
+# Two signals back to back (as `timeout` sends to the process and its
+# group): the second forces the stop while workers may already be gone.
+cat >"$tmp/twice.ini" <<EOF
+[pipeline]
+workers = 2
+shutdown_timeout = 300ms
+[source.gen]
+plugin = generate
+rate = 200
+[codec.lines]
+plugin = testline
+[sink.out]
+plugin = file
+codec = lines
+path = /dev/null
+EOF
+bad=0
+for i in 1 2 3 4 5 6 7 8; do
+    "$SPILLWAY" -c "$tmp/twice.ini" >/dev/null 2>"$tmp/err" &
+    pid=$!
+    sleep 0.$((i % 4 + 2))
+    kill -TERM "$pid"; kill -TERM "$pid"
+    wait "$pid" || bad=$((bad + 1))
+done
+check "two signals at once: exits 0 every time ($bad of 8 failed)" '[ "$bad" -eq 0 ]'
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -23,3 +23,7 @@ include tests/unit-codec-json.mk
 # must not run meanwhile, so the install test runs after every other test
 # (GNU make; the build requires it anyway).
 tests/e2e-sdk-install.log: $(filter-out tests/e2e-sdk-install.log,$(TEST_LOGS))
+
+# The option reference is generated from the option tables; it must not drift.
+TESTS += tests/e2e-docs.sh
+dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc

@@ -76,7 +76,7 @@ check "outcome reject, on_reject drop: every record dropped, the run ends" \
 ini "$tmp/retry.ini" 20 "outcome = retry" "retry_initial = 10ms" "retry_max = 20ms"
 timeout --preserve-status -s TERM 2 "$SPILLWAY" -c "$tmp/retry.ini" >/dev/null 2>"$tmp/err"
 check "outcome retry: batches retried, none delivered" \
-    '[ "$(stat sink.out delivered)" = 0 ] && [ "$(stat sink.out request_retries)" -gt 20 ] && [ "$(stat source.gen retried)" -gt 0 ]'
+    '[ "$(stat sink.out delivered)" = 0 ] && [ "$(stat sink.out request_retries)" -gt 0 ] && [ "$(stat source.gen retried)" -gt 0 ]'
 
 # delay with batches still waiting at shutdown: they are given back, none lost silently.
 src_extra="rate = 50" ini "$tmp/late.ini" 0 "delay = 1h" "concurrency = 4"
