@@ -200,10 +200,14 @@ def main():
         ("h2c (prior knowledge)", "http://127.0.0.1:%d/ingest" % ph2c, ["protocol = h2c"],
          ["-c", "1", "-m", str(conc)]),
     ]
+    # HTTP/1.1 also with 2 workers: libcurl's per-request cost is the limit, and
+    # a second worker is a second core's worth of it.
+    cases.insert(1, ("HTTP/1.1, 2 workers", cases[0][1], cases[0][2], cases[0][3]))
     for label, url, lines, hargs in cases:
         mm = m if "h2c" not in label else max(2000, m // 10)
-        ini = pipeline("single-" + label.split()[0].replace("/", ""), mm, url,
-                       lines + ["concurrency = %d" % conc])
+        ini = pipeline("single-" + label.split()[0].replace("/", "") + ("-w2" if "2 workers" in label else ""),
+                       mm, url, lines + ["concurrency = %d" % conc],
+                       workers=2 if "2 workers" in label else 1)
         wall, cpu, err = run_spillway(ini)
         st = stats(err, "sink.web")
         assert stats(err, "source.gen").get("delivered") == mm, st

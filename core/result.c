@@ -1,6 +1,7 @@
 /* core/result.c: names of results and the error-text helper. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <spillway/result.h>
 
 const char *spw_result_str(spw_result r) {
@@ -31,4 +32,17 @@ spw_result spw_err_set(spw_err *err, spw_result r, const char *fmt, ...) {
         va_end(ap);
     }
     return r;
+}
+
+char *spw_printable(char *out, size_t out_size, const void *p, size_t n, size_t max) {
+    if (!out || out_size == 0)
+        return out;
+    const unsigned char *b = p;
+    size_t take = n < max ? n : max, o = 0;
+    for (size_t i = 0; i < take && o + 1 < out_size; i++)
+        out[o++] = b[i] >= 0x20 && b[i] < 0x7F ? (char)b[i] : '?';
+    out[o] = '\0';
+    if (n > take && o + 4 <= out_size)
+        memcpy(out + o, "...", 4);
+    return out;
 }

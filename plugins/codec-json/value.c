@@ -46,14 +46,9 @@ spw_result jenc_reject(jenc *e, const char *fmt, ...) {
         return SPW_REJECT;
     char where[96], why[256];
     if (e->name.ptr) {
-        char clean[65];
-        size_t n = e->name.len < 64 ? e->name.len : 64;
-        for (size_t i = 0; i < n; i++) {
-            unsigned char ch = (unsigned char)e->name.ptr[i];
-            clean[i] = ch >= 0x20 && ch < 0x7F ? (char)ch : '?';
-        }
-        clean[n] = '\0';
-        snprintf(where, sizeof where, "%s \"%s\"%s", e->what, clean, e->name.len > 64 ? "..." : "");
+        char clean[68];
+        snprintf(where, sizeof where, "%s \"%s\"", e->what,
+                 spw_printable(clean, sizeof clean, e->name.ptr, e->name.len, 64));
     } else
         snprintf(where, sizeof where, "%s", e->what);
     va_list ap;

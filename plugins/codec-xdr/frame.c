@@ -80,13 +80,7 @@ static spw_result reject(spw_err *err, const char *fmt, ...) {
 
 /* A bin name for a message: printable bytes only, at most 64 of them. */
 static const char *clean_name(spw_str s, char out[70]) {
-    size_t n = s.len < 64 ? s.len : 64;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s.ptr[i];
-        out[i] = ch >= 0x20 && ch < 0x7F ? (char)ch : '?';
-    }
-    strcpy(out + n, s.len > 64 ? "..." : "");
-    return out;
+    return spw_printable(out, 70, s.ptr, s.len, 64);
 }
 
 static uint32_t rd32(const uint8_t *p) {

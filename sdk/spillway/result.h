@@ -13,6 +13,7 @@
 #ifndef SPILLWAY_RESULT_H
 #define SPILLWAY_RESULT_H
 
+#include <stddef.h>
 #include <spillway/abi.h>
 
 #ifdef __cplusplus
@@ -59,6 +60,14 @@ typedef struct spw_err {
  */
 SPW_API spw_result spw_err_set(spw_err *err, spw_result r, const char *fmt, ...)
     SPW_PRINTF(3, 4);
+
+/*
+ * Writes bytes from the wire (a bin name, a response body) into out as text
+ * safe for a log line or a reason: printable ASCII kept, every other byte
+ * '?', at most `max` input bytes, then "..." when p was longer. out_size
+ * must be at least max + 4. Returns out.
+ */
+SPW_API char *spw_printable(char *out, size_t out_size, const void *p, size_t n, size_t max);
 
 #ifdef __cplusplus
 }

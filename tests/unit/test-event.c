@@ -624,7 +624,18 @@ static void test_reference_frame(void) {
     spw_event_unref(ev);
 }
 
+/* spw_printable: wire bytes made safe for log lines and reasons. */
+static void test_printable(void) {
+    char out[16];
+    is_str(spw_printable(out, sizeof out, "bin\n\x01\xff", 6, 8), "bin???", "control and high bytes become ?");
+    is_str(spw_printable(out, sizeof out, "abcdefghij", 10, 4), "abcd...", "cut at max, with ...");
+    is_str(spw_printable(out, sizeof out, "abcd", 4, 4), "abcd", "exactly max: no ...");
+    is_str(spw_printable(out, 3, "abcdef", 6, 64), "ab", "never writes past out_size");
+    is_str(spw_printable(out, sizeof out, NULL, 0, 4), "", "empty input");
+}
+
 int main(void) {
+    test_printable();
     test_new();
     test_in_place_and_copy();
     test_nospace();
