@@ -425,6 +425,14 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
                  n, n > 1 ? "s" : "", p->n_defs, p->n_defs > 1 ? "s" : "");
         uv_run(&run.loop, UV_RUN_DEFAULT);
     }
+    /*
+     * Every worker is done: the stop is complete, and a late SIGTERM (a
+     * supervisor insisting) must not turn a clean exit into a death by
+     * signal. Closing the signal handles below restores the default
+     * action, so the signals are blocked instead (every other thread
+     * already blocks them) and stay pending until the process exits.
+     */
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
     for (unsigned i = 0; i < started; i++)
         uv_thread_join(&run.workers[i].thread);
 

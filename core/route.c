@@ -397,8 +397,9 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         spw__worker_kick(w);
         return;
     }
-    if (n_retry < b->n)
-        batch_compact(b, keep);
+    /* Also when every event is kept: it clears this attempt's per-event
+     * results, which must not decide the next attempt. */
+    batch_compact(b, keep);
 
     int ok = 0;
     uint64_t now = uv_now(&w->loop);
@@ -412,7 +413,6 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
                  reason ? reason : spw_result_str(res));
         for (size_t i = 0; i < b->n; i++)
             report(r, b->items[i].ev, SPW_RETRY);
-        b->n = 0;
         batch_recycle(r, b);
         spw__worker_kick(w);
         return;
@@ -544,7 +544,6 @@ static void release_all(spw__route *r, spw_batch *b) {
         spw_batch *next = b->next;
         for (size_t i = 0; i < b->n; i++)
             report(r, b->items[i].ev, SPW_RETRY);
-        b->n = 0;
         batch_free(b);
         b = next;
     }
