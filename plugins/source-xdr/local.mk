@@ -22,7 +22,6 @@ plugins_source_xdr_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
 plugins_source_xdr_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
 plugins_source_xdr_la_LIBADD = $(SPW_PLUGIN_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
 
-EXTRA_DIST += plugins/source-xdr/README.md
 
 # The libFuzzer target for the frame parser (./configure --enable-fuzzing,
 # CC=clang). `make fuzz-xdr FUZZ_SECONDS=N` runs it for N seconds in

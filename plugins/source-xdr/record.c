@@ -8,7 +8,7 @@
  * what is left before anything is read. Anything XDR cannot have sent is
  * malformed input (SPW_ERR_INVAL with the offset and the reason); the
  * connection that sent it is closed by the caller. The choices where the
- * reference leaves room, all documented in plugins/source-xdr/README.md:
+ * reference leaves room, all documented in doc/xdr-source.md:
  *
  *   - no namespace field, or an empty one: malformed (nothing to route on);
  *   - a field that matters (namespace, set, key, digest, LUT) given twice:

@@ -1,6 +1,6 @@
 /*
  * plugins/source-xdr/wire.h: the Aerospike wire protocol as XDR speaks it
- * to a connector (shared/ref/xdr-wire.md), as a pure module: bytes in,
+ * to a connector (Aerospike's as_proto/as_msg wire format), as a pure module: bytes in,
  * events and answers out. No sockets, no libuv, no clock: the caller
  * passes the arrival time. The plugin (conn.c), the unit tests, the
  * fuzzer and the benchmark all drive exactly this code.

@@ -1,7 +1,7 @@
 /*
  * tests/unit/test-xdr-wire.c: the xdr source's protocol code (the pure
  * module plugins/source-xdr/wire.h), without sockets: the real frames of
- * shared/ref/xdr-wire.md and variations of them (compressed, reordered,
+ * the Aerospike XDR protocol reference (public captures) and variations of them (compressed, reordered,
  * unknown fields), every particle and key type, lists and maps, limits,
  * INFO answers, the reply, and a corpus of malformed input that must be
  * refused cleanly (never crash, never allocate beyond the limits).

@@ -2,7 +2,7 @@
  * tools/xdrgen/xdrgen.h: what the parts of spillway-xdrgen share.
  *
  * spillway-xdrgen speaks to a connector exactly as Aerospike XDR does
- * (doc/xdrgen.md, /work/shared/ref/xdr-wire.md): pipelined as_msg frames
+ * (doc/xdrgen.md; the XDR wire protocol as in Aerospike's proto.h): pipelined as_msg frames
  * on N connections, replies matched strictly in order, records resent when
  * answered with a retry code or lost to a reset or a 10 s silence.
  *
