@@ -30,6 +30,7 @@
 
 #include "../../plugins/codec-json/encode.h"
 #include "../tap.h"
+#define TC_COUNT_ALLOCATIONS
 #include "test-codec-common.h"
 #include "options.h" /* the core's option-table checks, to hold the table to them */
 
@@ -37,46 +38,7 @@
 #define CODEC_JSON_CHECK_PY "tests/codec-json-check.py"
 #endif
 
-/* ---- allocation counting (not under ASan, which owns malloc) ---- */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-
-#if COUNT_ALLOCS
-/* Interposes the allocator entry points to count calls made while
- * `counting` is set; glibc's own implementations do the work. */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static volatile int counting;
-static volatile unsigned long alloc_calls;
-SPW_API void *malloc(size_t n);
-SPW_API void *calloc(size_t a, size_t b);
-SPW_API void *realloc(void *p, size_t n);
-void *malloc(size_t n) {
-    if (counting)
-        alloc_calls++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-    if (counting)
-        alloc_calls++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-    if (counting)
-        alloc_calls++;
-    return __libc_realloc(p, n);
-}
-#endif
+/* Allocation counting: test-codec-common.h interposes malloc (not under ASan). */
 
 /* ---- helpers ---- */
 
@@ -1652,17 +1614,17 @@ static void test_steady_state(void) {
     spw_err err;
     for (int i = 0; i < 4; i++) /* warm up: the buffer reaches its size */
         (void)jcodec_encode(&g_codec, evs[i], &out, &err);
-#if COUNT_ALLOCS
-    alloc_calls = 0;
-    counting = 1;
+#if TC_ALLOCS_COUNTED
+    tc_allocs = 0;
+    tc_counting = 1;
 #endif
     for (int i = 0; i < 4000; i++) {
         spw_buf_reset(&out);
         (void)jcodec_encode(&g_codec, evs[i % 4], &out, &err);
     }
-#if COUNT_ALLOCS
-    counting = 0;
-    is_int(alloc_calls, 0, "no allocation per record in the steady state");
+#if TC_ALLOCS_COUNTED
+    tc_counting = 0;
+    is_int(tc_allocs, 0, "no allocation per record in the steady state");
 #else
     ok(1, "# SKIP allocation counting under ASan");
 #endif
@@ -1673,7 +1635,7 @@ static void test_steady_state(void) {
     set_text(out.data, out.len);
     diag("bench record (%zu bytes): %s", len, g_text);
     int iters = 200000;
-#if !COUNT_ALLOCS
+#if !TC_ALLOCS_COUNTED
     iters = 20000;
 #endif
     double t0 = now_ns();
