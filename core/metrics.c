@@ -72,16 +72,6 @@ void spw_counter_add(spw_counter *c, uint64_t n) {
                               memory_order_relaxed);
 }
 
-uint64_t spw__metrics_sum(spw__metrics *m, const char *stage, const char *name) {
-    uint64_t sum = 0;
-    uv_mutex_lock(&m->lock);
-    for (spw_counter *c = m->head; c; c = c->next)
-        if (strcmp(c->stage, stage) == 0 && strcmp(c->name, name) == 0)
-            sum += atomic_load_explicit(&c->value, memory_order_relaxed);
-    uv_mutex_unlock(&m->lock);
-    return sum;
-}
-
 void spw__metrics_log(spw__metrics *m) {
     char line[2048];
     uv_mutex_lock(&m->lock);

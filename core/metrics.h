@@ -27,8 +27,6 @@ SPW_API void spw__metrics_free(spw__metrics *m);
 /* Thread-safe (workers register while they create their stages). */
 SPW_API spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const char *name,
                                            const char *help);
-/* Sum of every counter with this stage and name; 0 when none. */
-SPW_API uint64_t spw__metrics_sum(spw__metrics *m, const char *stage, const char *name);
 /* One line per stage: "sink.out: batches=12 delivered=1000 ..." (summed over workers). */
 SPW_API void spw__metrics_log(spw__metrics *m);
 

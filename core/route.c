@@ -535,10 +535,6 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
 
 void spw__route_flush(spw__route *r) { close_filling(r); }
 
-bool spw__route_idle(const spw__route *r) {
-    return !r->filling && !r->ready_head && !r->retry_head && r->lent == 0;
-}
-
 static void release_all(spw__route *r, spw_batch *b) {
     while (b) {
         spw_batch *next = b->next;

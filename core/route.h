@@ -66,8 +66,6 @@ SPW_API bool spw__route_offer(spw__route *r, spw_event *ev);
 SPW_API void spw__route_pump(spw__route *r);
 /* Closes the filling batch now (shutdown, or no more input). */
 SPW_API void spw__route_flush(spw__route *r);
-/* True when the route holds no event at all. */
-SPW_API bool spw__route_idle(const spw__route *r);
 /* Releases every event still queued (reported RETRY) and closes handles. */
 SPW_API void spw__route_close(spw__route *r);
 
