@@ -41,14 +41,15 @@ def records(sp):
     return sp.stat("source.x", "records") or 0
 
 
-def push(port, frame, seconds, stop):
-    """Pushes copies of frame without reading, non-blocking, for `seconds`: bytes the kernel took."""
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setblocking(False)
-    sent = 0
+def push(port, frame, seconds, stop, s=None, sent=0):
+    """Pushes copies of frame without reading, non-blocking, for `seconds`: bytes the kernel took.
+    With `s` and `sent`, goes on where an earlier push on s stopped."""
+    if s is None:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setblocking(False)
     data = frame * 64
     deadline = time.monotonic() + seconds
-    off = 0
+    off = sent % len(data)
     while time.monotonic() < deadline and not stop.is_set():
         try:
             n = s.send(data[off:] if off else data)
@@ -180,6 +181,12 @@ def run():
     rss0 = sp.rss_kb()
     frame = x.seq_record(5)
     s, pushed = push(port, frame, 3, threading.Event())
+    # The source has stopped reading by now: another second moves nothing (the kernel's buffers
+    # are full). A source that kept reading would take megabytes more here.
+    s, more = push(port, frame, 1, threading.Event(), s, pushed)
+    t.ok(more - pushed < 256 * 1024, "a client that never reads its replies is no longer read from "
+         "(%d bytes taken in the last second, %d before)" % (more - pushed, pushed))
+    pushed = more
     rss1 = sp.rss_kb()
     n_frames = pushed // len(frame)
     t.diag("pushed %d frames (%.1f MiB) without reading a reply; RSS %d -> %d KiB" %
