@@ -204,7 +204,7 @@ def main():
     # a second worker is a second core's worth of it.
     cases.insert(1, ("HTTP/1.1, 2 workers", cases[0][1], cases[0][2], cases[0][3]))
     for label, url, lines, hargs in cases:
-        mm = m if "h2c" not in label else max(2000, m // 10)
+        mm = m
         ini = pipeline("single-" + label.split()[0].replace("/", "") + ("-w2" if "2 workers" in label else ""),
                        mm, url, lines + ["concurrency = %d" % conc],
                        workers=2 if "2 workers" in label else 1)

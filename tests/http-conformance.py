@@ -5,14 +5,15 @@ nginx (Debian's nginx-light), configured here in a temporary directory:
   - HTTP/1.1 on a plain port,
   - HTTP/2 over TLS (ALPN) with a CA made by openssl for this run,
   - HTTP/2 over TLS with a client certificate required (mutual TLS),
-  - cleartext HTTP/2 with prior knowledge (`listen PORT http2;`).
+  - cleartext HTTP/2 with prior knowledge (`listen PORT http2;`), with
+    both engines (nghttp2 and libcurl), and through connect_to.
 Every nginx server proxies to tests/receiver.py, which checks the bodies on
 the server side: each pipeline also writes the same codec's output to a
 file (a second route), and the records the receiver got must be exactly
 the records in the file, byte for byte. nginx's access log proves which
 protocol carried the requests.
 
-nghttpd (nghttp2-server), cleartext and TLS: it stores nothing, so its
+nghttpd (nghttp2-server), cleartext (both engines) and TLS: it stores nothing, so its
 verbose log is checked instead: one POST stream per request, DATA lengths
 adding up to the bytes the sink sent, streams multiplexed on few
 connections.
@@ -98,8 +99,9 @@ def main():
                          ["protocol = http1.1"], batch, access, p11, "HTTP/1.1")
                 scenario("nginx-h2-tls-" + tag, rcv, "https://localhost:%d/in" % ph2,
                          ["protocol = http2", ca_opt], batch, access, ph2, "HTTP/2.0")
-                scenario("nginx-h2c-" + tag, rcv, "http://127.0.0.1:%d/in" % ph2c,
-                         ["protocol = h2c"], batch, access, ph2c, "HTTP/2.0")
+                for engine in ("nghttp2", "libcurl"):
+                    scenario("nginx-h2c-%s-%s" % (engine, tag), rcv, "http://127.0.0.1:%d/in" % ph2c,
+                             ["protocol = h2c", "engine = " + engine], batch, access, ph2c, "HTTP/2.0")
             scenario("nginx-h2-mtls", rcv, "https://localhost:%d/in" % pmtls,
                      ["protocol = http2", ca_opt, "tls_cert = %s/client.pem" % ca,
                       "tls_key = %s/client.key" % ca], 20, access, pmtls, "HTTP/2.0")
@@ -109,6 +111,9 @@ def main():
             scenario("nginx-h2-connect-to", rcv, "https://example.test:%d/in" % ph2,
                      [ca_opt, "connect_to = example.test:%d:127.0.0.1:%d" % (ph2, ph2),
                       "tls_verify = false"], 20, access, ph2, "HTTP/2.0")
+            scenario("nginx-h2c-connect-to", rcv, "http://example.test:%d/in" % ph2c,
+                     ["protocol = h2c", "connect_to = example.test::127.0.0.1:"], 20,
+                     access, ph2c, "HTTP/2.0")
 
             # Verification is on by default: without our CA the server is not trusted.
             ini = H.ini("nginx-untrusted.ini", ["url = https://localhost:%d/in" % ph2,
@@ -123,9 +128,9 @@ def main():
     if not shutil.which("nghttpd"):
         tap.skip("nghttpd conformance", "nghttpd is not installed (apt-get install nghttp2-server)")
     else:
-        for tls in (False, True):
+        for tls, engine in ((False, "nghttp2"), (False, "libcurl"), (True, "libcurl")):
             port = H.free_port()
-            log = H.path("nghttpd-%s.log" % ("tls" if tls else "h2c"))
+            log = H.path("nghttpd-%s-%s.log" % ("tls" if tls else "h2c", engine))
             argv = ["nghttpd", "-v", "--echo-upload", str(port)]
             argv = argv[:3] + (["%s" % port, "%s/server.key" % ca, "%s/server.pem" % ca] if tls
                                else ["--no-tls", "%s" % port])
@@ -134,9 +139,9 @@ def main():
             if not H.wait_port(port):
                 tap.ok(False, "nghttpd starts")
                 continue
-            name = "nghttpd-" + ("h2-tls" if tls else "h2c")
+            name = "nghttpd-" + ("h2-tls" if tls else "h2c-" + engine)
             url = ("https://localhost:%d/in" if tls else "http://127.0.0.1:%d/in") % port
-            lines = ["protocol = %s" % ("http2" if tls else "h2c")]
+            lines = ["protocol = %s" % ("http2" if tls else "h2c"), "engine = " + engine]
             if tls:
                 lines.append("tls_ca_file = %s/ca.pem" % ca)
             ini = H.ini(name + ".ini", ["url = " + url] + lines, count=COUNT, batch=10)
@@ -157,7 +162,7 @@ def main():
                    "%s: one stream per request, DATA adds up to the bytes sent (%d streams, %d bytes)"
                    % (name, posts, data),
                    "server: %d POST streams, %d DATA bytes; sink: %s" % (posts, data, st))
-            if tls or not H.h2c_reuse_broken():
+            if tls or engine == "nghttp2" or not H.h2c_reuse_broken():
                 tap.ok(0 < conns <= 2, "%s: requests multiplexed on %d connection(s)" % (name, conns))
             else:
                 tap.skip("%s: requests multiplexed" % name, "libcurl before 8.0.0 cannot reuse h2c connections (curl bug 10634)")

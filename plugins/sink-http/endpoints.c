@@ -177,7 +177,7 @@ spw_result hs_endpoints_init(hs_sink *s, spw_err *err) {
         if (!ep->base || !ep->host || !ep->timer)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         if (cf->health_check_path && *cf->health_check_path) {
-            hs_req *r = hs_req_new(s, err);
+            hs_req *r = hs_req_new(s, true, err);
             if (!r)
                 return SPW_ERR_NOMEM;
             r->is_probe = true;

@@ -34,11 +34,13 @@ enum hs_method { HS_METHOD_POST = 0, HS_METHOD_PUT, HS_METHOD_PATCH };
 enum hs_auth { HS_AUTH_NONE = 0, HS_AUTH_BASIC, HS_AUTH_BEARER, HS_AUTH_HEADER, HS_AUTH_SIGV4 };
 enum hs_compression { HS_COMP_NONE = 0, HS_COMP_GZIP };
 enum hs_tls_version { HS_TLS_12 = 0, HS_TLS_13, HS_TLS_10, HS_TLS_11 };
+enum hs_engine { HS_ENGINE_AUTO = 0, HS_ENGINE_LIBCURL, HS_ENGINE_NGHTTP2 };
 
 struct hs_conf {
     char *url;
     spw_strlist urls;
     int protocol;
+    int engine;
     int method;
     spw_strlist headers;
     char *content_type;
@@ -244,6 +246,7 @@ void hs_aws_creds_free(hs_aws_creds *c);
 
 struct hs_sink;
 struct hs_req;
+typedef struct hs_h2conn hs_h2conn;
 
 typedef struct hs_endpoint {
     struct hs_sink *s;
@@ -257,7 +260,17 @@ typedef struct hs_endpoint {
     spw_timer *timer;    /* cool-down or health-check interval while out */
     struct hs_req *probe;
     bool probing;
+    /* nghttp2 engine (h2.c) */
+    char *h2_host;       /* where to connect (after connect_to) */
+    uint16_t h2_port;
+    hs_h2conn *h2conns;  /* open connections */
+    unsigned h2_nconns;
+    struct hs_req *h2q_head, *h2q_tail; /* requests waiting for room on a connection */
 } hs_endpoint;
+
+/* Per-request header slots beyond the templated ones: content type, encoding, host, date,
+ * token, authorization, spare. */
+#define HS_DYN_FIXED 8
 
 /* One request in progress (or idle in the pool). */
 typedef struct hs_req {
@@ -277,6 +290,18 @@ typedef struct hs_req {
     struct hs_req *next;    /* free list */
     bool busy;
     bool is_probe;          /* a health check: GET, no auth */
+    /* nghttp2 engine (h2.c); easy is NULL there */
+    const uint8_t *body;    /* what is sent (the batch body or gz) */
+    size_t body_off;        /* how much of it nghttp2 has taken */
+    hs_h2conn *conn;        /* carrying it; NULL while waiting or idle */
+    int32_t stream_id;
+    bool queued;            /* waiting in its endpoint's queue */
+    long status;            /* final status once the response headers arrived */
+    uint64_t deadline_ms;   /* uv_now clock */
+    uint64_t timeout_ms;
+    char retry_after[64];
+    char clen[24];          /* content-length value */
+    struct hs_req *qprev, *qnext; /* its connection's list or its endpoint's queue */
 } hs_req;
 
 /* One socket curl asked us to watch. */
@@ -324,6 +349,10 @@ typedef struct hs_sink {
     size_t n_eps;
     size_t rr;
 
+    /* h2.c: the nghttp2 engine, when this instance uses it */
+    bool h2;
+    struct hs_h2 *h2s;
+
     /* logging */
     uint64_t last_warn_ms;
     uint64_t warn_suppressed;
@@ -349,12 +378,20 @@ spw_result hs_requests_init(hs_sink *s, spw_err *err);
 hs_req *hs_req_get(hs_sink *s);
 /* Applies the options shared by every request (TLS, protocol, timeouts) to a new easy handle. */
 spw_result hs_easy_setup(hs_sink *s, hs_req *r, spw_err *err);
-hs_req *hs_req_new(hs_sink *s, spw_err *err);
+/* easy: with a libcurl handle (every request of the libcurl engine, and health checks). */
+hs_req *hs_req_new(hs_sink *s, bool easy, spw_err *err);
 /* True when this libcurl cannot reuse h2c prior-knowledge connections (before 8.0.0). */
 bool hs_h2c_reuse_broken(void);
 spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err);
 /* A transfer finished (called from multi.c with the request already removed from the multi). */
 void hs_req_finished(hs_sink *s, hs_req *r, CURLcode cc);
+/*
+ * A delivery request ended, whatever the engine: cc is a CURLcode (CURLE_OK
+ * when an HTTP answer arrived), status its status, retry_after the value of
+ * its Retry-After header or NULL. Classifies, counts, reports the endpoint's
+ * health, releases r and gives the batch back.
+ */
+void hs_req_complete(hs_sink *s, hs_req *r, int cc, long status, const char *retry_after);
 void hs_requests_abort(hs_sink *s);
 void hs_requests_free(hs_sink *s);
 
@@ -364,5 +401,14 @@ hs_endpoint *hs_endpoint_pick(hs_sink *s);
 void hs_endpoint_report(hs_endpoint *ep, bool failed, const char *why);
 void hs_probe_finished(hs_endpoint *ep, CURLcode cc, long status);
 void hs_endpoints_free(hs_sink *s);
+
+/* h2.c: HTTP/2 over nghttp2 (protocol h2c) */
+/* True when this instance's configuration is served by the nghttp2 engine. */
+bool hs_h2_selected(const struct hs_conf *cf);
+spw_result hs_h2_init(hs_sink *s, spw_err *err);
+/* Sends r (URL, headers and body prepared by hs_send) within timeout_ms. */
+spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms);
+/* Detaches every request (they stay busy, for hs_requests_abort) and closes the connections. */
+void hs_h2_close(hs_sink *s);
 
 #endif /* SPW_SINK_HTTP_H */

@@ -39,6 +39,9 @@ static const spw_option hs_options[] = {
      OFF(protocol),
      "http2: HTTP/2 where TLS negotiates it (ALPN), else HTTP/1.1; http1.1: HTTP/1.1 only; h2c: "
      "cleartext HTTP/2 with prior knowledge (HTTP_2 and HTTP_1_1 are the vendor's names)."},
+    {"engine", SPW_OPT_ENUM, 0, "auto", 0, 0, "auto|libcurl|nghttp2", OFF(engine),
+     "Who speaks HTTP: auto (nghttp2 for h2c without a proxy, libcurl otherwise), libcurl, or "
+     "nghttp2 (h2c only: HTTP/2 straight over nghttp2, many requests on one connection)."},
     {"method", SPW_OPT_ENUM, 0, "POST", 0, 0, "POST|PUT|PATCH", OFF(method),
      "HTTP method of delivery requests."},
     {"headers", SPW_OPT_LIST, 0, NULL, 0, 256, NULL, OFF(headers),
@@ -268,6 +271,16 @@ static spw_result hs_check(const void *config, spw_err *err) {
     }
     if (set(cf->tls_key) && !set(cf->tls_cert))
         return spw_err_set(err, SPW_ERR_CONFIG, "tls_key is set without tls_cert");
+    if (cf->engine == HS_ENGINE_NGHTTP2) {
+        if (cf->protocol != HS_PROTO_H2C)
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "engine = nghttp2 speaks cleartext HTTP/2 only: set protocol = h2c "
+                               "(or engine = libcurl)");
+        if (set(cf->proxy))
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "engine = nghttp2 connects directly: unset proxy, or use engine = "
+                               "libcurl");
+    }
     return SPW_OK;
 }
 
@@ -354,11 +367,14 @@ static spw_result hs_create(spw_stage *st, const void *config, void **inst, spw_
         free(s);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
+    s->h2 = hs_h2_selected(cf);
     spw_result rc = hs_requests_init(s, err);
     if (rc == SPW_OK)
         rc = hs_multi_init(s, err);
     if (rc == SPW_OK)
         rc = hs_endpoints_init(s, err);
+    if (rc == SPW_OK && s->h2)
+        rc = hs_h2_init(s, err);
     if (rc != SPW_OK) {
         hs_teardown(s);
         return rc;
@@ -368,14 +384,14 @@ static spw_result hs_create(spw_stage *st, const void *config, void **inst, spw_
             spw_log(st, SPW_LOG_WARN,
                     "tls_verify = false: server certificates are not checked; anyone on the path "
                     "can read and alter the records");
-        if (cf->protocol == HS_PROTO_H2C && hs_h2c_reuse_broken())
+        if (cf->protocol == HS_PROTO_H2C && !s->h2 && hs_h2c_reuse_broken())
             spw_log(st, SPW_LOG_WARN,
                     "protocol h2c: libcurl %s cannot reuse cleartext HTTP/2 connections (curl "
                     "bug 10634, fixed in 8.0.0), so each request opens its own connection; use "
-                    "http1.1, or http2 over TLS, for throughput",
+                    "engine = nghttp2 (no proxy), http1.1, or http2 over TLS, for throughput",
                     curl_version_info(CURLVERSION_NOW)->version);
-        spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s", s->n_eps,
-                s->eps[0].base);
+        spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s (%s)", s->n_eps,
+                s->eps[0].base, s->h2 ? "nghttp2" : "libcurl");
     }
     *inst = s;
     return SPW_OK;
@@ -392,7 +408,7 @@ static const spw_sink_ops hs_sink_ops = {
 };
 
 SPW_PLUGIN_DEFINE(.kind = SPW_KIND_SINK, .name = "http", .version = "1.0.0",
-                  .description = "Delivers request bodies over HTTP/1.1 or HTTP/2 (libcurl)",
+                  .description = "Delivers request bodies over HTTP/1.1 or HTTP/2 (libcurl, nghttp2)",
                   .options = hs_options, .config_size = sizeof(struct hs_conf),
                   .check = hs_check, .create = hs_create, .destroy = hs_destroy,
                   .sink = &hs_sink_ops);

@@ -30,7 +30,6 @@
 #include <string.h>
 #include "http.h"
 
-#define DYN_FIXED 8 /* content type, encoding, host, date, token, authorization, spare */
 
 static const char *const method_names[] = {"POST", "PUT", "PATCH"};
 
@@ -151,7 +150,7 @@ spw_result hs_easy_setup(hs_sink *s, hs_req *r, spw_err *err) {
     return SPW_OK;
 }
 
-hs_req *hs_req_new(hs_sink *s, spw_err *err) {
+hs_req *hs_req_new(hs_sink *s, bool easy, spw_err *err) {
     if (s->n_reqs == s->cap_reqs) {
         size_t nc = s->cap_reqs ? s->cap_reqs * 2 : 16;
         hs_req **nr = realloc(s->reqs, nc * sizeof *nr);
@@ -168,10 +167,11 @@ hs_req *hs_req_new(hs_sink *s, spw_err *err) {
         return NULL;
     }
     r->s = s;
-    r->cap_dyn = DYN_FIXED + s->n_hdr_tpls;
+    r->cap_dyn = HS_DYN_FIXED + s->n_hdr_tpls;
     r->dyn = calloc(r->cap_dyn, sizeof *r->dyn);
-    r->easy = curl_easy_init();
-    if (!r->dyn || !r->easy) {
+    if (easy)
+        r->easy = curl_easy_init();
+    if (!r->dyn || (easy && !r->easy)) {
         if (r->easy)
             curl_easy_cleanup(r->easy);
         free(r->dyn);
@@ -191,8 +191,8 @@ hs_req *hs_req_get(hs_sink *s) {
         return r;
     }
     spw_err err = {""};
-    r = hs_req_new(s, &err);
-    if (r && hs_easy_setup(s, r, &err) != SPW_OK) {
+    r = hs_req_new(s, !s->h2, &err);
+    if (r && !s->h2 && hs_easy_setup(s, r, &err) != SPW_OK) {
         /* Leave it in s->reqs (freed at destroy), off the free list. */
         spw_log(s->st, SPW_LOG_ERROR, "%s", err.msg);
         return NULL;
@@ -394,16 +394,24 @@ spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
         tmo = deadline - now;
     if (tmo < 1)
         tmo = 1;
+    r->started_ms = now;
+    r->body_len = bl;
+    r->errbuf[0] = '\0';
 
+    if (s->h2) {
+        r->body = bp;
+        r->busy = true;
+        s->busy++;
+        spw_counter_add(s->c_requests, 1);
+        spw_counter_add(s->c_bytes, bl);
+        return hs_h2_submit(s, r, tmo);
+    }
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, (const char *)r->url.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)bp);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bl);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_link(s, r));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)tmo);
-    r->started_ms = now;
-    r->body_len = bl;
-    r->errbuf[0] = '\0';
     if (hs_multi_add(s, r) != SPW_OK) {
         req_release(s, r);
         return spw_err_set(err, SPW_ERR_STATE, "curl_multi_add_handle failed");
@@ -440,11 +448,20 @@ void hs_req_finished(hs_sink *s, hs_req *r, CURLcode cc) {
         hs_probe_finished(ep, cc, status);
         return;
     }
+    const char *retry_after = NULL;
+    struct curl_header *h = NULL;
+    if (cc == CURLE_OK &&
+        curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h)
+        retry_after = h->value;
+    hs_req_complete(s, r, cc, status, retry_after);
+}
+
+void hs_req_complete(hs_sink *s, hs_req *r, int cc, long status, const char *retry_after) {
     spw_batch *b = r->batch;
     hs_endpoint *ep = r->ep;
     size_t count = spw_batch_count(b);
     hs_verdict v;
-    hs_classify(&s->success, &s->retry, (int)cc, r->errbuf, cc == CURLE_OK ? status : 0,
+    hs_classify(&s->success, &s->retry, cc, r->errbuf, cc == CURLE_OK ? status : 0,
                 r->resp.data, r->resp.len, &v);
     if (cc != CURLE_OK)
         spw_counter_add(s->c_transport, 1);
@@ -457,13 +474,10 @@ void hs_req_finished(hs_sink *s, hs_req *r, CURLcode cc) {
                 s->method_name, ep->base, v.result == SPW_OK ? "ok" : v.reason, elapsed, count,
                 r->body_len);
 
-    if (v.result == SPW_RETRY && cc == CURLE_OK) {
-        struct curl_header *h = NULL;
-        uint64_t ms;
-        if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
-            h && hs_retry_after_parse(h->value, spw_time_unix_ms() / 1000, &ms) && ms > 0)
-            spw_batch_retry_after(b, ms);
-    }
+    uint64_t ms;
+    if (v.result == SPW_RETRY && cc == CURLE_OK && retry_after &&
+        hs_retry_after_parse(retry_after, spw_time_unix_ms() / 1000, &ms) && ms > 0)
+        spw_batch_retry_after(b, ms);
     if (v.result == SPW_RETRY) {
         spw_counter_add(s->c_retry, 1);
         hs_warn(s, "%s: %s (%zu record(s) to retry)", ep->base, v.reason, count);
@@ -553,11 +567,12 @@ spw_result hs_requests_init(hs_sink *s, spw_err *err) {
 }
 
 void hs_requests_abort(hs_sink *s) {
+    hs_h2_close(s);
     for (size_t i = 0; i < s->n_reqs; i++) {
         hs_req *r = s->reqs[i];
         if (!r->busy)
             continue;
-        if (s->multi)
+        if (s->multi && r->easy)
             curl_multi_remove_handle(s->multi, r->easy);
         r->busy = false;
         s->busy--;
