@@ -48,6 +48,7 @@
 #define H2_OUT_HIGH (256u << 10)   /* stop asking nghttp2 for frames above this */
 #define H2_READ_SIZE (64u << 10)
 #define H2_WINDOW (16u << 20)      /* our receive window: responses never wait on us */
+#define NOT_H2 "the server does not speak HTTP/2 with prior knowledge (an HTTP/1.1 server?)"
 
 enum h2_state { H2_RESOLVING, H2_CONNECTING, H2_READY, H2_CLOSED };
 
@@ -64,6 +65,7 @@ struct hs_h2conn {
     uint64_t born_ms;
     unsigned streams;       /* requests on this connection */
     bool draining;          /* no new requests (GOAWAY, age) */
+    bool spoke_h2;          /* the server sent its SETTINGS */
     hs_req *reqs;           /* requests on this connection (qprev/qnext) */
     spw_buf out;            /* frames not yet handed to libuv */
     spw_buf wbuf;           /* what the pending uv_write holds */
@@ -181,7 +183,10 @@ static void finish(hs_req *r, int cc, const char *why) {
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *user) {
     hs_req *r = src->ptr;
-    (void)ng, (void)id, (void)user;
+    (void)ng;
+    /* A request that timed out is detached and may already carry another body. */
+    if (r->stream_id != id || r->conn != user)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = r->body_len - r->body_off;
     size_t n = left < len ? left : len;
     if (n)
@@ -257,8 +262,10 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
         spw_log(c->s->st, SPW_LOG_DEBUG, "%s sent GOAWAY (%s, last stream %" PRId32 ")",
                 c->ep->base, nghttp2_http2_strerror(f->goaway.error_code),
                 f->goaway.last_stream_id);
-    } else if (f->hd.type == NGHTTP2_SETTINGS && c->ep->h2q_head) {
-        want_dispatch(c->s->h2s); /* the server may allow more streams now */
+    } else if (f->hd.type == NGHTTP2_SETTINGS) {
+        c->spoke_h2 = true;
+        if (c->ep->h2q_head)
+            want_dispatch(c->s->h2s); /* the server may allow more streams now */
     }
     return 0;
 }
@@ -287,6 +294,16 @@ static void conn_close(hs_h2conn *c) {
     if (c->state == H2_RESOLVING)
         uv_cancel((uv_req_t *)&c->gai); /* its callback still runs, with UV_ECANCELED */
     c->state = H2_CLOSED;
+    if (c->dirty) {
+        /* Off the flush list: its memory goes before the next flush. */
+        hs_h2conn **pp = &c->s->h2s->dirty;
+        while (*pp && *pp != c)
+            pp = &(*pp)->dirty_next;
+        if (*pp)
+            *pp = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -398,7 +415,7 @@ static void conn_flush(hs_h2conn *c) {
     }
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
         !c->writing && c->out.len == 0)
-        conn_fail(c, CURLE_RECV_ERROR, "the HTTP/2 session ended");
+        conn_fail(c, CURLE_HTTP2, c->spoke_h2 ? "the HTTP/2 session ended" : NOT_H2);
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b) {
@@ -424,7 +441,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
         return;
     if (k < 0) {
         char why[160];
-        snprintf(why, sizeof why, "HTTP/2 error from the server: %s", nghttp2_strerror((int)k));
+        snprintf(why, sizeof why, "%s: %s", c->spoke_h2 ? "HTTP/2 error from the server" : NOT_H2,
+                 nghttp2_strerror((int)k));
         conn_fail(c, CURLE_HTTP2, why);
         return;
     }
