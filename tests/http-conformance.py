@@ -3,7 +3,9 @@
 
 nginx (Debian's nginx-light), configured here in a temporary directory:
   - HTTP/1.1 on a plain port,
-  - HTTP/2 over TLS (ALPN) with a CA made by openssl for this run,
+  - HTTP/2 over TLS (ALPN) with a CA made by openssl for this run, with
+    both engines,
+  - TLS without HTTP/2: ALPN picks http/1.1 and libcurl takes over,
   - HTTP/2 over TLS with a client certificate required (mutual TLS),
   - cleartext HTTP/2 with prior knowledge (`listen PORT http2;`), with
     both engines (nghttp2 and libcurl), and through connect_to.
@@ -79,7 +81,7 @@ def main():
     if not nginx:
         tap.skip("nginx conformance", "nginx is not installed (apt-get install nginx-light)")
     else:
-        p11, ph2, pmtls, ph2c = (H.free_port() for _ in range(4))
+        p11, ph2, pmtls, ph2c, ptls11 = (H.free_port() for _ in range(5))
         tls = ("    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key;" % (ca, ca))
         servers = [
             "    listen 127.0.0.1:%d;\n%s" % (p11, H.PROXY),
@@ -87,9 +89,10 @@ def main():
             "    listen 127.0.0.1:%d ssl http2;\n%s\n    ssl_verify_client on; ssl_client_certificate %s/ca.pem;\n%s"
             % (pmtls, tls, ca, H.PROXY),
             "    listen 127.0.0.1:%d http2;\n%s" % (ph2c, H.PROXY),
+            "    listen 127.0.0.1:%d ssl;\n%s\n%s" % (ptls11, tls, H.PROXY),
         ]
         proc, access = H.start_nginx(servers, upstream_port=rcv.port)
-        if not all(H.wait_port(p) for p in (p11, ph2, pmtls, ph2c)):
+        if not all(H.wait_port(p) for p in (p11, ph2, pmtls, ph2c, ptls11)):
             tap.ok(False, "nginx starts", open(os.path.join(H.path("nginx"), "error.log")).read())
         else:
             ca_opt = "tls_ca_file = %s/ca.pem" % ca
@@ -97,8 +100,10 @@ def main():
                 tag = "batch%d" % batch if batch else "single"
                 scenario("nginx-http1.1-" + tag, rcv, "http://127.0.0.1:%d/in" % p11,
                          ["protocol = http1.1"], batch, access, p11, "HTTP/1.1")
-                scenario("nginx-h2-tls-" + tag, rcv, "https://localhost:%d/in" % ph2,
-                         ["protocol = http2", ca_opt], batch, access, ph2, "HTTP/2.0")
+                for engine in ("nghttp2", "libcurl"):
+                    scenario("nginx-h2-tls-%s-%s" % (engine, tag), rcv, "https://localhost:%d/in" % ph2,
+                             ["protocol = http2", "engine = " + engine, ca_opt], batch, access, ph2,
+                             "HTTP/2.0")
                 for engine in ("nghttp2", "libcurl"):
                     scenario("nginx-h2c-%s-%s" % (engine, tag), rcv, "http://127.0.0.1:%d/in" % ph2c,
                              ["protocol = h2c", "engine = " + engine], batch, access, ph2c, "HTTP/2.0")
@@ -111,17 +116,26 @@ def main():
             scenario("nginx-h2-connect-to", rcv, "https://example.test:%d/in" % ph2,
                      [ca_opt, "connect_to = example.test:%d:127.0.0.1:%d" % (ph2, ph2),
                       "tls_verify = false"], 20, access, ph2, "HTTP/2.0")
+            # connect_to moves the connection, and the URL's name is still what TLS verifies.
+            scenario("nginx-h2-connect-to-verified", rcv, "https://localhost:%d/in" % ph2,
+                     [ca_opt, "connect_to = localhost:%d:127.0.0.1:%d" % (ph2, ph2)], 20, access,
+                     ph2, "HTTP/2.0")
+            # A TLS server without HTTP/2: ALPN says http/1.1, and libcurl takes the endpoint over.
+            scenario("nginx-alpn-http1.1-fallback", rcv, "https://localhost:%d/in" % ptls11,
+                     ["protocol = http2", ca_opt], 20, access, ptls11, "HTTP/1.1")
             scenario("nginx-h2c-connect-to", rcv, "http://example.test:%d/in" % ph2c,
                      ["protocol = h2c", "connect_to = example.test::127.0.0.1:"], 20,
                      access, ph2c, "HTTP/2.0")
 
             # Verification is on by default: without our CA the server is not trusted.
-            ini = H.ini("nginx-untrusted.ini", ["url = https://localhost:%d/in" % ph2,
-                                                "timeout = 500ms"], count=5,
-                        pipeline_lines=["event_deadline = 1s", "shutdown_timeout = 0"])
-            r = H.run_for(ini, 2.5)
-            tap.ok("certificate" in r.err.lower() and r.stats("sink.web").get("delivered", -1) == 0,
-                   "an untrusted server certificate is refused (and retried)", r.tail())
+            for engine in ("nghttp2", "libcurl"):
+                ini = H.ini("nginx-untrusted-%s.ini" % engine,
+                            ["url = https://localhost:%d/in" % ph2, "timeout = 500ms",
+                             "engine = " + engine], count=5,
+                            pipeline_lines=["event_deadline = 1s", "shutdown_timeout = 0"])
+                r = H.run_for(ini, 2.5)
+                tap.ok("certificate" in r.err.lower() and r.stats("sink.web").get("delivered", -1) == 0,
+                       "%s: an untrusted server certificate is refused (and retried)" % engine, r.tail())
         proc.terminate()
 
     # nghttpd: h2c and h2 over TLS, checked from its verbose log.

@@ -50,7 +50,7 @@
 #define H2_WINDOW (16u << 20)      /* our receive window: responses never wait on us */
 #define NOT_H2 "the server does not speak HTTP/2 with prior knowledge (an HTTP/1.1 server?)"
 
-enum h2_state { H2_RESOLVING, H2_CONNECTING, H2_READY, H2_CLOSED };
+enum h2_state { H2_RESOLVING, H2_CONNECTING, H2_HANDSHAKE, H2_READY, H2_CLOSED };
 
 struct hs_h2conn {
     hs_sink *s;
@@ -62,6 +62,7 @@ struct hs_h2conn {
     uv_getaddrinfo_t gai;
     unsigned refs;          /* closed handles and pending lookups still owed */
     nghttp2_session *ng;
+    hs_tls *tls;            /* https only */
     uint64_t born_ms;
     unsigned streams;       /* requests on this connection */
     bool draining;          /* no new requests (GOAWAY, age) */
@@ -87,6 +88,9 @@ struct hs_h2 {
     uint64_t timer_at;      /* when it fires, 0: stopped */
     hs_h2conn *dirty;
     bool queued;            /* some endpoint has waiting requests */
+    void *tls_ctx;          /* SSL_CTX, when some endpoint is https */
+    spw_buf plain_in;       /* scratch: decrypted input */
+    spw_buf plain_out;      /* scratch: frames to encrypt */
     nghttp2_nv *nv;         /* scratch for one request's headers */
     size_t nv_cap;
     nghttp2_nv *fixed;      /* headers every request carries (lowercase names) */
@@ -98,6 +102,7 @@ struct hs_h2 {
 };
 
 static void conn_fail(hs_h2conn *c, int cc, const char *why);
+static void conn_fallback(hs_h2conn *c);
 static void on_flush(uv_prepare_t *p);
 static void on_deadline(uv_timer_t *t);
 
@@ -278,6 +283,7 @@ static void conn_release(hs_h2conn *c) {
     hs_sink *s = c->s;
     if (c->ng)
         nghttp2_session_del(c->ng);
+    hs_tls_free(c->tls);
     spw_buf_free(&c->out);
     spw_buf_free(&c->wbuf);
     free(c);
@@ -363,9 +369,11 @@ static void on_written(uv_write_t *w, int status) {
 
 /* Pulls frames from nghttp2 and writes them; closes a connection nothing is left to do on. */
 static void conn_flush(hs_h2conn *c) {
-    if (c->state != H2_READY)
+    if (c->state != H2_READY && c->state != H2_HANDSHAKE)
         return;
-    while (c->out.len < H2_OUT_HIGH) {
+    /* Frames go straight to the output, or through TLS in one SSL_write. */
+    spw_buf *frames = c->tls ? &c->s->h2s->plain_out : &c->out;
+    while (c->state == H2_READY && c->out.len + (c->tls ? frames->len : 0) < H2_OUT_HIGH) {
         const uint8_t *p;
         ssize_t n = nghttp2_session_mem_send(c->ng, &p);
         if (n < 0) {
@@ -374,8 +382,17 @@ static void conn_flush(hs_h2conn *c) {
         }
         if (n == 0)
             break;
-        if (spw_buf_append(&c->out, p, (size_t)n) != SPW_OK) {
+        if (spw_buf_append(frames, p, (size_t)n) != SPW_OK) {
             conn_fail(c, CURLE_OUT_OF_MEMORY, "out of memory for frames");
+            return;
+        }
+    }
+    if (c->tls && frames->len) {
+        char why[300];
+        int rc = hs_tls_send(c->tls, frames->data, frames->len, &c->out, why, sizeof why);
+        spw_buf_reset(frames);
+        if (rc != HS_TLS_OK) {
+            conn_fail(c, CURLE_SEND_ERROR, why);
             return;
         }
     }
@@ -408,7 +425,8 @@ static void conn_flush(hs_h2conn *c) {
             c->writing = true;
         }
     }
-    /* More frames wait in nghttp2 than the buffer took: come back after the write. */
+    if (c->state != H2_READY)
+        return;
     if (c->draining && c->streams == 0 && !c->writing && c->out.len == 0) {
         conn_close(c);
         return;
@@ -416,6 +434,38 @@ static void conn_flush(hs_h2conn *c) {
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
         !c->writing && c->out.len == 0)
         conn_fail(c, CURLE_HTTP2, c->spoke_h2 ? "the HTTP/2 session ended" : NOT_H2);
+}
+
+/*
+ * The server finished the handshake without choosing h2 (ALPN): the
+ * endpoint is served by libcurl from now on, and the requests this
+ * connection carried, and those waiting, go there at once.
+ */
+static void conn_fallback(hs_h2conn *c) {
+    hs_sink *s = c->s;
+    hs_endpoint *ep = c->ep;
+    ep->h2_use = false;
+    spw_log(s->st, SPW_LOG_INFO,
+            "%s does not offer HTTP/2 (ALPN): libcurl delivers to it from now on", ep->base);
+    hs_req *list = c->reqs;
+    c->reqs = NULL;
+    c->streams = 0;
+    for (hs_req *r = list; r; r = r->qnext) {
+        r->conn = NULL;
+        r->stream_id = 0;
+    }
+    conn_close(c);
+    while (list) {
+        hs_req *r = list;
+        list = r->qnext;
+        r->qprev = r->qnext = NULL;
+        hs_req_to_curl(s, r);
+    }
+    while (ep->h2q_head) {
+        hs_req *r = ep->h2q_head;
+        req_detach(r);
+        hs_req_to_curl(s, r);
+    }
 }
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b) {
@@ -436,7 +486,38 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
         conn_fail(c, CURLE_RECV_ERROR, why);
         return;
     }
-    ssize_t k = nghttp2_session_mem_recv(c->ng, (const uint8_t *)b->base, (size_t)n);
+    const uint8_t *in = (const uint8_t *)b->base;
+    size_t len = (size_t)n;
+    if (c->tls) {
+        struct hs_h2 *h = c->s->h2s;
+        char why[300];
+        spw_buf_reset(&h->plain_in);
+        int rc = hs_tls_recv(c->tls, in, len, &h->plain_in, &c->out, why, sizeof why);
+        if (rc != HS_TLS_OK) {
+            conn_fail(c, c->state == H2_HANDSHAKE ? CURLE_SSL_CONNECT_ERROR : CURLE_RECV_ERROR, why);
+            return;
+        }
+        if (c->state == H2_HANDSHAKE) {
+            if (!hs_tls_ready(c->tls)) {
+                mark_dirty(c); /* the handshake's next flight */
+                return;
+            }
+            uv_timer_stop(&c->timer);
+            if (!hs_tls_h2(c->tls)) {
+                conn_fallback(c);
+                return;
+            }
+            c->state = H2_READY;
+            spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/2 over TLS)", c->ep->base);
+        }
+        in = h->plain_in.data;
+        len = h->plain_in.len;
+        if (len == 0) {
+            mark_dirty(c);
+            return;
+        }
+    }
+    ssize_t k = nghttp2_session_mem_recv(c->ng, in, len);
     if (c->state == H2_CLOSED)
         return;
     if (k < 0) {
@@ -466,16 +547,31 @@ static void on_connect(uv_connect_t *req, int status) {
         conn_fail(c, CURLE_COULDNT_CONNECT, why);
         return;
     }
-    uv_timer_stop(&c->timer);
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
-    c->state = H2_READY;
     int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (r != 0) {
         conn_fail(c, CURLE_RECV_ERROR, uv_strerror(r));
         return;
     }
-    spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/2, prior knowledge)", c->ep->base);
+    if (c->ep->h2_tls) {
+        /* The connect timer goes on: connect_timeout covers the handshake too. */
+        char why[300];
+        c->state = H2_HANDSHAKE;
+        c->tls = hs_tls_new(c->s->h2s->tls_ctx, c->ep->h2_name, c->s->cf->tls_verify);
+        if (!c->tls) {
+            conn_fail(c, CURLE_SSL_CONNECT_ERROR, "cannot set up a TLS session");
+            return;
+        }
+        if (hs_tls_start(c->tls, &c->out, why, sizeof why) != HS_TLS_OK) {
+            conn_fail(c, CURLE_SSL_CONNECT_ERROR, why);
+            return;
+        }
+    } else {
+        uv_timer_stop(&c->timer);
+        c->state = H2_READY;
+        spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/2, prior knowledge)", c->ep->base);
+    }
     mark_dirty(c);
 }
 
@@ -623,7 +719,10 @@ static size_t build_headers(hs_sink *s, hs_req *r) {
     const char *path = url + hs_url_path_start(url);
     size_t plen = strcspn(path, "#");
     NV(":method", 7, s->method_name, strlen(s->method_name));
-    NV(":scheme", 7, "http", 4);
+    if (r->ep->h2_tls)
+        NV(":scheme", 7, "https", 5);
+    else
+        NV(":scheme", 7, "http", 4);
     NV(":authority", 10, r->ep->host, strlen(r->ep->host));
     if (plen)
         NV(":path", 5, path, plen);
@@ -992,6 +1091,9 @@ static void base_closed(uv_handle_t *hd) {
     hs_sink *s = h->s;
     if (--h->refs == 0) {
         nghttp2_session_callbacks_del(h->cbs);
+        hs_tls_ctx_free(h->tls_ctx);
+        spw_buf_free(&h->plain_in);
+        spw_buf_free(&h->plain_out);
         if (h->fixed_store)
             memset(h->fixed_store, 0, h->fixed_len); /* auth values */
         free(h->fixed_store);
@@ -1003,9 +1105,19 @@ static void base_closed(uv_handle_t *hd) {
 }
 
 bool hs_h2_selected(const struct hs_conf *cf) {
-    if (cf->engine != HS_ENGINE_AUTO)
-        return cf->engine == HS_ENGINE_NGHTTP2;
-    return cf->protocol == HS_PROTO_H2C && !(cf->proxy && *cf->proxy);
+    if (cf->engine == HS_ENGINE_LIBCURL || (cf->proxy && *cf->proxy))
+        return false;
+    if (cf->protocol == HS_PROTO_H2C)
+        return true;
+    if (cf->protocol != HS_PROTO_HTTP2 && cf->protocol != HS_PROTO_V_HTTP2)
+        return false;
+    /* HTTP/2 is negotiated over TLS only: some URL must be https. */
+    if (cf->url && strncasecmp(cf->url, "https://", 8) == 0)
+        return true;
+    for (size_t i = 0; i < cf->urls.n; i++)
+        if (strncasecmp(cf->urls.v[i], "https://", 8) == 0)
+            return true;
+    return false;
 }
 
 spw_result hs_h2_init(hs_sink *s, spw_err *err) {
@@ -1029,11 +1141,22 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err) {
     s->h2s = h;
     for (size_t i = 0; i < s->n_eps; i++) {
         hs_endpoint *ep = &s->eps[i];
-        if (parse_base(ep->base, &ep->h2_host, &ep->h2_port) != SPW_OK)
+        ep->h2_tls = strncasecmp(ep->base, "https://", 8) == 0;
+        /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, libcurl's). */
+        ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->h2_tls;
+        if (parse_base(ep->base, &ep->h2_name, &ep->h2_port) != SPW_OK)
             return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
                                ep->base);
+        ep->h2_host = strdup(ep->h2_name);
+        if (!ep->h2_host)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         for (size_t k = 0; k < s->cf->connect_to.n; k++)
             apply_connect_to(s->cf->connect_to.v[k], ep);
+        if (ep->h2_use && ep->h2_tls && !h->tls_ctx) {
+            spw_result rc = hs_tls_ctx_new(s->cf, &h->tls_ctx, err);
+            if (rc != SPW_OK)
+                return rc;
+        }
     }
     return fixed_headers(s, err);
 }
@@ -1053,7 +1176,8 @@ void hs_h2_close(hs_sink *s) {
             conn_close(c);
         }
         free(ep->h2_host);
-        ep->h2_host = NULL;
+        free(ep->h2_name);
+        ep->h2_host = ep->h2_name = NULL;
     }
     h->dirty = NULL;
     s->h2s = NULL;

@@ -261,6 +261,9 @@ typedef struct hs_endpoint {
     struct hs_req *probe;
     bool probing;
     /* nghttp2 engine (h2.c) */
+    bool h2_use;         /* its requests go through nghttp2 (else libcurl) */
+    bool h2_tls;         /* https: TLS with ALPN h2 */
+    char *h2_name;       /* the URL's host: TLS name check and SNI */
     char *h2_host;       /* where to connect (after connect_to) */
     uint16_t h2_port;
     hs_h2conn *h2conns;  /* open connections */
@@ -402,7 +405,7 @@ void hs_endpoint_report(hs_endpoint *ep, bool failed, const char *why);
 void hs_probe_finished(hs_endpoint *ep, CURLcode cc, long status);
 void hs_endpoints_free(hs_sink *s);
 
-/* h2.c: HTTP/2 over nghttp2 (protocol h2c) */
+/* h2.c: HTTP/2 over nghttp2 (h2c, and h2 over TLS) */
 /* True when this instance's configuration is served by the nghttp2 engine. */
 bool hs_h2_selected(const struct hs_conf *cf);
 spw_result hs_h2_init(hs_sink *s, spw_err *err);
@@ -410,5 +413,28 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err);
 spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms);
 /* Detaches every request (they stay busy, for hs_requests_abort) and closes the connections. */
 void hs_h2_close(hs_sink *s);
+
+/* request.c: hands r, prepared for the nghttp2 engine, to libcurl instead (ALPN chose HTTP/1.1). */
+void hs_req_to_curl(hs_sink *s, hs_req *r);
+
+/* tls.c: client TLS for the nghttp2 engine (OpenSSL over memory BIOs) */
+typedef struct hs_tls hs_tls;
+enum { HS_TLS_OK = 0, HS_TLS_ERROR = -1, HS_TLS_CLOSED = -2 };
+/* An SSL_CTX configured from the tls_* options (ALPN h2, http/1.1). */
+spw_result hs_tls_ctx_new(const struct hs_conf *cf, void **ctx, spw_err *err);
+void hs_tls_ctx_free(void *ctx);
+/* A client session for host (checked and sent as SNI unless an IP address); NULL: no memory. */
+hs_tls *hs_tls_new(void *ctx, const char *host, bool verify);
+void hs_tls_free(hs_tls *t);
+/* Starts the handshake: the ClientHello is appended to out. */
+int hs_tls_start(hs_tls *t, spw_buf *out, char *why, size_t wn);
+/* Feeds ciphertext p[0..n): plaintext is appended to plain, bytes to send to out. */
+int hs_tls_recv(hs_tls *t, const uint8_t *p, size_t n, spw_buf *plain, spw_buf *out, char *why,
+                size_t wn);
+/* Encrypts p[0..n) into out. */
+int hs_tls_send(hs_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, size_t wn);
+bool hs_tls_ready(const hs_tls *t);
+/* True when ALPN chose h2. */
+bool hs_tls_h2(const hs_tls *t);
 
 #endif /* SPW_SINK_HTTP_H */

@@ -1,11 +1,13 @@
-# The `http` sink: HTTP/1.1 and HTTP/2 delivery with libcurl on the worker's
-# libuv loop (see plugin.c, and doc/http-sink.md).
+# The `http` sink: HTTP/1.1 and HTTP/2 delivery with libcurl, and HTTP/2
+# with nghttp2 and OpenSSL, on the worker's libuv loop (see plugin.c, h2.c
+# and doc/http-sink.md).
 pkglib_LTLIBRARIES += plugins/sink-http.la
 plugins_sink_http_la_SOURCES = \
 	plugins/sink-http/http.h \
 	plugins/sink-http/plugin.c \
 	plugins/sink-http/multi.c \
 	plugins/sink-http/h2.c \
+	plugins/sink-http/tls.c \
 	plugins/sink-http/request.c \
 	plugins/sink-http/endpoints.c \
 	plugins/sink-http/classify.c \
@@ -13,6 +15,6 @@ plugins_sink_http_la_SOURCES = \
 	plugins/sink-http/sigv4.c \
 	plugins/sink-http/gzip.c \
 	plugins/sink-http/auth.c
-plugins_sink_http_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
+plugins_sink_http_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
 plugins_sink_http_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
-plugins_sink_http_la_LIBADD = $(SPW_PLUGIN_LIBS) $(CURL_LIBS) $(NGHTTP2_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS)
+plugins_sink_http_la_LIBADD = $(SPW_PLUGIN_LIBS) $(CURL_LIBS) $(NGHTTP2_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS)

@@ -40,8 +40,9 @@ static const spw_option hs_options[] = {
      "http2: HTTP/2 where TLS negotiates it (ALPN), else HTTP/1.1; http1.1: HTTP/1.1 only; h2c: "
      "cleartext HTTP/2 with prior knowledge (HTTP_2 and HTTP_1_1 are the vendor's names)."},
     {"engine", SPW_OPT_ENUM, 0, "auto", 0, 0, "auto|libcurl|nghttp2", OFF(engine),
-     "Who speaks HTTP: auto (nghttp2 for h2c without a proxy, libcurl otherwise), libcurl, or "
-     "nghttp2 (h2c only: HTTP/2 straight over nghttp2, many requests on one connection)."},
+     "Who speaks HTTP: auto and nghttp2 send HTTP/2 (h2c, and https URLs with protocol http2) "
+     "straight over nghttp2, many requests on one connection, and everything else (HTTP/1.1, "
+     "a proxy, a server whose ALPN refuses h2) with libcurl; libcurl: always libcurl."},
     {"method", SPW_OPT_ENUM, 0, "POST", 0, 0, "POST|PUT|PATCH", OFF(method),
      "HTTP method of delivery requests."},
     {"headers", SPW_OPT_LIST, 0, NULL, 0, 256, NULL, OFF(headers),
@@ -272,10 +273,10 @@ static spw_result hs_check(const void *config, spw_err *err) {
     if (set(cf->tls_key) && !set(cf->tls_cert))
         return spw_err_set(err, SPW_ERR_CONFIG, "tls_key is set without tls_cert");
     if (cf->engine == HS_ENGINE_NGHTTP2) {
-        if (cf->protocol != HS_PROTO_H2C)
+        if (cf->protocol == HS_PROTO_HTTP11 || cf->protocol == HS_PROTO_V_HTTP11)
             return spw_err_set(err, SPW_ERR_CONFIG,
-                               "engine = nghttp2 speaks cleartext HTTP/2 only: set protocol = h2c "
-                               "(or engine = libcurl)");
+                               "engine = nghttp2 speaks HTTP/2: set protocol = h2c or http2 (or "
+                               "engine = libcurl)");
         if (set(cf->proxy))
             return spw_err_set(err, SPW_ERR_CONFIG,
                                "engine = nghttp2 connects directly: unset proxy, or use engine = "

@@ -306,6 +306,31 @@ static spw_result sign_request(hs_sink *s, hs_req *r, const uint8_t *body, size_
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* Starts r (URL, headers and body prepared) on libcurl, within tmo ms. */
+static spw_result curl_start(hs_sink *s, hs_req *r, uint64_t tmo, spw_err *err) {
+    if (!r->easy) {
+        /* A request object of the nghttp2 engine, for an endpoint libcurl serves. */
+        r->easy = curl_easy_init();
+        if (!r->easy)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory (curl_easy_init)");
+        spw_result rc = hs_easy_setup(s, r, err);
+        if (rc != SPW_OK) {
+            curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+            return rc;
+        }
+    }
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, (const char *)r->url.data);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_link(s, r));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)tmo);
+    if (hs_multi_add(s, r) != SPW_OK)
+        return spw_err_set(err, SPW_ERR_STATE, "curl_multi_add_handle failed");
+    return SPW_OK;
+}
+
 spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
     const struct hs_conf *cf = s->cf;
     size_t count = spw_batch_count(b);
@@ -395,32 +420,37 @@ spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
     if (tmo < 1)
         tmo = 1;
     r->started_ms = now;
+    r->body = bp;
     r->body_len = bl;
     r->errbuf[0] = '\0';
 
-    if (s->h2) {
-        r->body = bp;
+    if (s->h2 && ep->h2_use) {
         r->busy = true;
         s->busy++;
         spw_counter_add(s->c_requests, 1);
         spw_counter_add(s->c_bytes, bl);
         return hs_h2_submit(s, r, tmo);
     }
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, (const char *)r->url.data);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)bp);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bl);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr_link(s, r));
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)tmo);
-    if (hs_multi_add(s, r) != SPW_OK) {
+    rc = curl_start(s, r, tmo, err);
+    if (rc != SPW_OK) {
         req_release(s, r);
-        return spw_err_set(err, SPW_ERR_STATE, "curl_multi_add_handle failed");
+        return rc;
     }
     r->busy = true;
     s->busy++;
     spw_counter_add(s->c_requests, 1);
     spw_counter_add(s->c_bytes, bl);
     return SPW_OK;
+}
+
+void hs_req_to_curl(hs_sink *s, hs_req *r) {
+    uint64_t now = uv_now(s->loop);
+    uint64_t tmo = r->deadline_ms > now ? r->deadline_ms - now : 1;
+    spw_err err = {""};
+    if (curl_start(s, r, tmo, &err) != SPW_OK) {
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", err.msg);
+        hs_req_complete(s, r, CURLE_FAILED_INIT, 0, NULL);
+    }
 }
 
 /* ---- completion --------------------------------------------------------- */
