@@ -100,11 +100,11 @@ def main():
                 tag = "batch%d" % batch if batch else "single"
                 scenario("nginx-http1.1-" + tag, rcv, "http://127.0.0.1:%d/in" % p11,
                          ["protocol = http1.1"], batch, access, p11, "HTTP/1.1")
-                for engine in ("nghttp2", "libcurl"):
+                for engine in ("native", "libcurl"):
                     scenario("nginx-h2-tls-%s-%s" % (engine, tag), rcv, "https://localhost:%d/in" % ph2,
                              ["protocol = http2", "engine = " + engine, ca_opt], batch, access, ph2,
                              "HTTP/2.0")
-                for engine in ("nghttp2", "libcurl"):
+                for engine in ("native", "libcurl"):
                     scenario("nginx-h2c-%s-%s" % (engine, tag), rcv, "http://127.0.0.1:%d/in" % ph2c,
                              ["protocol = h2c", "engine = " + engine], batch, access, ph2c, "HTTP/2.0")
             scenario("nginx-h2-mtls", rcv, "https://localhost:%d/in" % pmtls,
@@ -128,7 +128,7 @@ def main():
                      access, ph2c, "HTTP/2.0")
 
             # Verification is on by default: without our CA the server is not trusted.
-            for engine in ("nghttp2", "libcurl"):
+            for engine in ("native", "libcurl"):
                 ini = H.ini("nginx-untrusted-%s.ini" % engine,
                             ["url = https://localhost:%d/in" % ph2, "timeout = 500ms",
                              "engine = " + engine], count=5,
@@ -142,7 +142,7 @@ def main():
     if not shutil.which("nghttpd"):
         tap.skip("nghttpd conformance", "nghttpd is not installed (apt-get install nghttp2-server)")
     else:
-        for tls, engine in ((False, "nghttp2"), (False, "libcurl"), (True, "libcurl")):
+        for tls, engine in ((False, "native"), (False, "libcurl"), (True, "libcurl")):
             port = H.free_port()
             log = H.path("nghttpd-%s-%s.log" % ("tls" if tls else "h2c", engine))
             argv = ["nghttpd", "-v", "--echo-upload", str(port)]
@@ -176,7 +176,7 @@ def main():
                    "%s: one stream per request, DATA adds up to the bytes sent (%d streams, %d bytes)"
                    % (name, posts, data),
                    "server: %d POST streams, %d DATA bytes; sink: %s" % (posts, data, st))
-            if tls or engine == "nghttp2" or not H.h2c_reuse_broken():
+            if tls or engine == "native" or not H.h2c_reuse_broken():
                 tap.ok(0 < conns <= 2, "%s: requests multiplexed on %d connection(s)" % (name, conns))
             else:
                 tap.skip("%s: requests multiplexed" % name, "libcurl before 8.0.0 cannot reuse h2c connections (curl bug 10634)")

@@ -1105,7 +1105,7 @@ static void base_closed(uv_handle_t *hd) {
 }
 
 bool hs_h2_selected(const struct hs_conf *cf) {
-    if (cf->engine == HS_ENGINE_LIBCURL || (cf->proxy && *cf->proxy))
+    if (cf->engine != HS_ENGINE_NATIVE || (cf->proxy && *cf->proxy))
         return false;
     if (cf->protocol == HS_PROTO_H2C)
         return true;

@@ -34,7 +34,7 @@ enum hs_method { HS_METHOD_POST = 0, HS_METHOD_PUT, HS_METHOD_PATCH };
 enum hs_auth { HS_AUTH_NONE = 0, HS_AUTH_BASIC, HS_AUTH_BEARER, HS_AUTH_HEADER, HS_AUTH_SIGV4 };
 enum hs_compression { HS_COMP_NONE = 0, HS_COMP_GZIP };
 enum hs_tls_version { HS_TLS_12 = 0, HS_TLS_13, HS_TLS_10, HS_TLS_11 };
-enum hs_engine { HS_ENGINE_AUTO = 0, HS_ENGINE_LIBCURL, HS_ENGINE_NGHTTP2 };
+enum hs_engine { HS_ENGINE_NATIVE = 0, HS_ENGINE_LIBCURL };
 
 struct hs_conf {
     char *url;

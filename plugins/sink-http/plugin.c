@@ -39,10 +39,10 @@ static const spw_option hs_options[] = {
      OFF(protocol),
      "http2: HTTP/2 where TLS negotiates it (ALPN), else HTTP/1.1; http1.1: HTTP/1.1 only; h2c: "
      "cleartext HTTP/2 with prior knowledge (HTTP_2 and HTTP_1_1 are the vendor's names)."},
-    {"engine", SPW_OPT_ENUM, 0, "auto", 0, 0, "auto|libcurl|nghttp2", OFF(engine),
-     "Who speaks HTTP: auto and nghttp2 send HTTP/2 (h2c, and https URLs with protocol http2) "
-     "straight over nghttp2, many requests on one connection, and everything else (HTTP/1.1, "
-     "a proxy, a server whose ALPN refuses h2) with libcurl; libcurl: always libcurl."},
+    {"engine", SPW_OPT_ENUM, 0, "native", 0, 0, "native|libcurl", OFF(engine),
+     "Who speaks HTTP: native sends HTTP/2 (h2c, and https URLs with protocol http2) straight "
+     "over nghttp2, many requests on one connection, and the rest (HTTP/1.1, a proxy, a server "
+     "whose ALPN refuses h2) with libcurl; libcurl: always libcurl."},
     {"method", SPW_OPT_ENUM, 0, "POST", 0, 0, "POST|PUT|PATCH", OFF(method),
      "HTTP method of delivery requests."},
     {"headers", SPW_OPT_LIST, 0, NULL, 0, 256, NULL, OFF(headers),
@@ -272,16 +272,6 @@ static spw_result hs_check(const void *config, spw_err *err) {
     }
     if (set(cf->tls_key) && !set(cf->tls_cert))
         return spw_err_set(err, SPW_ERR_CONFIG, "tls_key is set without tls_cert");
-    if (cf->engine == HS_ENGINE_NGHTTP2) {
-        if (cf->protocol == HS_PROTO_HTTP11 || cf->protocol == HS_PROTO_V_HTTP11)
-            return spw_err_set(err, SPW_ERR_CONFIG,
-                               "engine = nghttp2 speaks HTTP/2: set protocol = h2c or http2 (or "
-                               "engine = libcurl)");
-        if (set(cf->proxy))
-            return spw_err_set(err, SPW_ERR_CONFIG,
-                               "engine = nghttp2 connects directly: unset proxy, or use engine = "
-                               "libcurl");
-    }
     return SPW_OK;
 }
 
@@ -389,7 +379,7 @@ static spw_result hs_create(spw_stage *st, const void *config, void **inst, spw_
             spw_log(st, SPW_LOG_WARN,
                     "protocol h2c: libcurl %s cannot reuse cleartext HTTP/2 connections (curl "
                     "bug 10634, fixed in 8.0.0), so each request opens its own connection; use "
-                    "engine = nghttp2 (no proxy), http1.1, or http2 over TLS, for throughput",
+                    "engine = native (without a proxy), or http1.1, for throughput",
                     curl_version_info(CURLVERSION_NOW)->version);
         spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s (%s)", s->n_eps,
                 s->eps[0].base, s->h2 ? "nghttp2" : "libcurl");
