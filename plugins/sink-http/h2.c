@@ -898,88 +898,6 @@ static void on_deadline(uv_timer_t *t) {
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
-/* Splits a base URL (scheme://[userinfo@]host[:port]) into host and port. */
-static spw_result parse_base(const char *base, char **host, uint16_t *port) {
-    bool tls = strncasecmp(base, "https://", 8) == 0;
-    const char *a = base + (tls ? 8 : 7);
-    const char *at = strchr(a, '@');
-    if (at)
-        a = at + 1;
-    const char *hs = a, *he, *p;
-    if (*a == '[') {
-        hs = a + 1;
-        he = strchr(hs, ']');
-        if (!he)
-            return SPW_ERR_CONFIG;
-        p = he + 1;
-    } else {
-        he = strchr(a, ':');
-        if (!he)
-            he = a + strlen(a);
-        p = he;
-    }
-    unsigned long v = tls ? 443 : 80;
-    if (*p == ':') {
-        char *end;
-        v = strtoul(p + 1, &end, 10);
-        if (end == p + 1 || *end || v == 0 || v > 65535)
-            return SPW_ERR_CONFIG;
-    } else if (*p) {
-        return SPW_ERR_CONFIG;
-    }
-    *host = strndup(hs, (size_t)(he - hs));
-    *port = (uint16_t)v;
-    return *host ? SPW_OK : SPW_ERR_NOMEM;
-}
-
-/* One connect_to item, HOST:PORT:CONNECT-HOST:CONNECT-PORT (empty fields match/keep). */
-static void apply_connect_to(const char *item, hs_endpoint *ep) {
-    char f[4][256];
-    const char *p = item;
-    for (int i = 0; i < 4; i++) {
-        size_t n = 0;
-        if (*p == '[') {
-            const char *e = strchr(p, ']');
-            if (!e)
-                return;
-            n = (size_t)(e - p - 1);
-            if (n >= sizeof f[i])
-                return;
-            memcpy(f[i], p + 1, n);
-            p = e + 1;
-        } else {
-            size_t k = i < 3 ? strcspn(p, ":") : strlen(p);
-            if (k >= sizeof f[i])
-                return;
-            memcpy(f[i], p, k);
-            n = k;
-            p += k;
-        }
-        f[i][n] = '\0';
-        if (i < 3) {
-            if (*p != ':')
-                return;
-            p++;
-        }
-    }
-    if (*f[0] && strcasecmp(f[0], ep->h2_host) != 0)
-        return;
-    if (*f[1] && strtoul(f[1], NULL, 10) != ep->h2_port)
-        return;
-    if (*f[2]) {
-        char *nh = strdup(f[2]);
-        if (!nh)
-            return;
-        free(ep->h2_host);
-        ep->h2_host = nh;
-    }
-    if (*f[3]) {
-        unsigned long v = strtoul(f[3], NULL, 10);
-        if (v > 0 && v < 65536)
-            ep->h2_port = (uint16_t)v;
-    }
-}
-
 /* The headers every request carries, lowercase, built once. */
 static spw_result fixed_headers(hs_sink *s, spw_err *err) {
     struct hs_h2 *h = s->h2s;
@@ -1144,14 +1062,14 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err) {
         ep->h2_tls = strncasecmp(ep->base, "https://", 8) == 0;
         /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, libcurl's). */
         ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->h2_tls;
-        if (parse_base(ep->base, &ep->h2_name, &ep->h2_port) != SPW_OK)
+        if (hs_addr_parse(ep->base, &ep->h2_name, &ep->h2_port) != SPW_OK)
             return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
                                ep->base);
         ep->h2_host = strdup(ep->h2_name);
         if (!ep->h2_host)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         for (size_t k = 0; k < s->cf->connect_to.n; k++)
-            apply_connect_to(s->cf->connect_to.v[k], ep);
+            hs_addr_connect_to(s->cf->connect_to.v[k], ep);
         if (ep->h2_use && ep->h2_tls && !h->tls_ctx) {
             spw_result rc = hs_tls_ctx_new(s->cf, &h->tls_ctx, err);
             if (rc != SPW_OK)

@@ -414,6 +414,11 @@ spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms);
 /* Detaches every request (they stay busy, for hs_requests_abort) and closes the connections. */
 void hs_h2_close(hs_sink *s);
 
+/* addr.c: host and port of a base URL (scheme://[userinfo@]host[:port]; host owned by caller). */
+spw_result hs_addr_parse(const char *base, char **host, uint16_t *port);
+/* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->h2_host/h2_port. */
+void hs_addr_connect_to(const char *item, hs_endpoint *ep);
+
 /* request.c: hands r, prepared for the nghttp2 engine, to libcurl instead (ALPN chose HTTP/1.1). */
 void hs_req_to_curl(hs_sink *s, hs_req *r);
 

@@ -8,6 +8,7 @@ plugins_sink_http_la_SOURCES = \
 	plugins/sink-http/multi.c \
 	plugins/sink-http/h2.c \
 	plugins/sink-http/tls.c \
+	plugins/sink-http/addr.c \
 	plugins/sink-http/request.c \
 	plugins/sink-http/endpoints.c \
 	plugins/sink-http/classify.c \
