@@ -73,20 +73,20 @@ void hs_addr_connect_to(const char *item, hs_endpoint *ep) {
             p++;
         }
     }
-    if (*f[0] && strcasecmp(f[0], ep->h2_host) != 0)
+    if (*f[0] && strcasecmp(f[0], ep->dial_host) != 0)
         return;
-    if (*f[1] && strtoul(f[1], NULL, 10) != ep->h2_port)
+    if (*f[1] && strtoul(f[1], NULL, 10) != ep->dial_port)
         return;
     if (*f[2]) {
         char *nh = strdup(f[2]);
         if (!nh)
             return;
-        free(ep->h2_host);
-        ep->h2_host = nh;
+        free(ep->dial_host);
+        ep->dial_host = nh;
     }
     if (*f[3]) {
         unsigned long v = strtoul(f[3], NULL, 10);
         if (v > 0 && v < 65536)
-            ep->h2_port = (uint16_t)v;
+            ep->dial_port = (uint16_t)v;
     }
 }

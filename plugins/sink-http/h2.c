@@ -554,11 +554,11 @@ static void on_connect(uv_connect_t *req, int status) {
         conn_fail(c, CURLE_RECV_ERROR, uv_strerror(r));
         return;
     }
-    if (c->ep->h2_tls) {
+    if (c->ep->https) {
         /* The connect timer goes on: connect_timeout covers the handshake too. */
         char why[300];
         c->state = H2_HANDSHAKE;
-        c->tls = hs_tls_new(c->s->h2s->tls_ctx, c->ep->h2_name, c->s->cf->tls_verify);
+        c->tls = hs_tls_new(c->s->h2s->tls_ctx, c->ep->tls_name, c->s->cf->tls_verify);
         if (!c->tls) {
             conn_fail(c, CURLE_SSL_CONNECT_ERROR, "cannot set up a TLS session");
             return;
@@ -591,7 +591,7 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
     if (c->state == H2_RESOLVING) {
         if (status < 0 || !ai) {
             char why[160];
-            snprintf(why, sizeof why, "cannot resolve %s: %s", c->ep->h2_host,
+            snprintf(why, sizeof why, "cannot resolve %s: %s", c->ep->dial_host,
                      uv_strerror(status));
             conn_fail(c, CURLE_COULDNT_RESOLVE_HOST, why);
         } else {
@@ -633,22 +633,22 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
     uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)s->cf->connect_timeout_ms, 0);
 
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(ep->h2_host, ep->h2_port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(ep->h2_host, ep->h2_port, (struct sockaddr_in6 *)&ss) == 0) {
+    if (uv_ip4_addr(ep->dial_host, ep->dial_port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(ep->dial_host, ep->dial_port, (struct sockaddr_in6 *)&ss) == 0) {
         connect_addr(c, (const struct sockaddr *)&ss);
         return c;
     }
     char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)ep->h2_port);
+    snprintf(port, sizeof port, "%u", (unsigned)ep->dial_port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     c->state = H2_RESOLVING;
     c->gai.data = c;
     c->refs++;
-    int r = uv_getaddrinfo(s->loop, &c->gai, on_resolved, ep->h2_host, port, &hints);
+    int r = uv_getaddrinfo(s->loop, &c->gai, on_resolved, ep->dial_host, port, &hints);
     if (r != 0) {
         c->refs--;
         char why[160];
-        snprintf(why, sizeof why, "cannot resolve %s: %s", ep->h2_host, uv_strerror(r));
+        snprintf(why, sizeof why, "cannot resolve %s: %s", ep->dial_host, uv_strerror(r));
         conn_fail(c, CURLE_COULDNT_RESOLVE_HOST, why);
     }
     return c;
@@ -719,7 +719,7 @@ static size_t build_headers(hs_sink *s, hs_req *r) {
     const char *path = url + hs_url_path_start(url);
     size_t plen = strcspn(path, "#");
     NV(":method", 7, s->method_name, strlen(s->method_name));
-    if (r->ep->h2_tls)
+    if (r->ep->https)
         NV(":scheme", 7, "https", 5);
     else
         NV(":scheme", 7, "http", 4);
@@ -1059,18 +1059,18 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err) {
     s->h2s = h;
     for (size_t i = 0; i < s->n_eps; i++) {
         hs_endpoint *ep = &s->eps[i];
-        ep->h2_tls = strncasecmp(ep->base, "https://", 8) == 0;
+        ep->https = strncasecmp(ep->base, "https://", 8) == 0;
         /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, libcurl's). */
-        ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->h2_tls;
-        if (hs_addr_parse(ep->base, &ep->h2_name, &ep->h2_port) != SPW_OK)
+        ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->https;
+        if (hs_addr_parse(ep->base, &ep->tls_name, &ep->dial_port) != SPW_OK)
             return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
                                ep->base);
-        ep->h2_host = strdup(ep->h2_name);
-        if (!ep->h2_host)
+        ep->dial_host = strdup(ep->tls_name);
+        if (!ep->dial_host)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         for (size_t k = 0; k < s->cf->connect_to.n; k++)
             hs_addr_connect_to(s->cf->connect_to.v[k], ep);
-        if (ep->h2_use && ep->h2_tls && !h->tls_ctx) {
+        if (ep->h2_use && ep->https && !h->tls_ctx) {
             spw_result rc = hs_tls_ctx_new(s->cf, &h->tls_ctx, err);
             if (rc != SPW_OK)
                 return rc;
@@ -1093,9 +1093,9 @@ void hs_h2_close(hs_sink *s) {
                 req_detach(c->reqs);
             conn_close(c);
         }
-        free(ep->h2_host);
-        free(ep->h2_name);
-        ep->h2_host = ep->h2_name = NULL;
+        free(ep->dial_host);
+        free(ep->tls_name);
+        ep->dial_host = ep->tls_name = NULL;
     }
     h->dirty = NULL;
     s->h2s = NULL;

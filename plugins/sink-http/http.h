@@ -262,10 +262,10 @@ typedef struct hs_endpoint {
     bool probing;
     /* nghttp2 engine (h2.c) */
     bool h2_use;         /* its requests go through nghttp2 (else libcurl) */
-    bool h2_tls;         /* https: TLS with ALPN h2 */
-    char *h2_name;       /* the URL's host: TLS name check and SNI */
-    char *h2_host;       /* where to connect (after connect_to) */
-    uint16_t h2_port;
+    bool https;          /* TLS (for the native engines) */
+    char *tls_name;      /* the URL's host: TLS name check and SNI */
+    char *dial_host;     /* where the native engines connect (after connect_to) */
+    uint16_t dial_port;
     hs_h2conn *h2conns;  /* open connections */
     unsigned h2_nconns;
     struct hs_req *h2q_head, *h2q_tail; /* requests waiting for room on a connection */
@@ -416,7 +416,7 @@ void hs_h2_close(hs_sink *s);
 
 /* addr.c: host and port of a base URL (scheme://[userinfo@]host[:port]; host owned by caller). */
 spw_result hs_addr_parse(const char *base, char **host, uint16_t *port);
-/* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->h2_host/h2_port. */
+/* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->dial_host/h2_port. */
 void hs_addr_connect_to(const char *item, hs_endpoint *ep);
 
 /* request.c: hands r, prepared for the nghttp2 engine, to libcurl instead (ALPN chose HTTP/1.1). */
