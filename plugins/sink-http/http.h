@@ -416,7 +416,7 @@ void hs_h2_close(hs_sink *s);
 
 /* addr.c: host and port of a base URL (scheme://[userinfo@]host[:port]; host owned by caller). */
 spw_result hs_addr_parse(const char *base, char **host, uint16_t *port);
-/* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->dial_host/h2_port. */
+/* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->dial_host/dial_port. */
 void hs_addr_connect_to(const char *item, hs_endpoint *ep);
 
 /* request.c: hands r, prepared for the nghttp2 engine, to libcurl instead (ALPN chose HTTP/1.1). */
