@@ -38,134 +38,32 @@
 
 #include "loader.h"
 #include "options.h"
-
-/* ---- allocation counting ---- */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define COUNT_ALLOCS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COUNT_ALLOCS 0
-#endif
-#endif
-#ifndef COUNT_ALLOCS
-#define COUNT_ALLOCS 1
-#endif
-
-#if COUNT_ALLOCS
-/* The executable's definitions come first in the global lookup scope, so
- * the modules the loader opens call these too. */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static volatile int counting;
-static volatile unsigned long allocs;
-SPW_API void *malloc(size_t n);
-SPW_API void *calloc(size_t a, size_t b);
-SPW_API void *realloc(void *p, size_t n);
-void *malloc(size_t n) {
-    if (counting)
-        allocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-    if (counting)
-        allocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-    if (counting)
-        allocs++;
-    return __libc_realloc(p, n);
-}
-#endif
+/* The codec tests' helpers: the benchmark record, a MessagePack writer,
+ * the clock, and allocation counting (malloc, calloc and realloc are
+ * interposed; not under ASan). The executable's definitions come first in
+ * the global lookup scope, so the modules the loader opens call them too. */
+#define TC_COUNT_ALLOCATIONS
+#include "test-codec-common.h"
 
 /* ---- events ---- */
 
-static void be64(uint8_t *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static void str_item(spw_buf *m, const char *s) {
-    size_t n = strlen(s);
-    uint8_t h[2] = {(uint8_t)(0xa0 | (n + 1)), SPW_PT_STRING}; /* fixstr, particle prefix */
-    spw_buf_append(m, h, 2);
-    spw_buf_append(m, s, n);
-}
-
-static spw_event *write_head(uint32_t bins) {
-    spw_event *ev = spw_event_new(bins, 8192);
-    uint8_t v[8], dg[20];
-    memset(dg, 0x5a, 20);
-    spw_event_set_op(ev, SPW_OP_WRITE, false);
-    spw_event_set_namespace(ev, "test", 4);
-    spw_event_set_set(ev, "users", 5);
-    spw_event_set_digest(ev, dg);
-    be64(v, 123456);
-    spw_event_set_key(ev, SPW_PT_INTEGER, v, 8);
-    spw_event_set_generation(ev, 7);
-    spw_event_set_lut(ev, 1734387515693, 1);
-    spw_event_set_expiry(ev, 1893456000);
-    return ev;
-}
-
-static spw_event *rec10(void) {
-    spw_event *ev = write_head(10);
-    uint8_t v[8];
-    spw_event_add_bin(ev, "name", 4, SPW_PT_STRING, "Colton Smith", 12, 0);
-    be64(v, 27);
-    spw_event_add_bin(ev, "age", 3, SPW_PT_INTEGER, v, 8, 0);
-    spw_event_add_bin(ev, "email", 5, SPW_PT_STRING, "colton.smith@example.com", 24, 0);
-    double d = 1234.56;
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    be64(v, u);
-    spw_event_add_bin(ev, "balance", 7, SPW_PT_DOUBLE, v, 8, 0);
-    spw_event_add_bin(ev, "active", 6, SPW_PT_BOOL, "\x01", 1, 0);
-    be64(v, 1734387000);
-    spw_event_add_bin(ev, "since", 5, SPW_PT_INTEGER, v, 8, 0);
-    spw_event_add_bin(ev, "city", 4, SPW_PT_STRING, "San Francisco", 13, 0);
-    spw_event_add_bin(ev, "token", 5, SPW_PT_BLOB, "0123456789abcdef", 16, 0);
-    spw_buf m = SPW_BUF_INIT;
-    spw_buf_append(&m, "\x93", 1);
-    str_item(&m, "admin");
-    str_item(&m, "beta");
-    str_item(&m, "eu");
-    spw_event_add_bin(ev, "tags", 4, SPW_PT_LIST, m.data, m.len, 0);
-    spw_buf_reset(&m);
-    spw_buf_append(&m, "\x82", 1);
-    str_item(&m, "theme");
-    str_item(&m, "dark");
-    str_item(&m, "size");
-    spw_buf_append(&m, "\x0e", 1);
-    spw_event_add_bin(ev, "prefs", 5, SPW_PT_MAP, m.data, m.len, 0);
-    spw_buf_free(&m);
-    return ev;
-}
-
+/* rec10 is bench_event() of test-codec-common.h. A write whose one bin is
+ * a 100-pair map (mixed values): */
 static spw_event *map100(void) {
-    spw_event *ev = write_head(1);
+    spw_event *ev = bench_head(1);
     spw_buf m = SPW_BUF_INIT;
-    spw_buf_append(&m, "\xde\x00\x64", 3); /* map 16, 100 pairs */
+    mp_map(&m, 100);
     for (int i = 0; i < 100; i++) {
         char k[8];
         snprintf(k, sizeof k, "k%03d", i);
-        str_item(&m, k);
+        mp_str(&m, k);
         if (i % 3 == 0) {
-            uint8_t x[9] = {0xd3};
-            be64(x + 1, (uint64_t)i * 1000003);
-            spw_buf_append(&m, x, 9);
+            mp_byte(&m, 0xd3); /* int 64 */
+            mp_be(&m, (uint64_t)i * 1000003, 8);
         } else if (i % 3 == 1)
-            str_item(&m, "value");
-        else {
-            uint8_t x[9] = {0xcb};
-            double d = i / 8.0;
-            uint64_t u;
-            memcpy(&u, &d, 8);
-            be64(x + 1, u);
-            spw_buf_append(&m, x, 9);
-        }
+            mp_str(&m, "value");
+        else
+            mp_double(&m, i / 8.0);
     }
     spw_event_add_bin(ev, "m", 1, SPW_PT_MAP, m.data, m.len, 0);
     spw_buf_free(&m);
@@ -243,12 +141,6 @@ static void close_codec(codec *c) {
 
 /* ---- timing ---- */
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -262,6 +154,16 @@ typedef struct result {
     size_t bytes;
     bool ok;
 } result;
+
+/* After the timed runs t: allocator calls per record over `records`
+ * records (-1 under ASan), and the median run. */
+static void finish_runs(result *res, double *t, double records) {
+    long calls = tc_count_stop();
+    res->allocs = calls < 0 ? -1 : (double)calls / records;
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    res->ns = t[RUNS / 2];
+    res->ok = true;
+}
 
 static result time_encode(const codec *c, const spw_event *ev, long iters) {
     result res = {0, 0, 0, false};
@@ -277,10 +179,7 @@ static result time_encode(const codec *c, const spw_event *ev, long iters) {
     }
     res.bytes = out.len;
     double t[RUNS];
-#if COUNT_ALLOCS
-    allocs = 0;
-    counting = 1;
-#endif
+    tc_count_start();
     for (int r = 0; r < RUNS; r++) {
         double t0 = now_ns();
         for (long i = 0; i < iters; i++) {
@@ -289,15 +188,7 @@ static result time_encode(const codec *c, const spw_event *ev, long iters) {
         }
         t[r] = (now_ns() - t0) / (double)iters;
     }
-#if COUNT_ALLOCS
-    counting = 0;
-    res.allocs = (double)allocs / ((double)iters * RUNS);
-#else
-    res.allocs = -1;
-#endif
-    qsort(t, RUNS, sizeof t[0], cmp_double);
-    res.ns = t[RUNS / 2];
-    res.ok = true;
+    finish_runs(&res, t, (double)iters * RUNS);
     spw_buf_free(&out);
     return res;
 }
@@ -327,10 +218,7 @@ static result time_frame(const codec *c, const spw_event *ev, size_t n, long ite
     }
     res.bytes = body.len;
     double t[RUNS];
-#if COUNT_ALLOCS
-    allocs = 0;
-    counting = 1;
-#endif
+    tc_count_start();
     for (int r = 0; r < RUNS; r++) {
         double t0 = now_ns();
         for (long i = 0; i < iters; i++) {
@@ -339,15 +227,7 @@ static result time_frame(const codec *c, const spw_event *ev, size_t n, long ite
         }
         t[r] = (now_ns() - t0) / ((double)iters * (double)n);
     }
-#if COUNT_ALLOCS
-    counting = 0;
-    res.allocs = (double)allocs / ((double)iters * RUNS * (double)n);
-#else
-    res.allocs = -1;
-#endif
-    qsort(t, RUNS, sizeof t[0], cmp_double);
-    res.ns = t[RUNS / 2];
-    res.ok = true;
+    finish_runs(&res, t, (double)iters * RUNS * (double)n);
 out:
     free(s);
     free(off);
@@ -397,7 +277,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    spw_event *r10 = rec10(), *m100 = map100(), *r10raw = rec10();
+    spw_event *r10 = bench_event(), *m100 = map100(), *r10raw = bench_event();
     /* The frame XDR would have shipped for rec10, attached as the xdr source does. */
     codec xdr_never;
     static const char *never[] = {"passthrough", "never", NULL};

@@ -5,5 +5,7 @@ EXTRA_PROGRAMS += bench/codecs
 SPW_BENCH_BUILD += bench/codecs
 SPW_BENCH_RUN += bench/codecs.sh
 EXTRA_DIST += bench/codecs.sh
-bench_codecs_SOURCES = bench/codecs.c
+# It shares the codec tests' helpers (tests/unit/test-codec-common.h).
+bench_codecs_SOURCES = bench/codecs.c tests/unit/test-codec-common.h
+bench_codecs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit
 bench_codecs_LDADD = libspillway.la $(UV_LIBS) $(LTDL_LIBS)

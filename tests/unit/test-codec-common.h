@@ -2,24 +2,35 @@
  * tests/unit/test-codec-common.h: what the codec tests share (header-only,
  * every function static): a seeded random generator, hex helpers, a
  * MessagePack writer for Aerospike's dialect (type-prefixed strings, order
- * markers), the reference events of xdr-wire.md, a generator of random
- * events (clean ones, and hostile ones with malformed values), and the
- * writer of case lines for the Python oracle (tests/codec-oracle.py),
- * which re-derives every codec's output from the event description.
+ * markers), the reference events of xdr-wire.md, the benchmark record, a
+ * generator of random events (clean ones, and hostile ones with malformed
+ * values), the writer of case lines for the Python oracle
+ * (tests/codec-oracle.py), which re-derives every codec's output from the
+ * event description, the runner of Python checkers, an allocation
+ * counter with the steady-state check built on it, and the check of a
+ * descriptor's option table.
+ *
+ * bench/codecs.c uses it too (events, timing, allocation counting), as do
+ * test-event.c (the reference write frame) and test-walk.c (hex, the
+ * random generator); what writes TAP lines is there only when tests/tap.h
+ * was included first.
  */
 #ifndef SPW_TEST_CODEC_COMMON_H
 #define SPW_TEST_CODEC_COMMON_H
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <spillway/spillway.h>
 
+#include "options.h"   /* the core's option-table checks, for options_ok */
 #include "transform.h" /* the core's route transforms: shadow events with exclusions */
 
 /* Every helper may go unused in one test or another. */
@@ -214,25 +225,113 @@ TC_STATIC spw_event *ref_write(bool with_raw) {
     return ev;
 }
 
-/* The delete of test/myset key 14 (durable or not). */
-TC_STATIC spw_event *ref_delete(bool durable, bool with_raw) {
-    uint8_t digest[20], key[8], raw[256];
+/* The delete of test/myset key 14 (durable or not), with or without its
+ * user key and its set (no raw frame). */
+TC_STATIC spw_event *ref_delete_parts(bool durable, bool with_key, bool with_set) {
+    uint8_t digest[20], key[8];
     spw_event *ev = spw_event_new(0, 512);
     unhex("f9bb902ddd1874858475b66c8f36b950badb44f7", digest);
     be64(key, 14);
     spw_event_set_op(ev, SPW_OP_DELETE, durable);
     spw_event_set_namespace(ev, "test", 4);
-    spw_event_set_set(ev, "myset", 5);
+    if (with_set)
+        spw_event_set_set(ev, "myset", 5);
     spw_event_set_digest(ev, digest);
-    spw_event_set_key(ev, SPW_PT_INTEGER, key, 8);
+    if (with_key)
+        spw_event_set_key(ev, SPW_PT_INTEGER, key, 8);
     spw_event_set_generation(ev, 2);
     spw_event_set_lut(ev, 1734388979032, 1);
+    return ev;
+}
+
+/* The delete of test/myset key 14 (durable or not; raw frame attached
+ * when with_raw). */
+TC_STATIC spw_event *ref_delete(bool durable, bool with_raw) {
+    uint8_t raw[256];
+    spw_event *ev = ref_delete_parts(durable, true, true);
     if (with_raw) {
         size_t n = unhex(REF_DELETE_HEX, raw);
         if (durable)
             raw[10] |= 0x10; /* info2 DURABLE_DELETE */
         spw_event_set_raw(ev, raw, n);
     }
+    return ev;
+}
+
+/* ---- timing, and the benchmark record ---- */
+
+/* A monotonic clock in nanoseconds, for timings. */
+TC_STATIC double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* A write of test/users key 123456 with generation, LUT and expiry, room
+ * for `bins` bins, and none yet. */
+TC_STATIC spw_event *bench_head(uint32_t bins) {
+    spw_event *ev = spw_event_new(bins, 8192);
+    uint8_t v[8], dg[20];
+    memset(dg, 0x5a, 20);
+    spw_event_set_op(ev, SPW_OP_WRITE, false);
+    spw_event_set_namespace(ev, "test", 4);
+    spw_event_set_set(ev, "users", 5);
+    spw_event_set_digest(ev, dg);
+    be64(v, 123456);
+    spw_event_set_key(ev, SPW_PT_INTEGER, v, 8);
+    spw_event_set_generation(ev, 7);
+    spw_event_set_lut(ev, 1734387515693, 1);
+    spw_event_set_expiry(ev, 1893456000);
+    return ev;
+}
+
+/* The record the benchmarks time (bench/codecs.c, the json test): 10 bins
+ * of common types, about 300 bytes on the wire (strings, integers, a
+ * double, a bool, a blob, a 3-element list, a 2-pair map). The same bytes
+ * every time: no random encoding choices. */
+TC_STATIC spw_event *bench_event(void) {
+    spw_event *ev = bench_head(10);
+    uint8_t v[8];
+    spw_event_add_bin(ev, "name", 4, SPW_PT_STRING, "Colton Smith", 12, 0);
+    be64(v, 27);
+    spw_event_add_bin(ev, "age", 3, SPW_PT_INTEGER, v, 8, 0);
+    spw_event_add_bin(ev, "email", 5, SPW_PT_STRING, "colton.smith@example.com", 24, 0);
+    dbl_be(v, 1234.56);
+    spw_event_add_bin(ev, "balance", 7, SPW_PT_DOUBLE, v, 8, 0);
+    spw_event_add_bin(ev, "active", 6, SPW_PT_BOOL, "\x01", 1, 0);
+    be64(v, 1734387000);
+    spw_event_add_bin(ev, "since", 5, SPW_PT_INTEGER, v, 8, 0);
+    spw_event_add_bin(ev, "city", 4, SPW_PT_STRING, "San Francisco", 13, 0);
+    spw_event_add_bin(ev, "token", 5, SPW_PT_BLOB, "0123456789abcdef", 16, 0);
+    spw_buf m = SPW_BUF_INIT;
+    mp_list(&m, 3);
+    mp_str(&m, "admin");
+    mp_str(&m, "beta");
+    mp_str(&m, "eu");
+    spw_event_add_bin(ev, "tags", 4, SPW_PT_LIST, m.data, m.len, 0);
+    spw_buf_reset(&m);
+    mp_map(&m, 2);
+    mp_str(&m, "theme");
+    mp_str(&m, "dark");
+    mp_str(&m, "size");
+    mp_byte(&m, 14); /* a positive fixint */
+    spw_event_add_bin(ev, "prefs", 5, SPW_PT_MAP, m.data, m.len, 0);
+    spw_buf_free(&m);
+    return ev;
+}
+
+/* ---- events for the cases ---- */
+
+/* A write to namespace "ns" with a zero digest and nothing else: room
+ * for 64 bins, for the cases to add. */
+TC_STATIC spw_event *new_write(void) {
+    static const uint8_t zero_digest[20];
+    spw_event *ev = spw_event_new(64, 1 << 20);
+    if (!ev)
+        abort();
+    spw_event_set_op(ev, SPW_OP_WRITE, false);
+    spw_event_set_namespace(ev, "ns", 2);
+    spw_event_set_digest(ev, zero_digest);
     return ev;
 }
 
@@ -522,7 +621,14 @@ TC_STATIC void oracle_case(const char *codec, const char *cfg, const spw_event *
     }
 }
 
-/* Runs a Python script on the case file; returns its exit status (-1: skipped). */
+/* The environment variable `name`, or `dflt` when it is unset or empty
+ * (a test's checker script can be named by one). */
+TC_STATIC const char *env_or(const char *name, const char *dflt) {
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+/* Runs a Python script on a case file; returns its exit status (-1: skipped). */
 TC_STATIC int run_python(const char *script, const char *arg) {
     const char *py = getenv("PYTHON3");
     if (!py || !*py)
@@ -894,6 +1000,99 @@ void *realloc(void *p, size_t n) {
     return __libc_realloc(p, n);
 }
 #endif
+
+/* Starts counting allocator calls, from zero. */
+TC_STATIC void tc_count_start(void) {
+#if TC_ALLOCS_COUNTED
+    tc_allocs = 0;
+    tc_counting = 1;
 #endif
+}
+
+/* Stops counting: the calls since tc_count_start, or -1 where they are
+ * not counted (ASan). */
+TC_STATIC long tc_count_stop(void) {
+#if TC_ALLOCS_COUNTED
+    tc_counting = 0;
+    return (long)tc_allocs;
+#else
+    return -1;
+#endif
+}
+#endif
+
+/* ---- TAP lines (only when tests/tap.h was included before this header) ---- */
+#ifdef SPW_TESTS_TAP_H
+
+/* The TAP line of a Python check that exited with rc (run_python's or
+ * oracle_run's): `fmt` says what it checked, and wants 0; a skip when
+ * python3 or the script was not there (-1). */
+TC_STATIC void python_ok(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+TC_STATIC void python_ok(int rc, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        ok(1, "# SKIP python3 or the checker script not found");
+    else
+        is_int(rc, 0, "%s", what);
+}
+
+/*
+ * A codec descriptor's option table, as every codec test holds it: `nopt`
+ * options (`count` says so in words), each with a default, help of more
+ * than 20 characters and a field inside the configuration, choices for
+ * enums only, no name twice; and the core's own checks of the table pass.
+ * Three TAP lines.
+ */
+TC_STATIC void options_ok(const spw_plugin *p, size_t nopt, const char *count) {
+    size_t n = 0;
+    bool sane = true;
+    for (const spw_option *o = p->options; o->name; o++, n++) {
+        sane &= o->help && strlen(o->help) > 20 && o->def && o->offset < p->config_size;
+        sane &= (o->type == SPW_OPT_ENUM) == (o->choices != NULL);
+        for (const spw_option *q = p->options; q != o; q++)
+            sane &= strcmp(q->name, o->name) != 0;
+    }
+    is_int(n, nopt, "%s", count);
+    ok(sane, "every option has a default, help, a field; enums have choices; names unique");
+    spw_err err = {{0}};
+    bool valid = spw__opts_check_table(p->options, p->config_size, &err) == SPW_OK;
+    ok(valid, "the core accepts the option table%s%s", valid ? "" : ": ", err.msg);
+}
+
+#if defined(TC_COUNT_ALLOCATIONS)
+/* An encoder as tc_steady_state calls it: a test wraps its codec's own
+ * encode function in one of these. */
+typedef spw_result (*tc_encode_fn)(void *codec, const spw_event *ev, spw_buf *out, spw_err *err);
+
+/*
+ * No allocation per record once warm: encodes each of evs[0..n) once into
+ * out (which grows to its size), then `iters` records, taking the events
+ * in turn, with the allocator calls counted. One TAP line, `what`, wants
+ * none (a skip under ASan, where they are not counted). out is the
+ * caller's, left holding the last record.
+ */
+TC_STATIC void tc_steady_state(tc_encode_fn enc, void *codec, spw_event *const *evs, size_t n,
+                               unsigned iters, spw_buf *out, const char *what) {
+    spw_err err;
+    for (size_t i = 0; i < n; i++) /* warm up */
+        (void)enc(codec, evs[i], out, &err);
+    tc_count_start();
+    for (unsigned i = 0; i < iters; i++) {
+        spw_buf_reset(out);
+        (void)enc(codec, evs[i % n], out, &err);
+    }
+    long calls = tc_count_stop();
+    if (calls < 0)
+        ok(1, "# SKIP allocation counting under ASan (%s)", what);
+    else
+        is_int(calls, 0, "%s", what);
+}
+#endif
+
+#endif /* SPW_TESTS_TAP_H */
 
 #endif /* SPW_TEST_CODEC_COMMON_H */

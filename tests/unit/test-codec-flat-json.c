@@ -57,6 +57,11 @@ static void use(fcodec_config cfg) {
              nf[cfg.j.non_finite]);
 }
 
+/* The codec's encode, as tc_steady_state calls it. */
+static spw_result codec_encode(void *codec, const spw_event *ev, spw_buf *out, spw_err *err) {
+    return fcodec_encode(codec, ev, out, err);
+}
+
 /* Encodes ev; g_text holds the JSON or "REJECT: why". Every output goes to
  * jansson and to the oracle (clean: it must not be rejected). */
 static const char *run_as(const spw_event *ev, bool clean) {
@@ -325,23 +330,8 @@ static void test_steady_state(void) {
     const char *many[] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "b10", "metadata"};
     spw_event *evs[3] = {ref_write(false), all_types_event(), named(many, 12)};
     spw_buf out = SPW_BUF_INIT;
-    spw_err err;
-    for (int i = 0; i < 3; i++)
-        (void)fcodec_encode(&g_codec, evs[i], &out, &err);
-#if TC_ALLOCS_COUNTED
-    tc_allocs = 0;
-    tc_counting = 1;
-#endif
-    for (int i = 0; i < 3000; i++) {
-        spw_buf_reset(&out);
-        (void)fcodec_encode(&g_codec, evs[i % 3], &out, &err);
-    }
-#if TC_ALLOCS_COUNTED
-    tc_counting = 0;
-    is_int(tc_allocs, 0, "no allocation per record in the steady state (collisions included)");
-#else
-    ok(1, "# SKIP allocation counting under ASan");
-#endif
+    tc_steady_state(codec_encode, &g_codec, evs, 3, 3000, &out,
+                    "no allocation per record in the steady state (collisions included)");
     for (int i = 0; i < 3; i++)
         spw_event_unref(evs[i]);
     spw_buf_free(&out);
@@ -355,11 +345,8 @@ int main(void) {
     test_meta_and_luts();
     test_frame_and_plugin();
     test_steady_state();
-    int rc = oracle_run(getenv("CODEC_ORACLE") ? getenv("CODEC_ORACLE") : CODEC_ORACLE_PY);
-    if (rc < 0)
-        ok(1, "# SKIP python3 or the oracle not found");
-    else
-        is_int(rc, 0, "the Python oracle derives every output again (%u cases)", oracle_cases);
+    python_ok(oracle_run(env_or("CODEC_ORACLE", CODEC_ORACLE_PY)),
+              "the Python oracle derives every output again (%u cases)", oracle_cases);
     fcodec_fini(&g_codec);
     spw_buf_free(&g_out);
     return tap_done();

@@ -59,6 +59,11 @@ static void use(jcodec_config cfg) {
         abort();
 }
 
+/* The codec's encode, as tc_steady_state calls it. */
+static spw_result codec_encode(void *codec, const spw_event *ev, spw_buf *out, spw_err *err) {
+    return jcodec_encode(codec, ev, out, err);
+}
+
 static spw_buf g_out = SPW_BUF_INIT;
 static char *g_text;     /* last output, NUL-terminated, or "REJECT: why" */
 static size_t g_textcap;
@@ -141,18 +146,6 @@ static spw_result run(const spw_event *ev) {
             ok(0, "a failed encode leaves the buffer as it was");
     }
     return r;
-}
-
-static const uint8_t zero_digest[20];
-
-static spw_event *new_write(void) {
-    spw_event *ev = spw_event_new(64, 1 << 20);
-    if (!ev)
-        abort();
-    spw_event_set_op(ev, SPW_OP_WRITE, false);
-    spw_event_set_namespace(ev, "ns", 2);
-    spw_event_set_digest(ev, zero_digest);
-    return ev;
 }
 
 #define PREFIX                                                                              \
@@ -1069,19 +1062,8 @@ static void test_descriptor(void) {
            !p->source && !p->filter,
        "codec ops only");
     is_int(p->config_size, sizeof(jcodec_config), "config size");
-    size_t nopt = 0;
-    bool sane = true;
-    for (const spw_option *o = p->options; o->name; o++, nopt++) {
-        sane &= o->help && strlen(o->help) > 20 && o->def && o->offset < p->config_size;
-        sane &= (o->type == SPW_OPT_ENUM) == (o->choices != NULL);
-        for (const spw_option *q = p->options; q != o; q++)
-            sane &= strcmp(q->name, o->name) != 0;
-    }
-    is_int(nopt, 6, "six options");
-    ok(sane, "every option has a default, help, a field; enums have choices; names unique");
+    options_ok(p, 6, "six options");
     spw_err terr = {{0}};
-    ok(spw__opts_check_table(p->options, p->config_size, &terr) == SPW_OK,
-       "the core accepts the option table");
     jcodec_config def;
     memset(&def, 0x55, sizeof def);
     jcodec_config want = default_cfg();
@@ -1542,57 +1524,8 @@ static void test_random(void) {
 
 /* ---- steady state and speed ---- */
 
-/* About 300 bytes of output over 10 bins of common types. */
-static spw_event *bench_event(void) {
-    spw_event *ev = spw_event_new(10, 4096);
-    uint8_t v[64], dg[20];
-    memset(dg, 0x5a, 20);
-    spw_event_set_op(ev, SPW_OP_WRITE, false);
-    spw_event_set_namespace(ev, "test", 4);
-    spw_event_set_set(ev, "users", 5);
-    spw_event_set_digest(ev, dg);
-    be64(v, 123456);
-    spw_event_set_key(ev, SPW_PT_INTEGER, v, 8);
-    spw_event_set_generation(ev, 7);
-    spw_event_set_lut(ev, 1734387515693, 1);
-    spw_event_set_expiry(ev, 1893456000);
-    spw_event_add_bin(ev, "name", 4, SPW_PT_STRING, "Colton Smith", 12, 0);
-    be64(v, 27);
-    spw_event_add_bin(ev, "age", 3, SPW_PT_INTEGER, v, 8, 0);
-    spw_event_add_bin(ev, "email", 5, SPW_PT_STRING, "colton.smith@example.com", 24, 0);
-    double d = 1234.56;
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    be64(v, u);
-    spw_event_add_bin(ev, "balance", 7, SPW_PT_DOUBLE, v, 8, 0);
-    spw_event_add_bin(ev, "active", 6, SPW_PT_BOOL, "\x01", 1, 0);
-    be64(v, 1734387000);
-    spw_event_add_bin(ev, "since", 5, SPW_PT_INTEGER, v, 8, 0);
-    spw_event_add_bin(ev, "city", 4, SPW_PT_STRING, "San Francisco", 13, 0);
-    spw_event_add_bin(ev, "token", 5, SPW_PT_BLOB, "0123456789abcdef", 16, 0);
-    spw_buf m = SPW_BUF_INIT;
-    mp_list(&m, 3);
-    mp_str(&m, "admin");
-    mp_str(&m, "beta");
-    mp_str(&m, "eu");
-    spw_event_add_bin(ev, "tags", 4, SPW_PT_LIST, m.data, m.len, 0);
-    spw_buf_reset(&m);
-    mp_map(&m, 2);
-    mp_str(&m, "theme");
-    mp_str(&m, "dark");
-    mp_str(&m, "size");
-    mp_int(&m, 14);
-    spw_event_add_bin(ev, "prefs", 5, SPW_PT_MAP, m.data, m.len, 0);
-    spw_buf_free(&m);
-    return ev;
-}
-
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
+/* The steady state over the benchmark record (test-codec-common.h), a
+ * frame, slow paths and a rejection; then the benchmark record's speed. */
 static void test_steady_state(void) {
     use(default_cfg());
     spw_event *evs[4];
@@ -1612,22 +1545,8 @@ static void test_steady_state(void) {
 
     spw_buf out = SPW_BUF_INIT;
     spw_err err;
-    for (int i = 0; i < 4; i++) /* warm up: the buffer reaches its size */
-        (void)jcodec_encode(&g_codec, evs[i], &out, &err);
-#if TC_ALLOCS_COUNTED
-    tc_allocs = 0;
-    tc_counting = 1;
-#endif
-    for (int i = 0; i < 4000; i++) {
-        spw_buf_reset(&out);
-        (void)jcodec_encode(&g_codec, evs[i % 4], &out, &err);
-    }
-#if TC_ALLOCS_COUNTED
-    tc_counting = 0;
-    is_int(tc_allocs, 0, "no allocation per record in the steady state");
-#else
-    ok(1, "# SKIP allocation counting under ASan");
-#endif
+    tc_steady_state(codec_encode, &g_codec, evs, 4, 4000, &out,
+                    "no allocation per record in the steady state");
 
     spw_buf_reset(&out);
     jcodec_encode(&g_codec, evs[0], &out, &err);
@@ -1656,21 +1575,8 @@ static void test_steady_state(void) {
 static void test_python(void) {
     fclose(pyf);
     pyf = NULL;
-    const char *py = getenv("PYTHON3");
-    if (!py || !*py)
-        py = "/usr/bin/python3";
-    const char *script = getenv("CODEC_JSON_CHECK");
-    if (!script)
-        script = CODEC_JSON_CHECK_PY;
-    if (access(py, X_OK) != 0 || access(script, R_OK) != 0) {
-        ok(1, "# SKIP python3 or %s not found", script);
-        return;
-    }
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", py, script, pyf_path);
-    fflush(stdout);
-    int rc = system(cmd);
-    is_int(rc, 0, "Python's json module reads every output; U+FFFD and shortest doubles agree");
+    python_ok(run_python(env_or("CODEC_JSON_CHECK", CODEC_JSON_CHECK_PY), pyf_path),
+              "Python's json module reads every output; U+FFFD and shortest doubles agree");
 }
 
 int main(void) {

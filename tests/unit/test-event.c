@@ -11,24 +11,7 @@
 
 #include "event-private.h"
 #include "../tap.h"
-
-static int hexval(char c) {
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-/* Decodes a hex string (spaces ignored) into out; returns the byte count. */
-static size_t unhex(const char *s, uint8_t *out) {
-    size_t n = 0;
-    while (*s) {
-        if (*s == ' ') {
-            s++;
-            continue;
-        }
-        out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-        s += 2;
-    }
-    return n;
-}
+#include "test-codec-common.h" /* unhex, and the reference frame of xdr-wire.md */
 
 static bool inside(const spw_event *ev, const void *p) {
     uintptr_t a = (uintptr_t)p, b = (uintptr_t)ev->data;
@@ -583,18 +566,8 @@ static void test_digest_threads(void) {
 
 /* Builds the reference write frame's event the way a source would: frame first, then in place. */
 static void test_reference_frame(void) {
-    static const char *hex =
-        "0203 0000 0000 009a 1610 1100 0000 0000 0001 ffff ffff 0000 0000 0005 0003"
-        "0000 0005 00 74657374"
-        "0000 0015 04 78f26d30728c436ac5b7e2b79f7faa4b1c011576"
-        "0000 0006 01 6d79736574"
-        "0000 000a 02 01 0000000000000004"
-        "0000 0009 0e 0000016dea5ec92d"
-        "0000 000e 02 03 00 04 6e616d65 636f6c746f6e"
-        "0000 000f 02 01 00 03 616765 000000000000001b"
-        "0000 0014 02 13 00 07 6d617054657374 82a2036101a2036202";
     uint8_t frame[256];
-    size_t n = unhex(hex, frame);
+    size_t n = unhex(REF_WRITE_HEX, frame);
     spw_event *ev = spw_event_new(3, n);
     uint8_t *d = spw_event_data(ev);
     spw_value key;

@@ -19,23 +19,7 @@
 #include <spillway/event.h>
 
 #include "../tap.h"
-
-static int hexval(char c) {
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static size_t unhex(const char *s, uint8_t *out) {
-    size_t n = 0;
-    while (*s) {
-        if (*s == ' ') {
-            s++;
-            continue;
-        }
-        out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-        s += 2;
-    }
-    return n;
-}
+#include "test-codec-common.h" /* unhex, and rnd: the seeded xorshift64* generator */
 
 static char out[8192];
 
@@ -49,7 +33,7 @@ static void put(size_t *o, const char *fmt, ...) {
         *o = *o + (size_t)n < sizeof out ? *o + (size_t)n : sizeof out - 1;
 }
 
-static void put_hex(size_t *o, const uint8_t *p, size_t n) {
+static void out_hex(size_t *o, const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         put(o, "%02x", p[i]);
 }
@@ -80,7 +64,7 @@ static const char *walk_bytes(uint8_t type, const uint8_t *b, size_t n) {
             break;
         case SPW_ITEM_BYTES:
             put(&o, "b%u'", it.u.bytes.ptype);
-            put_hex(&o, it.u.bytes.ptr, it.u.bytes.len);
+            out_hex(&o, it.u.bytes.ptr, it.u.bytes.len);
             put(&o, "'");
             break;
         case SPW_ITEM_LIST:
@@ -91,7 +75,7 @@ static const char *walk_bytes(uint8_t type, const uint8_t *b, size_t n) {
             break;
         case SPW_ITEM_EXT:
             put(&o, "x%d'", it.u.ext.type);
-            put_hex(&o, it.u.ext.ptr, it.u.ext.len);
+            out_hex(&o, it.u.ext.ptr, it.u.ext.len);
             put(&o, "'");
             break;
         default:
@@ -370,15 +354,6 @@ static void test_edges(void) {
     is_int(spw_walk_next(&w, &it), SPW_ERR_NOTFOUND, "item: end");
 }
 
-/* xorshift64*: deterministic, so a failure reproduces. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-static uint64_t rng(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1du;
-}
-
 static long fuzz_ends, fuzz_items;
 
 /* Walks to the end and checks the invariants a caller relies on. */
@@ -435,23 +410,23 @@ static void test_fuzz(void) {
     for (int round = 0; round < 200000; round++) {
         uint8_t buf[300];
         size_t n;
-        uint64_t r = rng();
+        uint64_t r = rnd();
 
         if (r % 4 == 0) {
             /* Pure noise, biased toward header bytes. */
-            n = (size_t)(rng() % 64);
+            n = (size_t)(rnd() % 64);
             for (size_t i = 0; i < n; i++) {
-                uint64_t x = rng();
+                uint64_t x = rnd();
                 buf[i] = x % 3 == 0 ? special[(x >> 8) % sizeof special] : (uint8_t)(x >> 16);
             }
         } else {
             /* A valid seed with a few mutations: flips, special bytes, cuts, splices. */
-            size_t s = (size_t)(rng() % nseeds);
+            size_t s = (size_t)(rnd() % nseeds);
             n = seed_len[s];
             memcpy(buf, seed[s], n);
-            int muts = 1 + (int)(rng() % 4);
+            int muts = 1 + (int)(rnd() % 4);
             for (int m = 0; m < muts && n > 0; m++) {
-                uint64_t x = rng();
+                uint64_t x = rnd();
                 size_t at = (size_t)((x >> 8) % n);
                 switch (x % 5) {
                 case 0: buf[at] ^= (uint8_t)(1u << ((x >> 40) % 8)); break;
