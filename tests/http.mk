@@ -1,7 +1,8 @@
 # The http sink's tests: unit tests of its policy, templates and SigV4
 # signer (linked with the plugin's own sources), conformance against real
-# servers (nginx, nghttpd), fault injection with tests/receiver.py, and
-# features (auth, gzip, templates, load balancing, dead letters).
+# servers (nginx, nghttpd), fault injection with tests/receiver.py
+# (HTTP/1.1) and tests/h2-receiver.py (h2c), and features (auth, gzip,
+# templates, load balancing, dead letters).
 HTTP_UNIT_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
 HTTP_UNIT_LIBS = libspillway.la $(UV_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 
@@ -20,7 +21,8 @@ tests_unit_test_http_template_SOURCES = tests/unit/test-http-template.c plugins/
 tests_unit_test_http_template_CFLAGS = $(HTTP_UNIT_CFLAGS)
 tests_unit_test_http_template_LDADD = $(HTTP_UNIT_LIBS)
 
-HTTP_SCRIPT_TESTS = tests/http-conformance.py tests/http-faults.py tests/http-features.py
+HTTP_SCRIPT_TESTS = tests/http-conformance.py tests/http-faults.py tests/http-features.py \
+	tests/http-h2-faults.py
 TESTS += $(HTTP_SCRIPT_TESTS)
-dist_noinst_SCRIPTS += $(HTTP_SCRIPT_TESTS) tests/receiver.py
+dist_noinst_SCRIPTS += $(HTTP_SCRIPT_TESTS) tests/receiver.py tests/h2-receiver.py
 dist_noinst_DATA += tests/http-lib.py
