@@ -200,8 +200,8 @@ def main():
         ("h2c (prior knowledge)", "http://127.0.0.1:%d/ingest" % ph2c, ["protocol = h2c"],
          ["-c", "1", "-m", str(conc)]),
     ]
-    # HTTP/1.1 also with 2 workers: libcurl's per-request cost is the limit, and
-    # a second worker is a second core's worth of it.
+    # HTTP/1.1 also with 2 workers: a second worker is a second core's worth of
+    # per-request work (when nginx leaves one free).
     cases.insert(1, ("HTTP/1.1, 2 workers", cases[0][1], cases[0][2], cases[0][3]))
     for label, url, lines, hargs in cases:
         mm = m

@@ -2,10 +2,19 @@
 """tests/http-conformance.py: the http sink against real HTTP servers.
 
 nginx (Debian's nginx-light), configured here in a temporary directory:
-  - HTTP/1.1 on a plain port,
+  - HTTP/1.1 on a plain port, with both engines (the native HTTP/1.1 one
+    and libcurl), and over TLS (ALPN offering http/1.1 alone),
+  - HTTP/1.1 with nginx closing each connection after a few requests
+    (keepalive_requests: the last answer says Connection: close), and with
+    a connection_ttl of 30 ms retiring idle connections, with no error on
+    either engine,
+  - an early 413: nginx refuses a 10 MB body by its Content-Length and
+    answers before reading it; the answer counts (records rejected, no
+    transport error) with both engines,
   - HTTP/2 over TLS (ALPN) with a CA made by openssl for this run, with
     both engines,
-  - TLS without HTTP/2: ALPN picks http/1.1 and libcurl takes over,
+  - TLS without HTTP/2: ALPN picks http/1.1 and the native HTTP/1.1
+    engine takes over,
   - HTTP/2 over TLS with a client certificate required (mutual TLS),
   - cleartext HTTP/2 with prior knowledge (`listen PORT http2;`), with
     both engines (nghttp2 and libcurl), and through connect_to.
@@ -53,10 +62,12 @@ def received_records(entries, since):
     return sorted(recs)
 
 
-def scenario(name, rcv, url, sink_lines, batch, access=None, port=None, proto=None):
+def scenario(name, rcv, url, sink_lines, batch, access=None, port=None, proto=None, errors=None,
+             source=()):
     tee = H.path(name + ".tee")
     before = len(rcv.entries())
-    ini = H.ini(name + ".ini", ["url = " + url] + sink_lines, count=COUNT, batch=batch, tee=tee)
+    ini = H.ini(name + ".ini", ["url = " + url] + sink_lines, count=COUNT, batch=batch, tee=tee,
+                source_lines=list(source))
     r = H.run(ini)
     st = r.stats("sink.web")
     if not tap.ok(r.rc == 0 and st.get("delivered") == COUNT,
@@ -67,11 +78,30 @@ def scenario(name, rcv, url, sink_lines, batch, access=None, port=None, proto=No
     tap.ok(got == want, "%s: the server got every record intact (%d records, %d requests)"
            % (name, len(got), st.get("http_requests", 0)),
            "got %d records, want %d" % (len(got), len(want)))
+    if errors is not None:
+        tap.ok(st.get("http_errors", 0) == errors, "%s: %d transport error(s)" % (name, errors),
+               "sink: %s" % st)
     if access:
         rows = [x for x in H.nginx_log(access) if x["port"] == port]
         protos = sorted(set(x["proto"] for x in rows))
         tap.ok(protos == [proto] and len(rows) >= st.get("http_requests", 0),
                "%s: nginx saw %s only" % (name, proto), "protocols seen: %s, rows %d" % (protos, len(rows)))
+
+
+def early_413(engine, port):
+    """nginx answers 413 from the Content-Length, before reading a body larger than the socket
+    buffers: the answer decides (rejected, not a transport error)."""
+    name = "nginx-early-413-" + engine
+    count, batch = 60000, 30000
+    ini = H.ini(name + ".ini", ["url = http://127.0.0.1:%d/in" % port, "protocol = http1.1",
+                                "engine = " + engine, "on_reject = drop", "batch_max_bytes = 64MiB"],
+                count=count, batch=batch)
+    r = H.run(ini, timeout=120)
+    st = r.stats("sink.web")
+    tap.ok(r.rc == 0 and st.get("rejected") == count and st.get("http_4xx") == st.get("http_requests") > 0
+           and st.get("http_errors", 0) == 0,
+           "%s: every %d-record body is refused with 413 before nginx reads it, and no transport "
+           "error (%d requests)" % (name, batch, st.get("http_requests", 0)), r.tail(), "sink: %s" % st)
 
 
 def main():
@@ -81,7 +111,7 @@ def main():
     if not nginx:
         tap.skip("nginx conformance", "nginx is not installed (apt-get install nginx-light)")
     else:
-        p11, ph2, pmtls, ph2c, ptls11 = (H.free_port() for _ in range(5))
+        p11, ph2, pmtls, ph2c, ptls11, pclose, p413, p11tls = (H.free_port() for _ in range(8))
         tls = ("    ssl_certificate %s/server.pem; ssl_certificate_key %s/server.key;" % (ca, ca))
         servers = [
             "    listen 127.0.0.1:%d;\n%s" % (p11, H.PROXY),
@@ -90,16 +120,24 @@ def main():
             % (pmtls, tls, ca, H.PROXY),
             "    listen 127.0.0.1:%d http2;\n%s" % (ph2c, H.PROXY),
             "    listen 127.0.0.1:%d ssl;\n%s\n%s" % (ptls11, tls, H.PROXY),
+            "    listen 127.0.0.1:%d;\n    keepalive_requests 7;\n%s" % (pclose, H.PROXY),
+            "    listen 127.0.0.1:%d;\n    client_max_body_size 1k;\n%s" % (p413, H.PROXY),
+            # Offers HTTP/2 too: protocol http1.1 must not take it.
+            "    listen 127.0.0.1:%d ssl http2;\n%s\n%s" % (p11tls, tls, H.PROXY),
         ]
         proc, access = H.start_nginx(servers, upstream_port=rcv.port)
-        if not all(H.wait_port(p) for p in (p11, ph2, pmtls, ph2c, ptls11)):
+        if not all(H.wait_port(p) for p in (p11, ph2, pmtls, ph2c, ptls11, pclose, p413, p11tls)):
             tap.ok(False, "nginx starts", open(os.path.join(H.path("nginx"), "error.log")).read())
         else:
             ca_opt = "tls_ca_file = %s/ca.pem" % ca
             for batch in (None, 50):
                 tag = "batch%d" % batch if batch else "single"
-                scenario("nginx-http1.1-" + tag, rcv, "http://127.0.0.1:%d/in" % p11,
-                         ["protocol = http1.1"], batch, access, p11, "HTTP/1.1")
+                for engine in ("native", "libcurl"):
+                    scenario("nginx-http1.1-%s-%s" % (engine, tag), rcv, "http://127.0.0.1:%d/in" % p11,
+                             ["protocol = http1.1", "engine = " + engine], batch, access, p11, "HTTP/1.1")
+                    scenario("nginx-http1.1-tls-%s-%s" % (engine, tag), rcv, "https://localhost:%d/in" % p11tls,
+                             ["protocol = http1.1", "engine = " + engine, ca_opt], batch, access, p11tls,
+                             "HTTP/1.1")
                 for engine in ("native", "libcurl"):
                     scenario("nginx-h2-tls-%s-%s" % (engine, tag), rcv, "https://localhost:%d/in" % ph2,
                              ["protocol = http2", "engine = " + engine, ca_opt], batch, access, ph2,
@@ -120,7 +158,19 @@ def main():
             scenario("nginx-h2-connect-to-verified", rcv, "https://localhost:%d/in" % ph2,
                      [ca_opt, "connect_to = localhost:%d:127.0.0.1:%d" % (ph2, ph2)], 20, access,
                      ph2, "HTTP/2.0")
-            # A TLS server without HTTP/2: ALPN says http/1.1, and libcurl takes the endpoint over.
+            # nginx closes each connection after 7 requests, saying so in the last answer.
+            for engine in ("native", "libcurl"):
+                scenario("nginx-http1.1-conn-close-%s" % engine, rcv, "http://127.0.0.1:%d/in" % pclose,
+                         ["protocol = http1.1", "engine = " + engine], None, access, pclose, "HTTP/1.1",
+                         errors=0)
+                # Records trickle in, so connections sit idle past their ttl and are retired.
+                scenario("nginx-http1.1-ttl-%s" % engine, rcv, "http://127.0.0.1:%d/in" % p11,
+                         ["protocol = http1.1", "engine = " + engine, "connection_ttl = 30ms",
+                          "concurrency = 4"], None, access, p11, "HTTP/1.1", errors=0,
+                         source=["rate = 300"])
+            for engine in ("native", "libcurl"):
+                early_413(engine, p413)
+            # A TLS server without HTTP/2: ALPN says http/1.1, and the HTTP/1.1 engine takes over.
             scenario("nginx-alpn-http1.1-fallback", rcv, "https://localhost:%d/in" % ptls11,
                      ["protocol = http2", ca_opt], 20, access, ptls11, "HTTP/1.1")
             scenario("nginx-h2c-connect-to", rcv, "http://example.test:%d/in" % ph2c,

@@ -3,10 +3,12 @@
 
 Every scenario runs a whole pipeline, generate (sequence-numbered records,
 resubmitted until answered delivered, as XDR does) -> json -> http, to
-tests/receiver.py injecting one kind of fault, and checks from the
-receiver's log that every sequence number arrived at least once in a
+tests/receiver.py (HTTP/1.1) injecting one kind of fault, and checks from
+the receiver's log that every sequence number arrived at least once in a
 request answered 2xx, that the generator's counts match, and reports the
-duplicates (at-least-once delivery) as TAP diagnostics:
+duplicates (at-least-once delivery) as TAP diagnostics. The sink uses its
+native HTTP/1.1 engine; the outage, reset and deadline scenarios run again
+with engine = libcurl:
 
   - 503 (with Retry-After) for a while;
   - the destination goes down (connection refused, open connections cut)
@@ -65,13 +67,16 @@ def scenario(name, faults, count, batch=None, sink=(), pipeline=(), source=(), e
 def main():
     scenario("503-for-a-while", ["status=503,retry_after=1,start=0.2,for=1.5,body=overloaded"], 3000,
              batch=20, source=["rate = 2000"], expect={"http_5xx": "503 answers"})
-    scenario("down-and-back", ["refuse,start=0.5,for=2"], 4000, batch=10,
-             source=["rate = 2000"], expect={"http_errors": "connections refused", "endpoint_down": "taken out"})
-    scenario("connection-resets", ["reset,every=4"], 1500, batch=None,
-             expect={"http_errors": "resets"})
-    scenario("slower-than-deadline", ["delay=1500,start=0.2,count=40"], 1500, batch=5,
-             pipeline=["event_deadline = 1s"], sink=["timeout = 5s"], source=["rate = 1500"],
-             expect={"deadline_expired|http_errors": "requests cut at the events' deadline"})
+    for engine in ("native", "libcurl"):
+        tag = "" if engine == "native" else "-libcurl"
+        eng = ["engine = " + engine]
+        scenario("down-and-back" + tag, ["refuse,start=0.5,for=2"], 4000, batch=10, sink=eng,
+                 source=["rate = 2000"], expect={"http_errors": "connections refused", "endpoint_down": "taken out"})
+        scenario("connection-resets" + tag, ["reset,every=4"], 1500, batch=None, sink=eng,
+                 expect={"http_errors": "resets"})
+        scenario("slower-than-deadline" + tag, ["delay=1500,start=0.2,count=40"], 1500, batch=5,
+                 pipeline=["event_deadline = 1s"], sink=["timeout = 5s"] + eng, source=["rate = 1500"],
+                 expect={"deadline_expired|http_errors": "requests cut at the events' deadline"})
     scenario("slow-reads", ["slow=10,for=1.5"], 3000, batch=300,
              sink=["timeout = 3s"], expect={"http_2xx": "requests"})
 

@@ -12,6 +12,7 @@ include tests/xdrgen.mk
 include tests/codecs.mk
 include tests/avro.mk
 include tests/http.mk
+include tests/http-h1.mk
 include tests/e2e-sdk.mk
 
 # The program itself: flags, exit codes, log formats, signals.

@@ -2,7 +2,8 @@
  * plugins/sink-http/addr.c: where an endpoint's connections go, for the
  * native engines (libcurl works this out itself): the host and port of a
  * URL, and the connect_to rules that send them elsewhere while the URL's
- * name stays what TLS checks and :authority / Host carry.
+ * name stays what TLS checks and :authority / Host carry. Worked out once
+ * per endpoint at create; dial.c connects there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +90,27 @@ void hs_addr_connect_to(const char *item, hs_endpoint *ep) {
         if (v > 0 && v < 65536)
             ep->dial_port = (uint16_t)v;
     }
+}
+
+spw_result hs_addr_init(hs_sink *s, spw_err *err) {
+    for (size_t i = 0; i < s->n_eps; i++) {
+        hs_endpoint *ep = &s->eps[i];
+        ep->https = strncasecmp(ep->base, "https://", 8) == 0;
+        if (hs_addr_parse(ep->base, &ep->tls_name, &ep->dial_port) != SPW_OK)
+            return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
+                               ep->base);
+        ep->dial_host = strdup(ep->tls_name);
+        if (!ep->dial_host)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        for (size_t k = 0; k < s->cf->connect_to.n; k++)
+            hs_addr_connect_to(s->cf->connect_to.v[k], ep);
+        /* One context for both engines (each connection says what ALPN offers): the CA store
+         * is loaded once per worker. */
+        if (ep->https && !s->tls_ctx) {
+            spw_result rc = hs_tls_ctx_new(s->cf, &s->tls_ctx, err);
+            if (rc != SPW_OK)
+                return rc;
+        }
+    }
+    return SPW_OK;
 }

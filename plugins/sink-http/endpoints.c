@@ -205,6 +205,8 @@ void hs_endpoints_free(hs_sink *s) {
         hs_tpl_free(&ep->url);
         free(ep->base);
         free(ep->host);
+        free(ep->tls_name);
+        free(ep->dial_host);
     }
     free(s->eps);
     s->eps = NULL;

@@ -1,6 +1,6 @@
 /*
  * plugins/sink-http/h2.c: the nghttp2 engine, HTTP/2 straight over a
- * libuv TCP stream, for cleartext HTTP/2 with prior knowledge (h2c).
+ * libuv TCP stream: cleartext with prior knowledge (h2c), and over TLS.
  *
  * Why not libcurl here: Debian 12's libcurl (7.88.1) cannot reuse an h2c
  * connection (curl bug 10634, fixed in 8.0.0), so every request paid a
@@ -33,9 +33,14 @@
  * engines alike. Streams above a GOAWAY's last stream id are reset by
  * nghttp2 with REFUSED_STREAM and so are retried like any other.
  *
- * Lifetime. A connection owns a TCP handle and a connect timer; its memory
- * goes when both are closed and no name lookup is pending. Each one holds
- * a count in the instance's open handles, so the instance outlives it.
+ * Connections are made by dial.c (name lookup, TCP, TLS, within
+ * connect_timeout), shared with the HTTP/1.1 engine. An https server
+ * whose ALPN answer is not h2 is handed to that engine (h1.c), with the
+ * requests that were waiting for it.
+ *
+ * Lifetime. A connection embeds its dial; its memory goes when the dial's
+ * handles are closed (ops->released). Each one holds a count in the
+ * instance's open handles, so the instance outlives it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,37 +51,24 @@
 #include "http.h"
 
 #define H2_OUT_HIGH (256u << 10)   /* stop asking nghttp2 for frames above this */
-#define H2_READ_SIZE (64u << 10)
 #define H2_WINDOW (16u << 20)      /* our receive window: responses never wait on us */
 #define NOT_H2 "the server does not speak HTTP/2 with prior knowledge (an HTTP/1.1 server?)"
 
-enum h2_state { H2_RESOLVING, H2_CONNECTING, H2_HANDSHAKE, H2_READY, H2_CLOSED };
+enum h2_state { H2_DIALING, H2_READY, H2_CLOSED };
 
 struct hs_h2conn {
+    hs_dial d;              /* first: dial.c's callbacks find the connection through it */
     hs_sink *s;
     hs_endpoint *ep;
     enum h2_state state;
-    uv_tcp_t tcp;
-    uv_timer_t timer;       /* connect timeout */
-    uv_connect_t creq;
-    uv_getaddrinfo_t gai;
-    unsigned refs;          /* closed handles and pending lookups still owed */
     nghttp2_session *ng;
-    hs_tls *tls;            /* https only */
     uint64_t born_ms;
     unsigned streams;       /* requests on this connection */
     bool draining;          /* no new requests (GOAWAY, age) */
     bool spoke_h2;          /* the server sent its SETTINGS */
-    hs_req *reqs;           /* requests on this connection (qprev/qnext) */
-    spw_buf out;            /* frames not yet handed to libuv */
-    spw_buf wbuf;           /* what the pending uv_write holds */
-    uv_write_t wreq;
-    bool writing;
+    hs_reqq reqs;           /* requests on this connection */
     bool dirty;
     struct hs_h2conn *dirty_next;
-    struct hs_h2conn *prev, *next; /* the endpoint's list */
-    int fail_cc;            /* why it closed, for requests that arrive after */
-    char why[160];
 };
 
 struct hs_h2 {
@@ -84,12 +76,9 @@ struct hs_h2 {
     nghttp2_session_callbacks *cbs;
     uv_prepare_t flush;
     bool flush_on;
-    uv_timer_t timer;       /* request deadlines */
-    uint64_t timer_at;      /* when it fires, 0: stopped */
     hs_h2conn *dirty;
     bool queued;            /* some endpoint has waiting requests */
-    void *tls_ctx;          /* SSL_CTX, when some endpoint is https */
-    spw_buf plain_in;       /* scratch: decrypted input */
+    hs_dial_scratch scr;    /* for the connections' reads */
     spw_buf plain_out;      /* scratch: frames to encrypt */
     nghttp2_nv *nv;         /* scratch for one request's headers */
     size_t nv_cap;
@@ -97,14 +86,11 @@ struct hs_h2 {
     size_t n_fixed;
     char *fixed_store;      /* their bytes (auth values among them) */
     size_t fixed_len;
-    unsigned refs;          /* the two loop handles not yet closed */
-    uint8_t rbuf[H2_READ_SIZE];
 };
 
 static void conn_fail(hs_h2conn *c, int cc, const char *why);
 static void conn_fallback(hs_h2conn *c);
 static void on_flush(uv_prepare_t *p);
-static void on_deadline(uv_timer_t *t);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -131,56 +117,25 @@ static void mark_dirty(hs_h2conn *c) {
     flush_soon(h);
 }
 
-static void req_link(hs_req **head, hs_req *r) {
-    r->qprev = NULL;
-    r->qnext = *head;
-    if (*head)
-        (*head)->qprev = r;
-    *head = r;
-}
-
-static void req_unlink(hs_req **head, hs_req *r) {
-    if (r->qprev)
-        r->qprev->qnext = r->qnext;
-    else
-        *head = r->qnext;
-    if (r->qnext)
-        r->qnext->qprev = r->qprev;
-    r->qprev = r->qnext = NULL;
-}
-
 /* Takes r off its connection or its endpoint's queue. */
 static void req_detach(hs_req *r) {
     hs_h2conn *c = r->conn;
     if (c) {
         if (r->stream_id > 0 && c->ng && c->state != H2_CLOSED)
             nghttp2_session_set_stream_user_data(c->ng, r->stream_id, NULL);
-        req_unlink(&c->reqs, r);
+        hs_reqq_remove(&c->reqs, r);
         c->streams--;
         r->conn = NULL;
     } else if (r->queued) {
-        hs_endpoint *ep = r->ep;
-        if (r->qprev)
-            r->qprev->qnext = r->qnext;
-        else
-            ep->h2q_head = r->qnext;
-        if (r->qnext)
-            r->qnext->qprev = r->qprev;
-        else
-            ep->h2q_tail = r->qprev;
-        r->qprev = r->qnext = NULL;
+        hs_reqq_remove(&r->ep->h2q, r);
         r->queued = false;
     }
     r->stream_id = 0;
 }
 
 static void finish(hs_req *r, int cc, const char *why) {
-    hs_sink *s = r->s;
     req_detach(r);
-    if (why)
-        snprintf(r->errbuf, sizeof r->errbuf, "%s", why);
-    hs_req_complete(s, r, cc, cc == CURLE_OK ? r->status : 0,
-                    r->retry_after[0] ? r->retry_after : NULL);
+    hs_req_end(r, cc, why);
 }
 
 /* ---- nghttp2 callbacks -------------------------------------------------- */
@@ -253,7 +208,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
                  c->ep->base, nghttp2_http2_strerror(code));
         finish(r, CURLE_HTTP2_STREAM, why);
     }
-    if (c->ep->h2q_head)
+    if (c->ep->h2q.head)
         want_dispatch(c->s->h2s);
     return 0;
 }
@@ -269,7 +224,7 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
                 f->goaway.last_stream_id);
     } else if (f->hd.type == NGHTTP2_SETTINGS) {
         c->spoke_h2 = true;
-        if (c->ep->h2q_head)
+        if (c->ep->h2q.head)
             want_dispatch(c->s->h2s); /* the server may allow more streams now */
     }
     return 0;
@@ -277,28 +232,18 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
 
 /* ---- connection I/O ------------------------------------------------------ */
 
-static void conn_release(hs_h2conn *c) {
-    if (--c->refs > 0)
-        return;
-    hs_sink *s = c->s;
+static void conn_released(hs_dial *d) {
+    hs_h2conn *c = (hs_h2conn *)d;
     if (c->ng)
         nghttp2_session_del(c->ng);
-    hs_tls_free(c->tls);
-    spw_buf_free(&c->out);
-    spw_buf_free(&c->wbuf);
     free(c);
-    hs_handle_closed(s);
 }
-
-static void on_handle_closed(uv_handle_t *hd) { conn_release(hd->data); }
 
 /* Closes the connection; its requests must have been finished or detached. */
 static void conn_close(hs_h2conn *c) {
     if (c->state == H2_CLOSED)
         return;
     hs_endpoint *ep = c->ep;
-    if (c->state == H2_RESOLVING)
-        uv_cancel((uv_req_t *)&c->gai); /* its callback still runs, with UV_ECANCELED */
     c->state = H2_CLOSED;
     if (c->dirty) {
         /* Off the flush list: its memory goes before the next flush. */
@@ -310,18 +255,9 @@ static void conn_close(hs_h2conn *c) {
         c->dirty = false;
         c->dirty_next = NULL;
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ep->h2conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    ep->h2_nconns--;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    hs_dial_close(&c->d);
     /* A waiting request may now open a connection of its own. */
-    if (ep->h2q_head)
+    if (ep->h2q.head)
         want_dispatch(c->s->h2s);
 }
 
@@ -329,11 +265,9 @@ static void conn_close(hs_h2conn *c) {
 static void conn_fail(hs_h2conn *c, int cc, const char *why) {
     if (c->state == H2_CLOSED)
         return;
-    hs_req *list = c->reqs;
-    c->reqs = NULL;
+    hs_req *list = c->reqs.head;
+    c->reqs = (hs_reqq){NULL, NULL};
     c->draining = true;
-    c->fail_cc = cc;
-    snprintf(c->why, sizeof c->why, "%s", why);
     /* Detach all first: finishing one lets the core hand this sink more work, which must not
      * land here. */
     for (hs_req *r = list; r; r = r->qnext) {
@@ -352,12 +286,8 @@ static void conn_fail(hs_h2conn *c, int cc, const char *why) {
     }
 }
 
-static void on_written(uv_write_t *w, int status) {
-    hs_h2conn *c = w->data;
-    c->writing = false;
-    spw_buf_reset(&c->wbuf);
-    if (c->state == H2_CLOSED)
-        return;
+static void conn_written(hs_dial *d, int status) {
+    hs_h2conn *c = (hs_h2conn *)d;
     if (status < 0) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
@@ -369,11 +299,12 @@ static void on_written(uv_write_t *w, int status) {
 
 /* Pulls frames from nghttp2 and writes them; closes a connection nothing is left to do on. */
 static void conn_flush(hs_h2conn *c) {
-    if (c->state != H2_READY && c->state != H2_HANDSHAKE)
+    if (c->state == H2_CLOSED)
         return;
-    /* Frames go straight to the output, or through TLS in one SSL_write. */
-    spw_buf *frames = c->tls ? &c->s->h2s->plain_out : &c->out;
-    while (c->state == H2_READY && c->out.len + (c->tls ? frames->len : 0) < H2_OUT_HIGH) {
+    /* Frames go straight to the output, or through TLS in one SSL_write. While dialing, only
+     * the TLS handshake's flights leave. */
+    spw_buf *frames = c->d.tls ? &c->s->h2s->plain_out : &c->d.out;
+    while (c->state == H2_READY && c->d.out.len + (c->d.tls ? frames->len : 0) < H2_OUT_HIGH) {
         const uint8_t *p;
         ssize_t n = nghttp2_session_mem_send(c->ng, &p);
         if (n < 0) {
@@ -387,68 +318,46 @@ static void conn_flush(hs_h2conn *c) {
             return;
         }
     }
-    if (c->tls && frames->len) {
+    if (c->d.tls && frames->len) {
         char why[300];
-        int rc = hs_tls_send(c->tls, frames->data, frames->len, &c->out, why, sizeof why);
+        int rc = hs_tls_send(c->d.tls, frames->data, frames->len, &c->d.out, why, sizeof why);
         spw_buf_reset(frames);
         if (rc != HS_TLS_OK) {
             conn_fail(c, CURLE_SEND_ERROR, why);
             return;
         }
     }
-    if (c->out.len && !c->writing) {
-        uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
-        int k = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (k < 0 && k != UV_EAGAIN) {
-            char why[128];
-            snprintf(why, sizeof why, "write failed: %s", uv_strerror(k));
-            conn_fail(c, CURLE_SEND_ERROR, why);
-            return;
-        }
-        size_t done = k > 0 ? (size_t)k : 0;
-        if (done == c->out.len) {
-            spw_buf_reset(&c->out);
-        } else {
-            /* The rest goes from wbuf, which stays put until the write completes. */
-            spw_buf t = c->wbuf;
-            c->wbuf = c->out;
-            c->out = t;
-            spw_buf_reset(&c->out);
-            b = uv_buf_init((char *)c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
-            int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-            if (r != 0) {
-                char why[128];
-                snprintf(why, sizeof why, "write failed: %s", uv_strerror(r));
-                conn_fail(c, CURLE_SEND_ERROR, why);
-                return;
-            }
-            c->writing = true;
-        }
+    int k = hs_dial_send(&c->d);
+    if (k != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(k));
+        conn_fail(c, CURLE_SEND_ERROR, why);
+        return;
     }
     if (c->state != H2_READY)
         return;
-    if (c->draining && c->streams == 0 && !c->writing && c->out.len == 0) {
+    if (c->draining && c->streams == 0 && !c->d.writing && c->d.out.len == 0) {
         conn_close(c);
         return;
     }
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
-        !c->writing && c->out.len == 0)
+        !c->d.writing && c->d.out.len == 0)
         conn_fail(c, CURLE_HTTP2, c->spoke_h2 ? "the HTTP/2 session ended" : NOT_H2);
 }
 
 /*
  * The server finished the handshake without choosing h2 (ALPN): the
- * endpoint is served by libcurl from now on, and the requests this
- * connection carried, and those waiting, go there at once.
+ * endpoint is served by the HTTP/1.1 engine from now on, and the requests
+ * this connection carried, and those waiting, go there at once.
  */
 static void conn_fallback(hs_h2conn *c) {
     hs_sink *s = c->s;
     hs_endpoint *ep = c->ep;
     ep->h2_use = false;
     spw_log(s->st, SPW_LOG_INFO,
-            "%s does not offer HTTP/2 (ALPN): libcurl delivers to it from now on", ep->base);
-    hs_req *list = c->reqs;
-    c->reqs = NULL;
+            "%s does not offer HTTP/2 (ALPN): HTTP/1.1 from now on", ep->base);
+    hs_req *list = c->reqs.head;
+    c->reqs = (hs_reqq){NULL, NULL};
     c->streams = 0;
     for (hs_req *r = list; r; r = r->qnext) {
         r->conn = NULL;
@@ -459,64 +368,31 @@ static void conn_fallback(hs_h2conn *c) {
         hs_req *r = list;
         list = r->qnext;
         r->qprev = r->qnext = NULL;
-        hs_req_to_curl(s, r);
+        hs_h1_take(s, r);
     }
-    while (ep->h2q_head) {
-        hs_req *r = ep->h2q_head;
+    while (ep->h2q.head) {
+        hs_req *r = ep->h2q.head;
         req_detach(r);
-        hs_req_to_curl(s, r);
+        hs_h1_take(s, r);
     }
 }
 
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b) {
-    hs_h2conn *c = hd->data;
-    (void)suggested;
-    b->base = (char *)c->s->h2s->rbuf;
-    b->len = sizeof c->s->h2s->rbuf;
+/* ---- dial.c's callbacks ---------------------------------------------------- */
+
+static void conn_opened(hs_dial *d) {
+    hs_h2conn *c = (hs_h2conn *)d;
+    if (c->d.tls && !hs_tls_h2(c->d.tls)) {
+        conn_fallback(c);
+        return;
+    }
+    c->state = H2_READY;
+    spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (%s)", c->ep->base,
+            c->d.tls ? "HTTP/2 over TLS" : "HTTP/2, prior knowledge");
+    mark_dirty(c);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
-    hs_h2conn *c = st->data;
-    if (n == 0 || c->state == H2_CLOSED)
-        return;
-    if (n < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "connection %s with requests open",
-                 n == UV_EOF ? "closed by the server" : uv_strerror((int)n));
-        conn_fail(c, CURLE_RECV_ERROR, why);
-        return;
-    }
-    const uint8_t *in = (const uint8_t *)b->base;
-    size_t len = (size_t)n;
-    if (c->tls) {
-        struct hs_h2 *h = c->s->h2s;
-        char why[300];
-        spw_buf_reset(&h->plain_in);
-        int rc = hs_tls_recv(c->tls, in, len, &h->plain_in, &c->out, why, sizeof why);
-        if (rc != HS_TLS_OK) {
-            conn_fail(c, c->state == H2_HANDSHAKE ? CURLE_SSL_CONNECT_ERROR : CURLE_RECV_ERROR, why);
-            return;
-        }
-        if (c->state == H2_HANDSHAKE) {
-            if (!hs_tls_ready(c->tls)) {
-                mark_dirty(c); /* the handshake's next flight */
-                return;
-            }
-            uv_timer_stop(&c->timer);
-            if (!hs_tls_h2(c->tls)) {
-                conn_fallback(c);
-                return;
-            }
-            c->state = H2_READY;
-            spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/2 over TLS)", c->ep->base);
-        }
-        in = h->plain_in.data;
-        len = h->plain_in.len;
-        if (len == 0) {
-            mark_dirty(c);
-            return;
-        }
-    }
+static void conn_input(hs_dial *d, const uint8_t *in, size_t len) {
+    hs_h2conn *c = (hs_h2conn *)d;
     ssize_t k = nghttp2_session_mem_recv(c->ng, in, len);
     if (c->state == H2_CLOSED)
         return;
@@ -530,77 +406,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     mark_dirty(c); /* acknowledgements, window updates, and the next frames */
 }
 
-static void on_connect_timeout(uv_timer_t *t) {
-    hs_h2conn *c = t->data;
-    char why[96];
-    snprintf(why, sizeof why, "no connection within %" PRId64 " ms", c->s->cf->connect_timeout_ms);
-    conn_fail(c, CURLE_OPERATION_TIMEDOUT, why);
+static void conn_error(hs_dial *d, int cc, int uv_err, const char *why) {
+    (void)uv_err;
+    conn_fail((hs_h2conn *)d, cc, why);
 }
 
-static void on_connect(uv_connect_t *req, int status) {
-    hs_h2conn *c = req->data;
-    if (c->state == H2_CLOSED)
-        return;
-    if (status < 0) {
-        char why[160];
-        snprintf(why, sizeof why, "cannot connect to %s: %s", c->ep->base, uv_strerror(status));
-        conn_fail(c, CURLE_COULDNT_CONNECT, why);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 60);
-    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (r != 0) {
-        conn_fail(c, CURLE_RECV_ERROR, uv_strerror(r));
-        return;
-    }
-    if (c->ep->https) {
-        /* The connect timer goes on: connect_timeout covers the handshake too. */
-        char why[300];
-        c->state = H2_HANDSHAKE;
-        c->tls = hs_tls_new(c->s->h2s->tls_ctx, c->ep->tls_name, c->s->cf->tls_verify);
-        if (!c->tls) {
-            conn_fail(c, CURLE_SSL_CONNECT_ERROR, "cannot set up a TLS session");
-            return;
-        }
-        if (hs_tls_start(c->tls, &c->out, why, sizeof why) != HS_TLS_OK) {
-            conn_fail(c, CURLE_SSL_CONNECT_ERROR, why);
-            return;
-        }
-    } else {
-        uv_timer_stop(&c->timer);
-        c->state = H2_READY;
-        spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/2, prior knowledge)", c->ep->base);
-    }
-    mark_dirty(c);
-}
+static void conn_dial_flush(hs_dial *d) { mark_dirty((hs_h2conn *)d); }
 
-static void connect_addr(hs_h2conn *c, const struct sockaddr *sa) {
-    c->state = H2_CONNECTING;
-    c->creq.data = c;
-    int r = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
-    if (r != 0) {
-        char why[160];
-        snprintf(why, sizeof why, "cannot connect to %s: %s", c->ep->base, uv_strerror(r));
-        conn_fail(c, CURLE_COULDNT_CONNECT, why);
-    }
-}
-
-static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
-    hs_h2conn *c = g->data;
-    if (c->state == H2_RESOLVING) {
-        if (status < 0 || !ai) {
-            char why[160];
-            snprintf(why, sizeof why, "cannot resolve %s: %s", c->ep->dial_host,
-                     uv_strerror(status));
-            conn_fail(c, CURLE_COULDNT_RESOLVE_HOST, why);
-        } else {
-            connect_addr(c, ai->ai_addr);
-        }
-    }
-    uv_freeaddrinfo(ai);
-    conn_release(c);
-}
+static const hs_dial_ops dial_ops = {conn_opened, conn_input, conn_error, conn_dial_flush,
+                                     conn_written, conn_released};
 
 static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
     struct hs_h2 *h = s->h2s;
@@ -619,38 +433,8 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
     };
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_WINDOW);
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->refs = 2;
-    s->open_handles++;
     c->born_ms = uv_now(s->loop);
-    c->next = ep->h2conns;
-    if (ep->h2conns)
-        ep->h2conns->prev = c;
-    ep->h2conns = c;
-    ep->h2_nconns++;
-    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)s->cf->connect_timeout_ms, 0);
-
-    struct sockaddr_storage ss;
-    if (uv_ip4_addr(ep->dial_host, ep->dial_port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(ep->dial_host, ep->dial_port, (struct sockaddr_in6 *)&ss) == 0) {
-        connect_addr(c, (const struct sockaddr *)&ss);
-        return c;
-    }
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)ep->dial_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    c->state = H2_RESOLVING;
-    c->gai.data = c;
-    c->refs++;
-    int r = uv_getaddrinfo(s->loop, &c->gai, on_resolved, ep->dial_host, port, &hints);
-    if (r != 0) {
-        c->refs--;
-        char why[160];
-        snprintf(why, sizeof why, "cannot resolve %s: %s", ep->dial_host, uv_strerror(r));
-        conn_fail(c, CURLE_COULDNT_RESOLVE_HOST, why);
-    }
+    hs_dial_start(&c->d, s, ep, &ep->h2conns, HS_ALPN_H2, &dial_ops, &h->scr);
     return c;
 }
 
@@ -671,9 +455,9 @@ static uint32_t stream_limit(const hs_h2conn *c) {
 static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
     const struct hs_conf *cf = s->cf;
     uint64_t now = uv_now(s->loop);
-    hs_h2conn *c = ep->h2conns;
-    while (c) {
-        hs_h2conn *next = c->next;
+    hs_h2conn *c;
+    for (hs_dial *d = ep->h2conns.head; d; d = d->next) {
+        c = (hs_h2conn *)d;
         if (!c->draining && cf->connection_ttl_ms > 0 &&
             now - c->born_ms >= (uint64_t)cf->connection_ttl_ms) {
             /* Old enough: finish what it carries, take nothing new. */
@@ -683,22 +467,13 @@ static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
         if (!c->draining && (c->state != H2_READY || nghttp2_session_check_request_allowed(c->ng)) &&
             c->streams < stream_limit(c))
             return c;
-        c = next;
     }
     unsigned open = 0;
-    for (c = ep->h2conns; c; c = c->next)
-        open += !c->draining;
+    for (hs_dial *d = ep->h2conns.head; d; d = d->next)
+        open += !((hs_h2conn *)d)->draining;
     if (cf->max_connections > 0 && open >= (unsigned)cf->max_connections)
         return NULL;
     return conn_open(s, ep);
-}
-
-static void arm_timer(struct hs_h2 *h, uint64_t at) {
-    if (h->timer_at && h->timer_at <= at)
-        return;
-    uint64_t now = uv_now(h->s->loop);
-    h->timer_at = at;
-    uv_timer_start(&h->timer, on_deadline, at > now ? at - now : 0, 0);
 }
 
 /* Builds the header list: pseudo-headers, the request's own, then the fixed ones. */
@@ -768,21 +543,15 @@ static bool submit_on(hs_h2conn *c, hs_req *r) {
     }
     r->stream_id = id;
     r->conn = c;
-    req_link(&c->reqs, r);
+    hs_reqq_push(&c->reqs, r, true);
     c->streams++;
     mark_dirty(c);
     return true;
 }
 
-static void enqueue(hs_endpoint *ep, hs_req *r) {
+static void enqueue(hs_endpoint *ep, hs_req *r, bool front) {
     r->queued = true;
-    r->qnext = NULL;
-    r->qprev = ep->h2q_tail;
-    if (ep->h2q_tail)
-        ep->h2q_tail->qnext = r;
-    else
-        ep->h2q_head = r;
-    ep->h2q_tail = r;
+    hs_reqq_push(&ep->h2q, r, front);
 }
 
 /*
@@ -797,25 +566,30 @@ static bool place(hs_sink *s, hs_req *r) {
             return false;
         if (submit_on(c, r))
             return true;
-        if (c->state == H2_CLOSED && c->fail_cc) {
-            finish(r, c->fail_cc, c->why);
+        if (c->state == H2_CLOSED && c->d.fail_cc) {
+            finish(r, c->d.fail_cc, c->d.why);
             return true;
         }
     }
     return false;
 }
 
+/* r's time is up: its stream is cancelled, and it ends. */
+static void expire(hs_req *r, const char *why) {
+    hs_h2conn *c = r->conn;
+    if (c && r->stream_id > 0) {
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
+        mark_dirty(c);
+    }
+    finish(r, CURLE_OPERATION_TIMEDOUT, why);
+}
+
 spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms) {
-    struct hs_h2 *h = s->h2s;
-    r->status = 0;
-    r->retry_after[0] = '\0';
-    r->deadline_ms = uv_now(s->loop) + timeout_ms;
-    r->timeout_ms = timeout_ms;
     r->body_off = 0;
-    arm_timer(h, r->deadline_ms);
+    hs_req_take(s, r, timeout_ms, expire);
     /* Others waiting already go first. */
-    if (r->ep->h2q_head || !place(s, r))
-        enqueue(r->ep, r);
+    if (r->ep->h2q.head || !place(s, r))
+        enqueue(r->ep, r, false);
     return SPW_OK;
 }
 
@@ -824,19 +598,12 @@ static void dispatch_queues(struct hs_h2 *h) {
     h->queued = false;
     for (size_t i = 0; i < s->n_eps; i++) {
         hs_endpoint *ep = &s->eps[i];
-        while (ep->h2q_head) {
-            hs_req *r = ep->h2q_head;
+        while (ep->h2q.head) {
+            hs_req *r = ep->h2q.head;
             req_detach(r);
             if (!place(s, r)) {
                 /* Back to the front, until a stream ends or a connection closes. */
-                r->queued = true;
-                r->qprev = NULL;
-                r->qnext = ep->h2q_head;
-                if (ep->h2q_head)
-                    ep->h2q_head->qprev = r;
-                else
-                    ep->h2q_tail = r;
-                ep->h2q_head = r;
+                enqueue(ep, r, true);
                 break;
             }
         }
@@ -868,117 +635,51 @@ static void on_flush(uv_prepare_t *p) {
     }
 }
 
-static void on_deadline(uv_timer_t *t) {
-    struct hs_h2 *h = t->data;
-    hs_sink *s = h->s;
-    uint64_t now = uv_now(s->loop), next = 0;
-    h->timer_at = 0;
-    /* At most the route's concurrency is busy: a scan is cheaper than keeping a heap. */
-    for (size_t i = 0; i < s->n_reqs; i++) {
-        hs_req *r = s->reqs[i];
-        if (!r->busy || !r->batch || (!r->conn && !r->queued))
-            continue;
-        if (r->deadline_ms > now) {
-            if (!next || r->deadline_ms < next)
-                next = r->deadline_ms;
-            continue;
-        }
-        hs_h2conn *c = r->conn;
-        if (c && r->stream_id > 0) {
-            nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
-            mark_dirty(c);
-        }
-        char why[96];
-        snprintf(why, sizeof why, "no answer within %" PRIu64 " ms", r->timeout_ms);
-        finish(r, CURLE_OPERATION_TIMEDOUT, why);
-    }
-    if (next)
-        arm_timer(h, next);
-}
-
 /* ---- lifecycle --------------------------------------------------------------- */
+
+/* Collects "name\0value\0" pairs, names lowercased; pointers are taken once the store stops
+ * moving. */
+struct fixed_acc {
+    spw_buf store;
+    size_t (*offs)[4];
+    size_t n, cap;
+};
+
+static spw_result add_fixed(void *arg, const char *name, size_t nl, const char *v, size_t vl) {
+    struct fixed_acc *a = arg;
+    if (a->n == a->cap)
+        return SPW_ERR_NOSPACE;
+    size_t *o = a->offs[a->n++];
+    o[0] = a->store.len;
+    o[1] = nl;
+    spw_result rc = spw_buf_append(&a->store, name, nl);
+    if (rc == SPW_OK) {
+        for (size_t k = o[0]; k < o[0] + nl; k++)
+            if (a->store.data[k] >= 'A' && a->store.data[k] <= 'Z')
+                a->store.data[k] = (uint8_t)(a->store.data[k] + 32);
+        rc = spw_buf_append(&a->store, "", 1);
+    }
+    o[2] = a->store.len;
+    o[3] = vl;
+    if (rc == SPW_OK)
+        rc = spw_buf_append(&a->store, v, vl);
+    if (rc == SPW_OK)
+        rc = spw_buf_append(&a->store, "", 1);
+    return rc;
+}
 
 /* The headers every request carries, lowercase, built once. */
 static spw_result fixed_headers(hs_sink *s, spw_err *err) {
     struct hs_h2 *h = s->h2s;
-    const struct hs_conf *cf = s->cf;
-    spw_buf store = {0};
-    size_t cap = cf->headers.n + 3, n = 0;
+    size_t cap = s->cf->headers.n + 2;
     size_t offs[cap][4];
-    spw_result rc = SPW_OK;
-    /* Collect "name\0value\0" pairs first; pointers are taken once the buffer stops moving. */
-#define ADD(nm, nl, v, vl)                                                                         \
-    do {                                                                                           \
-        offs[n][0] = store.len;                                                                    \
-        offs[n][1] = (nl);                                                                         \
-        if (rc == SPW_OK)                                                                          \
-            rc = spw_buf_append(&store, (nm), (nl));                                               \
-        if (rc == SPW_OK)                                                                          \
-            rc = spw_buf_append(&store, "", 1);                                                    \
-        offs[n][2] = store.len;                                                                    \
-        offs[n][3] = (vl);                                                                         \
-        if (rc == SPW_OK)                                                                          \
-            rc = spw_buf_append(&store, (v), (vl));                                                \
-        if (rc == SPW_OK)                                                                          \
-            rc = spw_buf_append(&store, "", 1);                                                    \
-        n++;                                                                                       \
-    } while (0)
-    if (cf->user_agent && *cf->user_agent)
-        ADD("user-agent", 10, cf->user_agent, strlen(cf->user_agent));
-    for (size_t i = 0; i < cf->headers.n; i++) {
-        const char *line = cf->headers.v[i];
-        if (strstr(line, "${"))
-            continue; /* templated: rendered per request */
-        const char *colon = strchr(line, ':');
-        const char *v = colon + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        size_t vl = strlen(v);
-        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-            vl--;
-        if (vl == 0)
-            continue; /* "Name:" removes a header in libcurl; nothing to remove here */
-        char name[256];
-        size_t nl = (size_t)(colon - line);
-        if (nl >= sizeof name)
-            return spw_err_set(err, SPW_ERR_CONFIG, "header name too long: %s", line);
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(line[k] >= 'A' && line[k] <= 'Z' ? line[k] + 32 : line[k]);
-        ADD(name, nl, v, vl);
-    }
-    spw_buf tmp = {0};
-    if (cf->auth == HS_AUTH_BASIC) {
-        spw_buf up = {0};
-        if (spw_buf_printf(&up, "%s:%s", cf->username, cf->password ? cf->password : "") != SPW_OK ||
-            spw_buf_append(&tmp, "Basic ", 6) != SPW_OK ||
-            spw_buf_append_base64(&tmp, up.data, up.len) != SPW_OK)
-            rc = SPW_ERR_NOMEM;
-        spw_buf_free(&up);
-        if (rc == SPW_OK)
-            ADD("authorization", 13, (const char *)tmp.data, tmp.len);
-    } else if (cf->auth == HS_AUTH_BEARER) {
-        if (spw_buf_printf(&tmp, "Bearer %s", cf->token ? cf->token : "") != SPW_OK)
-            rc = SPW_ERR_NOMEM;
-        if (rc == SPW_OK)
-            ADD("authorization", 13, (const char *)tmp.data, tmp.len);
-    } else if (cf->auth == HS_AUTH_HEADER) {
-        char name[256];
-        size_t nl = strlen(cf->auth_header);
-        if (nl >= sizeof name)
-            nl = sizeof name - 1;
-        for (size_t k = 0; k < nl; k++) {
-            char ch = cf->auth_header[k];
-            name[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
-        const char *v = cf->auth_value ? cf->auth_value : "";
-        ADD(name, nl, v, strlen(v));
-    }
-#undef ADD
-    /* The secret has been copied into store; wipe the scratch copy. */
-    if (tmp.data)
-        memset(tmp.data, 0, tmp.len);
-    spw_buf_free(&tmp);
+    struct fixed_acc a = {.offs = offs, .cap = cap};
+    spw_result rc = hs_fixed_headers(s->cf, add_fixed, &a);
+    spw_buf store = a.store;
+    size_t n = a.n;
     if (rc != SPW_OK) {
+        if (store.data)
+            memset(store.data, 0, store.len); /* auth values */
         spw_buf_free(&store);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
@@ -1007,18 +708,15 @@ static spw_result fixed_headers(hs_sink *s, spw_err *err) {
 static void base_closed(uv_handle_t *hd) {
     struct hs_h2 *h = hd->data;
     hs_sink *s = h->s;
-    if (--h->refs == 0) {
-        nghttp2_session_callbacks_del(h->cbs);
-        hs_tls_ctx_free(h->tls_ctx);
-        spw_buf_free(&h->plain_in);
-        spw_buf_free(&h->plain_out);
-        if (h->fixed_store)
-            memset(h->fixed_store, 0, h->fixed_len); /* auth values */
-        free(h->fixed_store);
-        free(h->fixed);
-        free(h->nv);
-        free(h);
-    }
+    nghttp2_session_callbacks_del(h->cbs);
+    spw_buf_free(&h->scr.plain);
+    spw_buf_free(&h->plain_out);
+    if (h->fixed_store)
+        memset(h->fixed_store, 0, h->fixed_len); /* auth values */
+    free(h->fixed_store);
+    free(h->fixed);
+    free(h->nv);
+    free(h);
     hs_handle_closed(s);
 }
 
@@ -1052,29 +750,13 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err) {
     nghttp2_session_callbacks_set_on_stream_close_callback(h->cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_recv_callback(h->cbs, on_frame);
     uv_prepare_init(s->loop, &h->flush);
-    uv_timer_init(s->loop, &h->timer);
-    h->flush.data = h->timer.data = h;
-    h->refs = 2;
-    s->open_handles += 2;
+    h->flush.data = h;
+    s->open_handles++;
     s->h2s = h;
     for (size_t i = 0; i < s->n_eps; i++) {
         hs_endpoint *ep = &s->eps[i];
-        ep->https = strncasecmp(ep->base, "https://", 8) == 0;
-        /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, libcurl's). */
+        /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, h1.c's). */
         ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->https;
-        if (hs_addr_parse(ep->base, &ep->tls_name, &ep->dial_port) != SPW_OK)
-            return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
-                               ep->base);
-        ep->dial_host = strdup(ep->tls_name);
-        if (!ep->dial_host)
-            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-        for (size_t k = 0; k < s->cf->connect_to.n; k++)
-            hs_addr_connect_to(s->cf->connect_to.v[k], ep);
-        if (ep->h2_use && ep->https && !h->tls_ctx) {
-            spw_result rc = hs_tls_ctx_new(s->cf, &h->tls_ctx, err);
-            if (rc != SPW_OK)
-                return rc;
-        }
     }
     return fixed_headers(s, err);
 }
@@ -1085,20 +767,16 @@ void hs_h2_close(hs_sink *s) {
         return;
     for (size_t i = 0; i < s->n_eps; i++) {
         hs_endpoint *ep = &s->eps[i];
-        while (ep->h2q_head)
-            req_detach(ep->h2q_head);
-        while (ep->h2conns) {
-            hs_h2conn *c = ep->h2conns;
-            while (c->reqs)
-                req_detach(c->reqs);
+        while (ep->h2q.head)
+            req_detach(ep->h2q.head);
+        while (ep->h2conns.head) {
+            hs_h2conn *c = (hs_h2conn *)ep->h2conns.head;
+            while (c->reqs.head)
+                req_detach(c->reqs.head);
             conn_close(c);
         }
-        free(ep->dial_host);
-        free(ep->tls_name);
-        ep->dial_host = ep->tls_name = NULL;
     }
     h->dirty = NULL;
     s->h2s = NULL;
     uv_close((uv_handle_t *)&h->flush, base_closed);
-    uv_close((uv_handle_t *)&h->timer, base_closed);
 }

@@ -4,10 +4,13 @@
  * The sink is one libcurl multi handle per instance (per worker), driven by
  * the worker's libuv loop (multi.c), a pool of reusable easy handles, one
  * per request in progress (request.c), a list of endpoints with health
- * state (endpoints.c), and helpers with no libcurl state at all, which the
- * unit tests link on their own: status classification (classify.c), URL
- * and header templates (template.c), the AWS SigV4 signer (sigv4.c), gzip
- * (gzip.c) and credentials (auth.c).
+ * state (endpoints.c), two native engines on the same loop that take over
+ * from libcurl where they apply (HTTP/2 in h2.c, HTTP/1.1 in h1.c, both
+ * connecting through dial.c and tls.c), and helpers with no libcurl state
+ * at all, which the unit tests link on their own: status classification
+ * (classify.c), URL and header templates (template.c), the AWS SigV4
+ * signer (sigv4.c), gzip (gzip.c), credentials (auth.c) and the HTTP/1.1
+ * response parser (h1parse.c).
  *
  * Nothing here is exported from the module: the build exports only the
  * plugin descriptor, so the hs_ functions are visible across these files
@@ -23,6 +26,14 @@
 #include <uv.h>
 #include <zlib.h>
 #include <spillway/spillway.h>
+
+/* The value of hex digit c, or -1. */
+static inline int hs_hexval(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20; /* ASCII letters to lowercase */
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Configuration (parsed by the core from the option table in plugin.c)    */
@@ -241,12 +252,72 @@ spw_result hs_aws_creds_load(const struct hs_conf *cf, hs_aws_creds *c, spw_err 
 void hs_aws_creds_free(hs_aws_creds *c);
 
 /* ---------------------------------------------------------------------- */
+/* h1parse.c: HTTP/1.1 responses, incrementally (pure: no libuv, no curl)  */
+/* ---------------------------------------------------------------------- */
+
+/* Longest header section of a response (status line included), and trailer section. */
+#define HS_H1_HEAD_MAX (64u << 10)
+/* Longest chunk-size line (extensions included). */
+#define HS_H1_LINE_MAX 4096u
+
+/* What hs_h1parse_feed and hs_h1parse_eof say. */
+enum { HS_H1_MORE = 0, HS_H1_DONE = 1, HS_H1_BAD = -1 };
+
+typedef struct hs_h1parse {
+    /* The final response, once its head is parsed (1xx answers are skipped). */
+    int status;
+    bool http10;
+    bool keep_alive;       /* the connection may carry the next request (when DONE) */
+    bool until_close;      /* the body ends with the connection */
+    unsigned interim;      /* 1xx answers skipped */
+    char retry_after[64];  /* Retry-After, trimmed ("" when absent; longer values cut) */
+    char why[96];          /* what was wrong, after HS_H1_BAD */
+    /* Framing state. */
+    int state;
+    uint64_t left;         /* body bytes left: Content-Length, or of the current chunk */
+    uint64_t clen;
+    size_t count;          /* bytes of the current chunk-size line, or of the trailers */
+    bool digits, colon;
+    bool has_clen, has_te, te_chunked, conn_close, conn_keep;
+    spw_buf carry;         /* a header section split over reads (at most HS_H1_HEAD_MAX) */
+    size_t scan;           /* where the search for its end resumes */
+} hs_h1parse;
+
+/* Readies p (zeroed, or used before) for the response to the next request. */
+void hs_h1parse_begin(hs_h1parse *p);
+/*
+ * Parses b[0..n). *used: the bytes taken, which stop at the end of the
+ * response (DONE; anything after it belongs to no request). Body bytes go
+ * to body (may be NULL) while it holds fewer than body_max; the rest is
+ * dropped. MORE: all of b was taken, the response goes on. BAD: malformed
+ * (p->why says how); the connection cannot be trusted any more.
+ */
+int hs_h1parse_feed(hs_h1parse *p, const uint8_t *b, size_t n, size_t *used, spw_buf *body,
+                    size_t body_max);
+/* The connection ended: DONE when that ends a body read until close, else BAD. */
+int hs_h1parse_eof(hs_h1parse *p);
+void hs_h1parse_free(hs_h1parse *p);
+
+/* ---------------------------------------------------------------------- */
 /* The instance                                                            */
 /* ---------------------------------------------------------------------- */
 
 struct hs_sink;
 struct hs_req;
 typedef struct hs_h2conn hs_h2conn;
+typedef struct hs_h1conn hs_h1conn;
+typedef struct hs_dial hs_dial;
+
+/* Requests in order, linked through their qprev/qnext (a request is on one list at a time). */
+typedef struct hs_reqq {
+    struct hs_req *head, *tail;
+} hs_reqq;
+
+/* One native engine's connections to an endpoint (each starts with its hs_dial). */
+typedef struct hs_conns {
+    hs_dial *head;
+    unsigned n;
+} hs_conns;
 
 typedef struct hs_endpoint {
     struct hs_sink *s;
@@ -260,16 +331,25 @@ typedef struct hs_endpoint {
     spw_timer *timer;    /* cool-down or health-check interval while out */
     struct hs_req *probe;
     bool probing;
-    /* nghttp2 engine (h2.c) */
-    bool h2_use;         /* its requests go through nghttp2 (else libcurl) */
-    bool https;          /* TLS (for the native engines) */
+    /* the native engines (addr.c) */
+    bool https;          /* TLS */
     char *tls_name;      /* the URL's host: TLS name check and SNI */
     char *dial_host;     /* where the native engines connect (after connect_to) */
     uint16_t dial_port;
-    hs_h2conn *h2conns;  /* open connections */
-    unsigned h2_nconns;
-    struct hs_req *h2q_head, *h2q_tail; /* requests waiting for room on a connection */
+    /* nghttp2 engine (h2.c) */
+    bool h2_use;         /* its requests go through nghttp2 */
+    hs_conns h2conns;    /* open connections */
+    hs_reqq h2q;         /* requests waiting for room on a connection */
+    /* HTTP/1.1 engine (h1.c) */
+    bool h1_use;         /* its requests go through h1.c (unless h2_use) */
+    hs_conns h1conns;    /* open connections */
+    hs_h1conn *h1idle;   /* those without a request, most recently used first */
+    hs_reqq h1q;         /* requests waiting for a connection (max_connections) */
 } hs_endpoint;
+
+/* A native engine's request ran out of time: the engine takes it off its connection or queue and
+ * ends it (hs_req_end) with CURLE_OPERATION_TIMEDOUT and why. */
+typedef void (*hs_expire_fn)(struct hs_req *r, const char *why);
 
 /* Per-request header slots beyond the templated ones: content type, encoding, host, date,
  * token, authorization, spare. */
@@ -302,9 +382,15 @@ typedef struct hs_req {
     long status;            /* final status once the response headers arrived */
     uint64_t deadline_ms;   /* uv_now clock */
     uint64_t timeout_ms;
+    hs_expire_fn expire;    /* set while a native engine has it (hs_req_take) */
     char retry_after[64];
     char clen[24];          /* content-length value */
     struct hs_req *qprev, *qnext; /* its connection's list or its endpoint's queue */
+    /* HTTP/1.1 engine (h1.c) */
+    hs_h1conn *h1c;         /* carrying it; NULL while waiting or idle */
+    bool h1_queued;         /* waiting in its endpoint's h1 queue */
+    bool h1_resent;         /* already resent once after a reused connection died */
+    spw_buf head;           /* the request line and headers as sent */
 } hs_req;
 
 /* One socket curl asked us to watch. */
@@ -355,6 +441,14 @@ typedef struct hs_sink {
     /* h2.c: the nghttp2 engine, when this instance uses it */
     bool h2;
     struct hs_h2 *h2s;
+    /* h1.c: the HTTP/1.1 engine, when this instance uses it */
+    bool h1;
+    struct hs_h1 *h1s;
+    /* shared by the native engines */
+    void *tls_ctx;         /* SSL_CTX, when some endpoint is https */
+    uv_timer_t deadlines;  /* request deadlines (request.c), when a native engine is on */
+    uint64_t deadline_at;  /* when it fires, 0: stopped */
+    bool deadlines_on;     /* initialised */
 
     /* logging */
     uint64_t last_warn_ms;
@@ -395,6 +489,17 @@ void hs_req_finished(hs_sink *s, hs_req *r, CURLcode cc);
  * health, releases r and gives the batch back.
  */
 void hs_req_complete(hs_sink *s, hs_req *r, int cc, long status, const char *retry_after);
+/* hs_req_complete for a native engine's request: status and Retry-After from r, why (may be
+ * NULL) as the error text. */
+void hs_req_end(hs_req *r, int cc, const char *why);
+/* The native engines' request FIFOs. */
+void hs_reqq_push(hs_reqq *q, hs_req *r, bool front);
+void hs_reqq_remove(hs_reqq *q, hs_req *r);
+/* The native engines' request deadlines: one timer per instance, armed to the earliest. */
+void hs_deadlines_init(hs_sink *s);
+/* A native engine takes r: no answer yet (status and Retry-After cleared), and its deadline is
+ * timeout_ms from now, after which expire(r, why) runs. */
+void hs_req_take(hs_sink *s, hs_req *r, uint64_t timeout_ms, hs_expire_fn expire);
 void hs_requests_abort(hs_sink *s);
 void hs_requests_free(hs_sink *s);
 
@@ -414,22 +519,44 @@ spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms);
 /* Detaches every request (they stay busy, for hs_requests_abort) and closes the connections. */
 void hs_h2_close(hs_sink *s);
 
+/* h1.c: HTTP/1.1 on connections of its own (http:// and https://) */
+/* True when this instance's configuration has the HTTP/1.1 engine (engine native, no proxy). */
+bool hs_h1_selected(const struct hs_conf *cf);
+spw_result hs_h1_init(hs_sink *s, spw_err *err);
+/* Sends r (URL, headers and body prepared by hs_send) within timeout_ms. */
+spw_result hs_h1_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms);
+/* Takes r over from the nghttp2 engine (ALPN chose HTTP/1.1), within its deadline. */
+void hs_h1_take(hs_sink *s, hs_req *r);
+/* Detaches every request (they stay busy, for hs_requests_abort) and closes the connections. */
+void hs_h1_close(hs_sink *s);
+
 /* addr.c: host and port of a base URL (scheme://[userinfo@]host[:port]; host owned by caller). */
 spw_result hs_addr_parse(const char *base, char **host, uint16_t *port);
 /* Applies one connect_to item (HOST:PORT:CONNECT-HOST:CONNECT-PORT) to ep->dial_host/dial_port. */
 void hs_addr_connect_to(const char *item, hs_endpoint *ep);
+/* Fills every endpoint's https, tls_name, dial_host and dial_port (freed by hs_endpoints_free),
+ * and s->tls_ctx when some endpoint is https. */
+spw_result hs_addr_init(hs_sink *s, spw_err *err);
 
-/* request.c: hands r, prepared for the nghttp2 engine, to libcurl instead (ALPN chose HTTP/1.1). */
-void hs_req_to_curl(hs_sink *s, hs_req *r);
+/* request.c: the headers every delivery request of a native engine carries, in order: User-Agent
+ * (unless `headers` has one), the `headers` without variables (value trimmed, empty ones
+ * skipped), and basic, bearer or header auth. fn copies what it keeps; names are as configured. */
+typedef spw_result (*hs_hdr_fn)(void *arg, const char *name, size_t nl, const char *value,
+                                size_t vl);
+spw_result hs_fixed_headers(const struct hs_conf *cf, hs_hdr_fn fn, void *arg);
 
-/* tls.c: client TLS for the nghttp2 engine (OpenSSL over memory BIOs) */
+/* tls.c: client TLS for the native engines (OpenSSL over memory BIOs) */
 typedef struct hs_tls hs_tls;
 enum { HS_TLS_OK = 0, HS_TLS_ERROR = -1, HS_TLS_CLOSED = -2 };
-/* An SSL_CTX configured from the tls_* options (ALPN h2, http/1.1). */
+/* ALPN offers (wire format) for hs_tls_new. */
+#define HS_ALPN_H2 "\x02h2\x08http/1.1"
+#define HS_ALPN_H1 "\x08http/1.1"
+/* An SSL_CTX configured from the tls_* options. */
 spw_result hs_tls_ctx_new(const struct hs_conf *cf, void **ctx, spw_err *err);
 void hs_tls_ctx_free(void *ctx);
-/* A client session for host (checked and sent as SNI unless an IP address); NULL: no memory. */
-hs_tls *hs_tls_new(void *ctx, const char *host, bool verify);
+/* A client session for host (checked and sent as SNI unless an IP address) offering alpn;
+ * NULL: no memory. */
+hs_tls *hs_tls_new(void *ctx, const char *host, bool verify, const char *alpn);
 void hs_tls_free(hs_tls *t);
 /* Starts the handshake: the ClientHello is appended to out. */
 int hs_tls_start(hs_tls *t, spw_buf *out, char *why, size_t wn);
@@ -441,5 +568,60 @@ int hs_tls_send(hs_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, 
 bool hs_tls_ready(const hs_tls *t);
 /* True when ALPN chose h2. */
 bool hs_tls_h2(const hs_tls *t);
+
+/* dial.c: a connection of the native engines, up to an open byte stream */
+enum hs_dial_state { HS_DIAL_RESOLVING, HS_DIAL_CONNECTING, HS_DIAL_HANDSHAKE, HS_DIAL_OPEN,
+                     HS_DIAL_CLOSED };
+typedef struct hs_dial_ops {
+    /* Connected, TLS established: the engine may write. */
+    void (*open)(hs_dial *d);
+    /* Plaintext arrived. */
+    void (*input)(hs_dial *d, const uint8_t *p, size_t n);
+    /* The connection could not be made, or broke: cc is a CURLcode, uv_err libuv's error
+     * (UV_EOF: the server closed it, TLS close_notify included) or 0. The engine closes d. */
+    void (*error)(hs_dial *d, int cc, int uv_err, const char *why);
+    /* d->out holds bytes to send (a TLS handshake flight, or TLS's answer to input). */
+    void (*flush)(hs_dial *d);
+    /* The write hs_dial_send left pending completed (status 0) or failed. */
+    void (*written)(hs_dial *d, int status);
+    /* Every handle is closed: the engine frees the connection d is part of. */
+    void (*released)(hs_dial *d);
+} hs_dial_ops;
+/* Scratch an engine lends its connections' reads (one loop: reads never overlap). */
+typedef struct hs_dial_scratch {
+    spw_buf plain; /* decrypted input */
+    uint8_t rbuf[64u << 10];
+} hs_dial_scratch;
+struct hs_dial {
+    hs_sink *s;
+    hs_endpoint *ep;
+    const hs_dial_ops *ops;
+    hs_dial_scratch *scr;
+    const char *alpn;       /* what TLS offers */
+    hs_conns *on;           /* the list it is on until closed */
+    hs_dial *prev, *next;
+    enum hs_dial_state state;
+    uv_tcp_t tcp;           /* its data points at the dial */
+    uv_timer_t timer;       /* connect_timeout, TLS handshake included */
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    unsigned refs;          /* closed handles and pending lookups still owed */
+    hs_tls *tls;            /* https only */
+    spw_buf out;            /* bytes for hs_dial_send */
+    spw_buf wbuf;           /* what its pending uv_write holds */
+    uv_write_t wreq;
+    bool writing;
+    int fail_cc;            /* why it failed (a CURLcode), for a request placed on it at once */
+    char why[320];          /* room for any reason dial.c gives */
+};
+/* Puts d (zeroed) on the list `on` and starts connecting it to ep, with TLS offering alpn when
+ * ep->https. Failures go to ops->error, those found at once before this returns. */
+void hs_dial_start(hs_dial *d, hs_sink *s, hs_endpoint *ep, hs_conns *on, const char *alpn,
+                   const hs_dial_ops *ops, hs_dial_scratch *scr);
+/* Hands d->out to the socket: what uv_try_write does not take goes in one uv_write (then
+ * ops->written). 0, or a libuv error. */
+int hs_dial_send(hs_dial *d);
+/* Takes d off its list and closes it; ops->released follows once every handle is closed. */
+void hs_dial_close(hs_dial *d);
 
 #endif /* SPW_SINK_HTTP_H */

@@ -1,12 +1,19 @@
-# The `http` sink: HTTP/1.1 and HTTP/2 delivery with libcurl, and HTTP/2
-# with nghttp2 and OpenSSL, on the worker's libuv loop (see plugin.c, h2.c
-# and doc/http-sink.md).
+# The `http` sink: HTTP/2 with nghttp2 (h2.c), HTTP/1.1 with its own client
+# (h1.c, h1parse.c), both connecting through dial.c and tls.c (OpenSSL),
+# and libcurl for proxies, health checks and engine = libcurl, all on the
+# worker's libuv loop (see plugin.c and doc/http-sink.md).
+#
+# h1parse.c is pure (bytes in, a parsed response out): the unit test and
+# the fuzzer compile it on its own.
 pkglib_LTLIBRARIES += plugins/sink-http.la
 plugins_sink_http_la_SOURCES = \
 	plugins/sink-http/http.h \
 	plugins/sink-http/plugin.c \
 	plugins/sink-http/multi.c \
 	plugins/sink-http/h2.c \
+	plugins/sink-http/h1.c \
+	plugins/sink-http/h1parse.c \
+	plugins/sink-http/dial.c \
 	plugins/sink-http/tls.c \
 	plugins/sink-http/addr.c \
 	plugins/sink-http/request.c \

@@ -2,9 +2,10 @@
  * plugins/sink-http/plugin.c: the `http` sink's descriptor, option table,
  * configuration checks and instance lifecycle.
  *
- * One instance per worker: its own curl multi handle on the worker's
- * loop, its own pool of easy handles and connections, its own view of
- * endpoint health. Nothing is shared between workers but the read-only
+ * One instance per worker: its own engines on the worker's loop (the
+ * native HTTP/2 and HTTP/1.1 ones, and a curl multi handle for the rest),
+ * its own connections and request objects, its own view of endpoint
+ * health. Nothing is shared between workers but the read-only
  * configuration, so the request path takes no lock.
  *
  * The options follow the vendor connector's destination settings where
@@ -40,9 +41,10 @@ static const spw_option hs_options[] = {
      "http2: HTTP/2 where TLS negotiates it (ALPN), else HTTP/1.1; http1.1: HTTP/1.1 only; h2c: "
      "cleartext HTTP/2 with prior knowledge (HTTP_2 and HTTP_1_1 are the vendor's names)."},
     {"engine", SPW_OPT_ENUM, 0, "native", 0, 0, "native|libcurl", OFF(engine),
-     "Who speaks HTTP: native sends HTTP/2 (h2c, and https URLs with protocol http2) straight "
-     "over nghttp2, many requests on one connection, and the rest (HTTP/1.1, a proxy, a server "
-     "whose ALPN refuses h2) with libcurl; libcurl: always libcurl."},
+     "Who speaks HTTP: native sends HTTP/2 (h2c, and https URLs with protocol http2) over "
+     "nghttp2, many requests on one connection, and HTTP/1.1 (http1.1, http:// URLs with "
+     "http2, servers whose ALPN refuses h2) with spillway's own client on keep-alive "
+     "connections; only a proxy and health checks use libcurl. libcurl: always libcurl."},
     {"method", SPW_OPT_ENUM, 0, "POST", 0, 0, "POST|PUT|PATCH", OFF(method),
      "HTTP method of delivery requests."},
     {"headers", SPW_OPT_LIST, 0, NULL, 0, 256, NULL, OFF(headers),
@@ -323,6 +325,9 @@ static void hs_teardown(hs_sink *s) {
     s->closing = true;
     hs_endpoints_free(s);
     hs_requests_free(s);
+    /* TLS sessions still open hold their own reference to it. */
+    hs_tls_ctx_free(s->tls_ctx);
+    s->tls_ctx = NULL;
     if (!had_multi)
         free(s);
 }
@@ -359,13 +364,20 @@ static spw_result hs_create(spw_stage *st, const void *config, void **inst, spw_
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
     s->h2 = hs_h2_selected(cf);
+    s->h1 = hs_h1_selected(cf);
     spw_result rc = hs_requests_init(s, err);
     if (rc == SPW_OK)
         rc = hs_multi_init(s, err);
     if (rc == SPW_OK)
         rc = hs_endpoints_init(s, err);
+    if (rc == SPW_OK && (s->h2 || s->h1)) {
+        hs_deadlines_init(s);
+        rc = hs_addr_init(s, err);
+    }
     if (rc == SPW_OK && s->h2)
         rc = hs_h2_init(s, err);
+    if (rc == SPW_OK && s->h1)
+        rc = hs_h1_init(s, err);
     if (rc != SPW_OK) {
         hs_teardown(s);
         return rc;
@@ -381,8 +393,14 @@ static spw_result hs_create(spw_stage *st, const void *config, void **inst, spw_
                     "bug 10634, fixed in 8.0.0), so each request opens its own connection; use "
                     "engine = native (without a proxy), or http1.1, for throughput",
                     curl_version_info(CURLVERSION_NOW)->version);
+        const hs_endpoint *ep = &s->eps[0];
         spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s (%s)", s->n_eps,
-                s->eps[0].base, s->h2 ? "nghttp2" : "libcurl");
+                ep->base,
+                s->h2 && ep->h2_use ? (s->h1 ? "HTTP/2 with nghttp2, HTTP/1.1 natively if ALPN "
+                                               "refuses h2"
+                                             : "HTTP/2 with nghttp2")
+                : s->h1 && ep->h1_use ? "HTTP/1.1, native engine"
+                                      : "libcurl");
     }
     *inst = s;
     return SPW_OK;
@@ -399,7 +417,8 @@ static const spw_sink_ops hs_sink_ops = {
 };
 
 SPW_PLUGIN_DEFINE(.kind = SPW_KIND_SINK, .name = "http", .version = "1.0.0",
-                  .description = "Delivers request bodies over HTTP/1.1 or HTTP/2 (libcurl, nghttp2)",
+                  .description = "Delivers request bodies over HTTP/1.1 or HTTP/2 (own HTTP/1.1 client, nghttp2, "
+                                 "libcurl)",
                   .options = hs_options, .config_size = sizeof(struct hs_conf),
                   .check = hs_check, .create = hs_create, .destroy = hs_destroy,
                   .sink = &hs_sink_ops);

@@ -18,6 +18,11 @@
  * buffer and chained in front of the static list, so no list is built per
  * request.
  *
+ * The native engines (h2.c, h1.c) send the same request from the same
+ * prepared parts (URL, the request's own headers in r->hdr, the body by
+ * pointer), and the headers every request carries come from one walk of
+ * the configuration (hs_fixed_headers), so the engines cannot drift apart.
+ *
  * The request's timeout is the smaller of `timeout` and what is left
  * before the batch's deadline: past the deadline the core has already
  * answered the events "retry", and waiting longer would only hold a
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "http.h"
 
 
@@ -191,8 +197,9 @@ hs_req *hs_req_get(hs_sink *s) {
         return r;
     }
     spw_err err = {""};
-    r = hs_req_new(s, !s->h2, &err);
-    if (r && !s->h2 && hs_easy_setup(s, r, &err) != SPW_OK) {
+    bool easy = !s->h2 && !s->h1; /* the native engines serve every endpoint when they are on */
+    r = hs_req_new(s, easy, &err);
+    if (r && easy && hs_easy_setup(s, r, &err) != SPW_OK) {
         /* Leave it in s->reqs (freed at destroy), off the free list. */
         spw_log(s->st, SPW_LOG_ERROR, "%s", err.msg);
         return NULL;
@@ -209,6 +216,7 @@ static void req_release(hs_sink *s, hs_req *r) {
     }
     r->batch = NULL;
     r->ep = NULL;
+    r->expire = NULL;
     spw_buf_reset(&r->resp);
     r->errbuf[0] = '\0';
     r->next = s->free_reqs;
@@ -304,12 +312,68 @@ static spw_result sign_request(hs_sink *s, hs_req *r, const uint8_t *body, size_
     return rc;
 }
 
+static bool header_has_vars(const char *h) { return strstr(h, "${") != NULL; }
+
+spw_result hs_fixed_headers(const struct hs_conf *cf, hs_hdr_fn fn, void *arg) {
+    /* A User-Agent in `headers` replaces user_agent, as it does in libcurl. */
+    bool own_ua = false;
+    for (size_t i = 0; i < cf->headers.n; i++)
+        own_ua |= strncasecmp(cf->headers.v[i], "user-agent:", 11) == 0;
+    spw_result rc = SPW_OK;
+    if (!own_ua && cf->user_agent && *cf->user_agent)
+        rc = fn(arg, "User-Agent", 10, cf->user_agent, strlen(cf->user_agent));
+    for (size_t i = 0; i < cf->headers.n && rc == SPW_OK; i++) {
+        const char *line = cf->headers.v[i];
+        if (header_has_vars(line))
+            continue; /* templated: rendered per request */
+        const char *colon = strchr(line, ':');
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strlen(v);
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
+        if (vl == 0)
+            continue; /* "Name:" removes a header in libcurl; nothing to remove here */
+        rc = fn(arg, line, (size_t)(colon - line), v, vl);
+    }
+    if (rc != SPW_OK || (cf->auth != HS_AUTH_BASIC && cf->auth != HS_AUTH_BEARER &&
+                         cf->auth != HS_AUTH_HEADER))
+        return rc;
+    spw_buf val = {0};
+    const char *name = "Authorization";
+    if (cf->auth == HS_AUTH_BASIC) {
+        spw_buf up = {0};
+        rc = spw_buf_printf(&up, "%s:%s", cf->username, cf->password ? cf->password : "");
+        if (rc == SPW_OK)
+            rc = spw_buf_append(&val, "Basic ", 6);
+        if (rc == SPW_OK)
+            rc = spw_buf_append_base64(&val, up.data, up.len);
+        if (up.data)
+            memset(up.data, 0, up.len);
+        spw_buf_free(&up);
+    } else if (cf->auth == HS_AUTH_BEARER) {
+        rc = spw_buf_printf(&val, "Bearer %s", cf->token ? cf->token : "");
+    } else {
+        name = cf->auth_header;
+        const char *v = cf->auth_value ? cf->auth_value : "";
+        rc = spw_buf_append(&val, v, strlen(v));
+    }
+    if (rc == SPW_OK)
+        rc = fn(arg, name, strlen(name), (const char *)val.data, val.len);
+    /* The secret has been copied by fn; wipe this copy. */
+    if (val.data)
+        memset(val.data, 0, val.len);
+    spw_buf_free(&val);
+    return rc;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 /* Starts r (URL, headers and body prepared) on libcurl, within tmo ms. */
 static spw_result curl_start(hs_sink *s, hs_req *r, uint64_t tmo, spw_err *err) {
     if (!r->easy) {
-        /* A request object of the nghttp2 engine, for an endpoint libcurl serves. */
+        /* A request object made without a handle (the native engines were on). */
         r->easy = curl_easy_init();
         if (!r->easy)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory (curl_easy_init)");
@@ -424,33 +488,23 @@ spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
     r->body_len = bl;
     r->errbuf[0] = '\0';
 
-    if (s->h2 && ep->h2_use) {
-        r->busy = true;
-        s->busy++;
-        spw_counter_add(s->c_requests, 1);
-        spw_counter_add(s->c_bytes, bl);
-        return hs_h2_submit(s, r, tmo);
-    }
-    rc = curl_start(s, r, tmo, err);
-    if (rc != SPW_OK) {
-        req_release(s, r);
-        return rc;
+    bool h2 = s->h2 && ep->h2_use, h1 = !h2 && s->h1 && ep->h1_use;
+    if (!h2 && !h1) {
+        rc = curl_start(s, r, tmo, err);
+        if (rc != SPW_OK) {
+            req_release(s, r);
+            return rc;
+        }
     }
     r->busy = true;
     s->busy++;
     spw_counter_add(s->c_requests, 1);
     spw_counter_add(s->c_bytes, bl);
+    if (h2)
+        return hs_h2_submit(s, r, tmo);
+    if (h1)
+        return hs_h1_submit(s, r, tmo);
     return SPW_OK;
-}
-
-void hs_req_to_curl(hs_sink *s, hs_req *r) {
-    uint64_t now = uv_now(s->loop);
-    uint64_t tmo = r->deadline_ms > now ? r->deadline_ms - now : 1;
-    spw_err err = {""};
-    if (curl_start(s, r, tmo, &err) != SPW_OK) {
-        snprintf(r->errbuf, sizeof r->errbuf, "%s", err.msg);
-        hs_req_complete(s, r, CURLE_FAILED_INIT, 0, NULL);
-    }
 }
 
 /* ---- completion --------------------------------------------------------- */
@@ -520,9 +574,101 @@ void hs_req_complete(hs_sink *s, hs_req *r, int cc, long status, const char *ret
     spw_batch_done(b, v.result, v.result == SPW_OK ? NULL : v.reason);
 }
 
-/* ---- lifecycle ---------------------------------------------------------- */
+void hs_req_end(hs_req *r, int cc, const char *why) {
+    if (why)
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", why);
+    hs_req_complete(r->s, r, cc, cc == CURLE_OK ? r->status : 0,
+                    r->retry_after[0] ? r->retry_after : NULL);
+}
 
-static bool header_has_vars(const char *h) { return strstr(h, "${") != NULL; }
+/* ---- what the native engines share ---------------------------------------- */
+
+void hs_reqq_push(hs_reqq *q, hs_req *r, bool front) {
+    if (front) {
+        r->qprev = NULL;
+        r->qnext = q->head;
+        if (q->head)
+            q->head->qprev = r;
+        else
+            q->tail = r;
+        q->head = r;
+    } else {
+        r->qnext = NULL;
+        r->qprev = q->tail;
+        if (q->tail)
+            q->tail->qnext = r;
+        else
+            q->head = r;
+        q->tail = r;
+    }
+}
+
+void hs_reqq_remove(hs_reqq *q, hs_req *r) {
+    if (r->qprev)
+        r->qprev->qnext = r->qnext;
+    else
+        q->head = r->qnext;
+    if (r->qnext)
+        r->qnext->qprev = r->qprev;
+    else
+        q->tail = r->qprev;
+    r->qprev = r->qnext = NULL;
+}
+
+static void on_deadline(uv_timer_t *t);
+
+static void deadline_arm(hs_sink *s, uint64_t at) {
+    if (s->deadline_at && s->deadline_at <= at)
+        return;
+    uint64_t now = uv_now(s->loop);
+    s->deadline_at = at;
+    uv_timer_start(&s->deadlines, on_deadline, at > now ? at - now : 0, 0);
+}
+
+static void on_deadline(uv_timer_t *t) {
+    hs_sink *s = t->data;
+    uint64_t now = uv_now(s->loop), next = 0;
+    s->deadline_at = 0;
+    /* At most the route's concurrency is busy: a scan is cheaper than keeping a heap. An
+     * expiry may hand the sink new work (reqs may grow meanwhile: index, never cache). */
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        hs_req *r = s->reqs[i];
+        if (!r->busy || !r->expire)
+            continue;
+        if (r->deadline_ms > now) {
+            if (!next || r->deadline_ms < next)
+                next = r->deadline_ms;
+            continue;
+        }
+        hs_expire_fn expire = r->expire;
+        r->expire = NULL;
+        char why[96];
+        snprintf(why, sizeof why, "no answer within %" PRIu64 " ms", r->timeout_ms);
+        expire(r, why);
+    }
+    if (next)
+        deadline_arm(s, next);
+}
+
+void hs_deadlines_init(hs_sink *s) {
+    uv_timer_init(s->loop, &s->deadlines);
+    s->deadlines.data = s;
+    s->deadlines_on = true;
+    s->open_handles++;
+}
+
+void hs_req_take(hs_sink *s, hs_req *r, uint64_t timeout_ms, hs_expire_fn expire) {
+    r->status = 0;
+    r->retry_after[0] = '\0';
+    r->deadline_ms = uv_now(s->loop) + timeout_ms;
+    r->timeout_ms = timeout_ms;
+    r->expire = expire;
+    deadline_arm(s, r->deadline_ms);
+}
+
+static void deadlines_closed(uv_handle_t *h) { hs_handle_closed(h->data); }
+
+/* ---- lifecycle ---------------------------------------------------------- */
 
 spw_result hs_requests_init(hs_sink *s, spw_err *err) {
     const struct hs_conf *cf = s->cf;
@@ -598,6 +744,11 @@ spw_result hs_requests_init(hs_sink *s, spw_err *err) {
 
 void hs_requests_abort(hs_sink *s) {
     hs_h2_close(s);
+    hs_h1_close(s);
+    if (s->deadlines_on) {
+        s->deadlines_on = false;
+        uv_close((uv_handle_t *)&s->deadlines, deadlines_closed);
+    }
     for (size_t i = 0; i < s->n_reqs; i++) {
         hs_req *r = s->reqs[i];
         if (!r->busy)
@@ -622,6 +773,7 @@ void hs_requests_free(hs_sink *s) {
         spw_buf_free(&r->resp);
         spw_buf_free(&r->gz);
         spw_buf_free(&r->hdr);
+        spw_buf_free(&r->head);
         free(r->dyn);
         free(r);
     }

@@ -80,23 +80,13 @@ static spw_result put_encoded(spw_buf *b, const char *p, size_t n) {
     return SPW_OK;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX in p[0..n) into out (at least n bytes); returns the length. */
 static size_t pct_decode(const char *p, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (p[i] == '%' && i + 2 < n && (h = hexval(p[i + 1])) >= 0 &&
-            (l = hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && i + 2 < n && (h = hs_hexval(p[i + 1])) >= 0 &&
+            (l = hs_hexval(p[i + 2])) >= 0) {
             out[o++] = (char)(h << 4 | l);
             i += 2;
         } else {

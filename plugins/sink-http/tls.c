@@ -1,6 +1,7 @@
 /*
- * plugins/sink-http/tls.c: client TLS for the nghttp2 engine, OpenSSL
- * driven through memory BIOs so that libuv keeps doing all socket I/O.
+ * plugins/sink-http/tls.c: client TLS for the native engines (h2.c,
+ * h1.c), OpenSSL driven through memory BIOs so that libuv keeps doing all
+ * socket I/O.
  *
  * Ciphertext read from the socket goes into the session's read BIO, and
  * SSL_read yields plaintext (running the handshake first); plaintext to
@@ -12,10 +13,12 @@
  * side of the sink so the engines agree: tls_min_version, tls_ca_file /
  * tls_ca_path or the system's store, a client certificate and key
  * (with tls_key_password), verification of the chain and of the URL's
- * host name (or IP address) unless tls_verify = false, SNI, and ALPN
- * offering h2 and http/1.1 so a server without HTTP/2 still completes the
- * handshake and can be handed to libcurl. The name checked and sent is
- * the URL's host even when connect_to sends the connection elsewhere.
+ * host name (or IP address) unless tls_verify = false, SNI, and ALPN,
+ * chosen per connection: the nghttp2 engine offers h2 and http/1.1, so a
+ * server without HTTP/2 still completes the handshake and can be handed
+ * to the HTTP/1.1 engine, which offers http/1.1 alone. The name checked
+ * and sent is the URL's host even when connect_to sends the connection
+ * elsewhere.
  */
 #include <arpa/inet.h>
 #include <limits.h>
@@ -85,8 +88,6 @@ spw_result hs_tls_ctx_new(const struct hs_conf *cf, void **out, spw_err *err) {
     SSL_CTX_set_min_proto_version(ctx, min_version(cf->tls_min_version));
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
 
     bool ca_file = cf->tls_ca_file && *cf->tls_ca_file;
     bool ca_path = cf->tls_ca_path && *cf->tls_ca_path;
@@ -129,7 +130,7 @@ fail:
 
 void hs_tls_ctx_free(void *ctx) { SSL_CTX_free(ctx); }
 
-hs_tls *hs_tls_new(void *ctx, const char *host, bool verify) {
+hs_tls *hs_tls_new(void *ctx, const char *host, bool verify, const char *alpn) {
     hs_tls *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
@@ -143,6 +144,9 @@ hs_tls *hs_tls_new(void *ctx, const char *host, bool verify) {
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     t->rbio = t->wbio = NULL; /* owned by ssl from here */
     SSL_set_connect_state(t->ssl);
+    /* 0 is success here, unlike the rest of OpenSSL. */
+    if (SSL_set_alpn_protos(t->ssl, (const unsigned char *)alpn, (unsigned)strlen(alpn)) != 0)
+        goto fail;
     /* An IP address is checked as one and never sent as SNI (RFC 6066). */
     unsigned char ip[16];
     bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;

@@ -29,6 +29,9 @@ plugins_source_xdr_la_LIBADD = $(SPW_PLUGIN_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
 # inputs that crash land in fuzz-xdr/crashes/.
 EXTRA_DIST += plugins/source-xdr/fuzz-frame.c
 FUZZ_SECONDS = 60
+# How every fuzz-* target runs its fuzzer, from its own directory of the build tree.
+FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=10 \
+	-print_final_stats=1 -artifact_prefix=crashes/
 if FUZZING
 noinst_PROGRAMS += plugins/source-xdr/fuzz-frame
 # The SDK code the parser leans on (the event, values, the list/map walker)
@@ -43,9 +46,7 @@ plugins_source_xdr_fuzz_frame_LDADD = libspillway.la $(ZLIB_LIBS) $(UV_LIBS)
 fuzz-xdr: plugins/source-xdr/fuzz-frame$(EXEEXT)
 	@mkdir -p fuzz-xdr/corpus fuzz-xdr/seeds fuzz-xdr/crashes
 	@$(PYTHON3) $(top_srcdir)/tests/xdr-client.py seeds $(top_srcdir)/tests/data/xdr fuzz-xdr/seeds
-	cd fuzz-xdr && ../plugins/source-xdr/fuzz-frame -max_total_time=$(FUZZ_SECONDS) \
-		-max_len=1048576 -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
-		-artifact_prefix=crashes/ corpus seeds
+	cd fuzz-xdr && ../plugins/source-xdr/fuzz-frame $(FUZZ_RUN_FLAGS) -max_len=1048576 corpus seeds
 else
 fuzz-xdr:
 	@echo "fuzz-xdr: the fuzzer is not built; configure with CC=clang ../configure --enable-fuzzing" >&2
