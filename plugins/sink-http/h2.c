@@ -206,6 +206,9 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         char why[160];
         snprintf(why, sizeof why, "stream closed by %s without an answer (%s)",
                  c->ep->base, nghttp2_http2_strerror(code));
+        /* A refused stream (also every stream above a GOAWAY's last id) was not processed
+         * (RFC 9113, 8.7): a busy or restarting server, not a failing one. */
+        r->spare_endpoint = code == NGHTTP2_REFUSED_STREAM;
         finish(r, CURLE_HTTP2_STREAM, why);
     }
     if (c->ep->h2q.head)
@@ -215,15 +218,16 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
     hs_h2conn *c = user;
-    (void)ng;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         /* Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM (retried). */
         c->draining = true;
         spw_log(c->s->st, SPW_LOG_DEBUG, "%s sent GOAWAY (%s, last stream %" PRId32 ")",
                 c->ep->base, nghttp2_http2_strerror(f->goaway.error_code),
                 f->goaway.last_stream_id);
-    } else if (f->hd.type == NGHTTP2_SETTINGS) {
+    } else if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
         c->spoke_h2 = true;
+        c->ep->h2_peer_streams =
+            nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
         if (c->ep->h2q.head)
             want_dispatch(c->s->h2s); /* the server may allow more streams now */
     }
@@ -440,15 +444,18 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
 
 /* ---- requests ------------------------------------------------------------ */
 
+/*
+ * Requests c may carry at once. Before the server's SETTINGS, only as many
+ * as it allowed an earlier connection (one while none has spoken yet):
+ * RFC 9113 lets a client assume more, but servers such as nginx refuse
+ * the streams beyond their limit.
+ */
 static uint32_t stream_limit(const hs_h2conn *c) {
     uint32_t lim = (uint32_t)c->s->cf->max_streams;
-    if (c->state == H2_READY) {
-        uint32_t peer = nghttp2_session_get_remote_settings(c->ng,
-                                                            NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-        if (peer < lim)
-            lim = peer;
-    }
-    return lim;
+    uint32_t peer = c->spoke_h2 ? nghttp2_session_get_remote_settings(
+                                      c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+                                : c->ep->h2_peer_streams ? c->ep->h2_peer_streams : 1;
+    return peer < lim ? peer : lim;
 }
 
 /* A connection of ep with room for one more request, opening one if allowed; NULL: wait. */
@@ -469,8 +476,14 @@ static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
             return c;
     }
     unsigned open = 0;
-    for (hs_dial *d = ep->h2conns.head; d; d = d->next)
-        open += !((hs_h2conn *)d)->draining;
+    for (hs_dial *d = ep->h2conns.head; d; d = d->next) {
+        c = (hs_h2conn *)d;
+        /* One being set up will say how many streams it takes: wait for that (its SETTINGS
+         * or its failure dispatch the queue) rather than open another. */
+        if (!c->draining && !c->spoke_h2)
+            return NULL;
+        open += !c->draining;
+    }
     if (cf->max_connections > 0 && open >= (unsigned)cf->max_connections)
         return NULL;
     return conn_open(s, ep);
@@ -577,6 +590,13 @@ static bool place(hs_sink *s, hs_req *r) {
 /* r's time is up: its stream is cancelled, and it ends. */
 static void expire(hs_req *r, const char *why) {
     hs_h2conn *c = r->conn;
+    if (c && !c->spoke_h2) {
+        /* A connection the server never sent SETTINGS on is no use to anyone waiting. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s (and no HTTP/2 SETTINGS from the server)", why);
+        conn_fail(c, CURLE_OPERATION_TIMEDOUT, msg);
+        return;
+    }
     if (c && r->stream_id > 0) {
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_CANCEL);
         mark_dirty(c);

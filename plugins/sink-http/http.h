@@ -339,6 +339,7 @@ typedef struct hs_endpoint {
     /* nghttp2 engine (h2.c) */
     bool h2_use;         /* its requests go through nghttp2 */
     hs_conns h2conns;    /* open connections */
+    uint32_t h2_peer_streams; /* the server's last SETTINGS_MAX_CONCURRENT_STREAMS (0: none yet) */
     hs_reqq h2q;         /* requests waiting for room on a connection */
     /* HTTP/1.1 engine (h1.c) */
     bool h1_use;         /* its requests go through h1.c (unless h2_use) */
@@ -373,6 +374,7 @@ typedef struct hs_req {
     struct hs_req *next;    /* free list */
     bool busy;
     bool is_probe;          /* a health check: GET, no auth */
+    bool spare_endpoint;    /* its failure says nothing about the endpoint (a refused stream) */
     /* nghttp2 engine (h2.c); easy is NULL there */
     const uint8_t *body;    /* what is sent (the batch body or gz) */
     size_t body_off;        /* how much of it nghttp2 has taken */

@@ -217,6 +217,7 @@ static void req_release(hs_sink *s, hs_req *r) {
     r->batch = NULL;
     r->ep = NULL;
     r->expire = NULL;
+    r->spare_endpoint = false;
     spw_buf_reset(&r->resp);
     r->errbuf[0] = '\0';
     r->next = s->free_reqs;
@@ -569,7 +570,7 @@ void hs_req_complete(hs_sink *s, hs_req *r, int cc, long status, const char *ret
         spw_counter_add(s->c_reject, 1);
         hs_warn(s, "%s: %s (%zu record(s) rejected)", ep->base, v.reason, count);
     }
-    hs_endpoint_report(ep, v.endpoint_failed, v.reason);
+    hs_endpoint_report(ep, v.endpoint_failed && !r->spare_endpoint, v.reason);
     req_release(s, r);
     spw_batch_done(b, v.result, v.result == SPW_OK ? NULL : v.reason);
 }
