@@ -81,7 +81,6 @@ HTTP/1.1, so that urllib can ask.
 --port 0 picks a free port; --port-file FILE receives it once listening.
 """
 
-import argparse
 import base64
 import gzip
 import hashlib
@@ -89,9 +88,7 @@ import heapq
 import itertools
 import json
 import os
-import re
 import select
-import signal
 import socket
 import sys
 import threading
@@ -107,7 +104,11 @@ import h2.settings
 import h2.stream
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
-SEQ_RE = re.compile(rb'"name":\s*"seq",\s*"type":\s*"int",\s*"value":\s*(\d+)|"seq":\s*(\d+)')
+# The fault grammar, the base statistics and the sequence numbers are
+# tests/receiver.py's: one implementation for both receivers.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import receiver as R  # noqa: E402
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SERVER = b"spillway-h2-receiver/1.0"
 GOAWAY_GRACE = 0.3
@@ -125,108 +126,34 @@ def error_code(text):
         return int(h2.errors.ErrorCodes[text.upper()])
 
 
-class Rule:
-    def __init__(self, spec, t0):
-        self.spec = spec
-        self.action = None
-        self.arg = None
-        self.status = None
-        self.retry_after = None
-        self.body = b""
-        self.start = 0.0
-        self.duration = None
-        self.after = 0
-        self.count = None
-        self.every = 1
-        self.seq = None
-        self.path = None
-        self.seen = 0
-        self.applied = 0
-        early = False
-        for item in spec.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            k, _, v = item.partition("=")
-            if k == "status":
-                self.status = int(v)
-            elif k == "delay":
-                self.action, self.arg = k, int(v)
-            elif k == "rst":
-                self.action, self.arg = k, error_code(v)
-            elif k in ("reset", "hang", "refuse", "goaway"):
-                self.action = k
-            elif k == "early":
-                early = True
-            elif k == "retry_after":
-                self.retry_after = v
-            elif k == "body":
-                self.body = v.encode()
-            elif k == "start":
-                self.start = float(v)
-            elif k == "for":
-                self.duration = float(v)
-            elif k == "after":
-                self.after = int(v)
-            elif k == "count":
-                self.count = int(v)
-            elif k == "every":
-                self.every = max(1, int(v))
-            elif k == "seq":
-                self.seq = int(v)
-            elif k == "path":
-                self.path = v
-            else:
-                raise ValueError("unknown fault item %r in %r" % (item, spec))
-        if early:
-            self.action, self.arg = "early", self.status or 200
-        elif self.status is not None and self.action is None:
-            self.action, self.arg = "status", self.status
-        if self.action is None:
-            raise ValueError("fault %r has no action" % spec)
+class Rule(R.Rule):
+    """receiver.py's faults, plus HTTP/2's: rst=CODE, goaway, and early
+    (answer `status` before reading the body)."""
+
+    def parse_extra(self, key, value):
+        if key == "rst":
+            self.action, self.arg = key, error_code(value)
+        elif key == "goaway":
+            self.action = key
+        elif key == "early":
+            self.early = True
+        else:
+            return False
+        return True
+
+    def finish_parse(self, spec):
+        if getattr(self, "early", False):
+            self.arg = self.arg if self.action == "status" else 200
+            self.action = "early"
         if self.action in HEADER_TIME_ACTIONS and self.seq is not None:
             raise ValueError("fault %r: %s acts before the body is read, so it cannot match seq=" % (spec, self.action))
-        if self.action == "refuse" and (self.duration is None):
-            raise ValueError("fault %r: refuse needs for=" % spec)
-        self.t0 = t0
-
-    def active_now(self, now):
-        if now < self.t0 + self.start:
-            return False
-        if self.duration is not None and now >= self.t0 + self.start + self.duration:
-            return False
-        return True
-
-    def applies(self, now, path, seqs):
-        """Called with the state lock held, for every request in turn."""
-        if self.action == "refuse" or not self.active_now(now):
-            return False
-        if self.path is not None and not path.startswith(self.path):
-            return False
-        if self.seq is not None and self.seq not in seqs:
-            return False
-        self.seen += 1
-        if self.seen <= self.after:
-            return False
-        if (self.seen - self.after - 1) % self.every != 0:
-            return False
-        if self.count is not None and self.applied >= self.count:
-            return False
-        self.applied += 1
-        return True
 
 
-class State:
+class State(R.State):
+    rule_class = Rule
+
     def __init__(self, args):
-        self.args = args
-        self.lock = threading.Lock()
-        self.t0 = time.monotonic()
-        self.rules = [Rule(s, self.t0) for s in args.fault]
-        self.log = open(args.log, "a", buffering=1) if args.log else None
-        self.requests = 0
-        self.records = 0
-        self.seqs = {}
-        self.statuses = {}
+        super().__init__(args)
         self.actions = {}
         self.conn_ids = itertools.count(1)
         self.connections = 0
@@ -240,12 +167,8 @@ class State:
         self.conns = set()
 
     def stats(self):
-        dups = sum(c - 1 for c in self.seqs.values() if c > 1)
-        return {
-            "requests": self.requests,
-            "records": self.records,
-            "distinct_seqs": len(self.seqs),
-            "duplicates": dups,
+        out = super().stats()
+        out.update({
             "connections": self.connections,
             "max_concurrent_streams": self.max_open,
             "max_concurrent_streams_acked": self.max_open_acked,
@@ -254,9 +177,9 @@ class State:
             "client_resets": self.client_resets,
             "http1_requests": self.http1,
             "internal_errors": self.internal_errors,
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "actions": dict(sorted(self.actions.items())),
-        }
+        })
+        return out
 
     def add_rule(self, spec):
         rule = Rule(spec, time.monotonic())
@@ -295,8 +218,6 @@ class State:
 STATE = None
 
 
-def find_seqs(body):
-    return [int(m.group(1) or m.group(2)) for m in SEQ_RE.finditer(body)]
 
 
 def check_request_headers(headers):
@@ -721,7 +642,7 @@ class Conn:
                 e = self.base_entry(st, 400)
                 STATE.record(e)
                 return self.answer(st, 400, b"bad gzip\n")
-        seqs = find_seqs(body)
+        seqs = R.find_seqs(body)
         now = time.monotonic()
         rule = None
         with STATE.lock:
@@ -921,14 +842,7 @@ def accept_loop(lsock, port):
 
 def main():
     global STATE
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--port-file")
-    p.add_argument("--log", help="append one JSON line per request to this file")
-    p.add_argument("--log-bodies", action="store_true", help="include bodies in the log")
-    p.add_argument("--print", action="store_true", help="print one line per request")
-    p.add_argument("--fault", action="append", default=[], help="a fault rule (see the top of this file)")
+    p = R.arguments(__doc__)
     p.add_argument("--max-streams", type=int, default=100, help="SETTINGS_MAX_CONCURRENT_STREAMS (100)")
     p.add_argument("--initial-window", type=int, help="SETTINGS_INITIAL_WINDOW_SIZE (65535)")
     p.add_argument("--max-frame", type=int, help="SETTINGS_MAX_FRAME_SIZE (16384)")
@@ -938,26 +852,11 @@ def main():
     lsock = listen(args.host, args.port)
     port = lsock.getsockname()[1]
     if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.rename(tmp, args.port_file)
+        R.write_port_file(args.port_file, port)
     if args.print:
         print("h2c receiver listening on http://%s:%d/" % (args.host, port), flush=True)
-
-    done = threading.Event()
-
-    def stop(signum, frame):
-        done.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     threading.Thread(target=accept_loop, args=(lsock, port), daemon=True).start()
-    if args.duration > 0:
-        done.wait(args.duration)
-    else:
-        while not done.is_set():
-            done.wait(3600)
+    R.wait_for_stop(args.duration)
     with STATE.lock:
         s = STATE.stats()
     print("h2-receiver: %d request(s), %d record(s), %d distinct seq, %d duplicate(s), %d connection(s), "

@@ -100,11 +100,21 @@ class Rule:
                 self.seq = int(v)
             elif k == "path":
                 self.path = v
-            else:
+            elif not self.parse_extra(k, v):
                 raise ValueError("unknown fault item %r in %r" % (item, spec))
+        self.finish_parse(spec)
         if self.action is None:
             raise ValueError("fault %r has no action" % spec)
+        if self.action == "refuse" and self.duration is None:
+            raise ValueError("fault %r: refuse needs for=" % spec)
         self.t0 = t0
+
+    def parse_extra(self, key, value):
+        """Fault items of a subclass (tests/h2-receiver.py); False: unknown."""
+        return False
+
+    def finish_parse(self, spec):
+        """Checks across items, for a subclass."""
 
     def active_now(self, now):
         if now < self.t0 + self.start:
@@ -135,11 +145,13 @@ class Rule:
 
 
 class State:
+    rule_class = Rule
+
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
         self.t0 = time.monotonic()
-        self.rules = [Rule(s, self.t0) for s in args.fault]
+        self.rules = [self.rule_class(s, self.t0) for s in args.fault]
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.requests = 0
         self.records = 0
@@ -455,9 +467,9 @@ def refuse_loop(rule):
 STATE = None
 
 
-def main():
-    global STATE
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(doc):
+    """The command line both receivers share (listening, recording, faults)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--port-file")
@@ -465,6 +477,36 @@ def main():
     p.add_argument("--log-bodies", action="store_true", help="include bodies in the log")
     p.add_argument("--print", action="store_true", help="print one line per request")
     p.add_argument("--fault", action="append", default=[], help="a fault rule (see the top of this file)")
+    return p
+
+
+def write_port_file(path, port):
+    """Writes the listening port for a test to read; renamed into place, so never half written."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.rename(tmp, path)
+
+
+def wait_for_stop(duration):
+    """Returns on SIGINT or SIGTERM, or after `duration` seconds (0: never)."""
+    done = threading.Event()
+
+    def stop(signum, frame):
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if duration > 0:
+        done.wait(duration)
+    else:
+        while not done.is_set():
+            done.wait(3600)
+
+
+def main():
+    global STATE
+    p = arguments(__doc__)
     p.add_argument("--basic", help="require basic auth USER:PASS")
     p.add_argument("--bearer", help="require this bearer token")
     p.add_argument("--sigv4", help="require SigV4 signed with AKID:SECRET:REGION:SERVICE")
@@ -481,26 +523,11 @@ def main():
         if r.action == "refuse":
             threading.Thread(target=refuse_loop, args=(r,), daemon=True).start()
     if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.rename(tmp, args.port_file)
+        write_port_file(args.port_file, port)
     if args.print:
         print("receiver listening on http://%s:%d/" % (args.host, port), flush=True)
-
-    done = threading.Event()
-
-    def stop(signum, frame):
-        done.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    if args.duration > 0:
-        done.wait(args.duration)
-    else:
-        while not done.is_set():
-            done.wait(3600)
+    wait_for_stop(args.duration)
     with STATE.lock:
         s = STATE.stats()
     print("receiver: %d request(s), %d record(s), %d distinct seq, %d duplicate(s), statuses %s"
