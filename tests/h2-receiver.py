@@ -69,6 +69,12 @@ to is logged, answered RST_STREAM PROTOCOL_ERROR and counted in
 protocol_errors, as is an HTTP/1.1 request (but /_control/) and any
 connection error h2 raises.
 
+Checks: --basic USER:PASS, --bearer TOKEN, --sigv4 AKID:SECRET:REGION:SERVICE
+answer 401/403 to requests without the right credentials, with
+receiver.py's own checker (its SigV4 signer written from the AWS
+documentation, with :authority standing for host, as AWS does over
+HTTP/2).
+
 Control: GET /_control/stats answers the totals as JSON: requests,
 records and distinct_seqs delivered (in 2xx answers), duplicates,
 connections, max_concurrent_streams (the most streams open at once on one
@@ -313,6 +319,19 @@ class Stream:
     def header(self, name):
         vals = [v for k, v in self.regular if k == name]
         return ", ".join(vals) if vals else None
+
+    # What receiver.py's auth checks read: case-insensitive names, and "host"
+    # is :authority, as it is for AWS SigV4 over HTTP/2.
+    def get_all(self, name):
+        name = name.lower()
+        vals = [v for k, v in self.regular if k == name]
+        if not vals and name == "host" and ":authority" in self.pseudo:
+            vals = [self.pseudo[":authority"]]
+        return vals
+
+    def get(self, name, default=None):
+        vals = self.get_all(name)
+        return ", ".join(vals) if vals else default
 
 
 class Conn:
@@ -643,6 +662,12 @@ class Conn:
                 STATE.record(e)
                 return self.answer(st, 400, b"bad gzip\n")
         seqs = R.find_seqs(body)
+        deny = R.auth_denial(STATE.args, st.pseudo.get(":method", ""), st.path, st, raw)
+        if deny is not None:
+            e = self.base_entry(st, deny[0])
+            e.update({"len": len(body), "sha256": hashlib.sha256(body).hexdigest(), "seqs": seqs})
+            STATE.record(e)
+            return self.answer(st, deny[0], deny[1])
         now = time.monotonic()
         rule = None
         with STATE.lock:

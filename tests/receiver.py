@@ -250,6 +250,25 @@ def sigv4_check(spec, method, raw_path, headers, body):
     return None
 
 
+def auth_denial(args, method, raw_path, headers, raw_body):
+    """What --basic, --bearer and --sigv4 answer a request without the right
+    credentials, as (status, body); None when it may pass. headers: get(name)
+    and get_all(name), case-insensitive (an email.message.Message, or
+    h2-receiver.py's view of a stream's headers)."""
+    deny = None
+    if args.basic:
+        want = "Basic " + base64.b64encode(args.basic.encode()).decode()
+        if headers.get("Authorization") != want:
+            deny = (401, b"basic auth required\n")
+    if args.bearer and headers.get("Authorization") != "Bearer " + args.bearer:
+        deny = (401, b"bearer token required\n")
+    if args.sigv4:
+        why = sigv4_check(args.sigv4, method, raw_path, headers, raw_body)
+        if why:
+            deny = (403, ("sigv4: %s\n" % why).encode())
+    return deny
+
+
 # ---- the server ----------------------------------------------------------------
 
 class Handler(BaseHTTPRequestHandler):
@@ -339,17 +358,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._answer(400, b"bad gzip\n")
         seqs = find_seqs(body)
         status, answer, extra, action = 200, b"", {}, None
-        deny = None
-        if st.args.basic:
-            want = "Basic " + base64.b64encode(st.args.basic.encode()).decode()
-            if self.headers.get("Authorization") != want:
-                deny = (401, b"basic auth required\n")
-        if st.args.bearer and self.headers.get("Authorization") != "Bearer " + st.args.bearer:
-            deny = (401, b"bearer token required\n")
-        if st.args.sigv4:
-            why = sigv4_check(st.args.sigv4, self.command, self.path, self.headers, raw)
-            if why:
-                deny = (403, ("sigv4: %s\n" % why).encode())
+        deny = auth_denial(st.args, self.command, self.path, self.headers, raw)
         rule = None
         if deny is None:
             with st.lock:
@@ -477,6 +486,9 @@ def arguments(doc):
     p.add_argument("--log-bodies", action="store_true", help="include bodies in the log")
     p.add_argument("--print", action="store_true", help="print one line per request")
     p.add_argument("--fault", action="append", default=[], help="a fault rule (see the top of this file)")
+    p.add_argument("--basic", help="require basic auth USER:PASS")
+    p.add_argument("--bearer", help="require this bearer token")
+    p.add_argument("--sigv4", help="require SigV4 signed with AKID:SECRET:REGION:SERVICE")
     return p
 
 
@@ -507,9 +519,6 @@ def wait_for_stop(duration):
 def main():
     global STATE
     p = arguments(__doc__)
-    p.add_argument("--basic", help="require basic auth USER:PASS")
-    p.add_argument("--bearer", help="require this bearer token")
-    p.add_argument("--sigv4", help="require SigV4 signed with AKID:SECRET:REGION:SERVICE")
     p.add_argument("--stall", action="store_true", help="answer nothing, ever (same as --fault hang)")
     p.add_argument("--duration", type=float, default=0, help="exit after this many seconds (0: never)")
     args = p.parse_args()
