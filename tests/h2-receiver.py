@@ -40,7 +40,8 @@ body; POST /_control/clear removes them). SPEC is comma-separated:
               connection is closed gracefully 300 ms later) | early
               [status=CODE] (answer, 200 unless status= says otherwise,
               with END_STREAM before reading the body, then RST_STREAM
-              NO_ERROR as nginx does) | refuse (stop listening)
+              NO_ERROR as nginx does) | bighead=N (answer 200 with N
+              bytes of headers, 1000 to a field) | refuse (stop listening)
   a window:   start=S (seconds after the receiver started, or after the
               fault was added over /_control), for=S (duration), after=N
               (skip the first N matching requests), count=N (then stop),
@@ -141,6 +142,8 @@ class Rule(R.Rule):
             self.action, self.arg = key, error_code(value)
         elif key == "goaway":
             self.action = key
+        elif key == "bighead":
+            self.action, self.arg = key, int(value)
         elif key == "early":
             self.early = True
         else:
@@ -681,6 +684,8 @@ class Conn:
             status, answer = rule.arg, rule.body
             if rule.retry_after is not None:
                 extra.append((b"retry-after", rule.retry_after.encode()))
+        elif action == "bighead":
+            extra.extend((b"x-big-%d" % i, b"b" * 1000) for i in range(rule.arg // 1000))
         elif action in ("hang", "reset", "rst"):
             status = 0
         e = self.base_entry(st, status)
@@ -726,6 +731,8 @@ class Conn:
             self.h2.send_headers(st.sid, hdrs, end_stream=not body)
         except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
             return
+        except h2.exceptions.ProtocolError:
+            return  # the client ended the connection (GOAWAY): nothing more goes out
         st.pending = body
         if body:
             self.send_body(st)
@@ -739,7 +746,8 @@ class Conn:
                     return
                 chunk, st.pending = st.pending[:n], st.pending[n:]
                 self.h2.send_data(st.sid, chunk, end_stream=not st.pending)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
+        except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError,
+                h2.exceptions.ProtocolError):
             st.pending = b""
         if not st.pending:
             self.prune()

@@ -52,6 +52,10 @@
 
 #define H2_OUT_HIGH (256u << 10)   /* stop asking nghttp2 for frames above this */
 #define H2_WINDOW (16u << 20)      /* our receive window: responses never wait on us */
+/* Response headers we take at most (RFC 9113's size: name + value + 32 per field); more resets
+ * the stream. nghttp2 decodes fields one by one and does not enforce the limit it is told to
+ * advertise, so this is what bounds a server that sends headers without end. */
+#define H2_MAX_HEADERS (64u << 10)
 #define NOT_H2 "the server does not speak HTTP/2 with prior knowledge (an HTTP/1.1 server?)"
 
 enum h2_state { H2_DIALING, H2_READY, H2_CLOSED };
@@ -166,6 +170,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     hs_req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!r)
         return 0;
+    size_t add = namelen + valuelen + 32;
+    r->h2_hdr_bytes = add > H2_MAX_HEADERS ? H2_MAX_HEADERS + 1 : r->h2_hdr_bytes + (uint32_t)add;
+    if (r->h2_hdr_bytes > H2_MAX_HEADERS)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream; see on_stream_close */
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
         long st = 0;
         for (size_t i = 0; i < valuelen && i < 3; i++)
@@ -198,7 +206,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     hs_req *r = nghttp2_session_get_stream_user_data(ng, id);
     if (!r)
         return 0;
-    if (r->status) {
+    if (r->h2_hdr_bytes > H2_MAX_HEADERS) {
+        char why[160];
+        snprintf(why, sizeof why, "%s answered with more than %u KiB of headers", c->ep->base,
+                 H2_MAX_HEADERS >> 10);
+        finish(r, CURLE_HTTP2_STREAM, why);
+    } else if (r->status) {
         /* A final status decides, also when the server then reset the stream (nginx answers
          * before reading a body it does not want, then resets with NO_ERROR). */
         finish(r, CURLE_OK, NULL);
@@ -434,6 +447,7 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADERS},
     };
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_WINDOW);

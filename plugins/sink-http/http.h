@@ -386,6 +386,7 @@ typedef struct hs_req {
     uint64_t timeout_ms;
     hs_expire_fn expire;    /* set while a native engine has it (hs_req_take) */
     char retry_after[64];
+    uint32_t h2_hdr_bytes;  /* response header bytes so far (bounded by H2_MAX_HEADERS) */
     char clen[24];          /* content-length value */
     struct hs_req *qprev, *qnext; /* its connection's list or its endpoint's queue */
     /* HTTP/1.1 engine (h1.c) */

@@ -661,6 +661,7 @@ void hs_deadlines_init(hs_sink *s) {
 void hs_req_take(hs_sink *s, hs_req *r, uint64_t timeout_ms, hs_expire_fn expire) {
     r->status = 0;
     r->retry_after[0] = '\0';
+    r->h2_hdr_bytes = 0;
     r->deadline_ms = uv_now(s->loop) + timeout_ms;
     r->timeout_ms = timeout_ms;
     r->expire = expire;
