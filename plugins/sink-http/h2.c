@@ -278,29 +278,42 @@ static void conn_close(hs_h2conn *c) {
         want_dispatch(c->s->h2s);
 }
 
-/* Ends every request on c with a transport error, then closes it. */
-static void conn_fail(hs_h2conn *c, int cc, const char *why) {
-    if (c->state == H2_CLOSED)
-        return;
+/*
+ * Takes every request off c and closes it; returns them, linked by qnext.
+ * They are detached before any is finished or moved: that may hand the
+ * sink more work, which must not land on c.
+ */
+static hs_req *conn_close_taking(hs_h2conn *c) {
     hs_req *list = c->reqs.head;
     c->reqs = (hs_reqq){NULL, NULL};
-    c->draining = true;
-    /* Detach all first: finishing one lets the core hand this sink more work, which must not
-     * land here. */
     for (hs_req *r = list; r; r = r->qnext) {
         r->conn = NULL;
         r->stream_id = 0;
     }
     c->streams = 0;
-    if (list)
-        spw_log(c->s->st, SPW_LOG_DEBUG, "%s: %s", c->ep->base, why);
     conn_close(c);
-    while (list) {
-        hs_req *r = list;
-        list = r->qnext;
+    return list;
+}
+
+/* The next request of a list conn_close_taking returned, unlinked; NULL at the end. */
+static hs_req *list_pop(hs_req **list) {
+    hs_req *r = *list;
+    if (r) {
+        *list = r->qnext;
         r->qprev = r->qnext = NULL;
-        finish(r, cc, why);
     }
+    return r;
+}
+
+/* Ends every request on c with a transport error, then closes it. */
+static void conn_fail(hs_h2conn *c, int cc, const char *why) {
+    if (c->state == H2_CLOSED)
+        return;
+    if (c->reqs.head)
+        spw_log(c->s->st, SPW_LOG_DEBUG, "%s: %s", c->ep->base, why);
+    hs_req *list = conn_close_taking(c);
+    for (hs_req *r; (r = list_pop(&list));)
+        finish(r, cc, why);
 }
 
 static void conn_written(hs_dial *d, int status) {
@@ -373,20 +386,9 @@ static void conn_fallback(hs_h2conn *c) {
     ep->h2_use = false;
     spw_log(s->st, SPW_LOG_INFO,
             "%s does not offer HTTP/2 (ALPN): HTTP/1.1 from now on", ep->base);
-    hs_req *list = c->reqs.head;
-    c->reqs = (hs_reqq){NULL, NULL};
-    c->streams = 0;
-    for (hs_req *r = list; r; r = r->qnext) {
-        r->conn = NULL;
-        r->stream_id = 0;
-    }
-    conn_close(c);
-    while (list) {
-        hs_req *r = list;
-        list = r->qnext;
-        r->qprev = r->qnext = NULL;
+    hs_req *list = conn_close_taking(c);
+    for (hs_req *r; (r = list_pop(&list));)
         hs_h1_take(s, r);
-    }
     while (ep->h2q.head) {
         hs_req *r = ep->h2q.head;
         req_detach(r);
