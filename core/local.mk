@@ -20,9 +20,35 @@ libspillway_la_SOURCES = \
 	core/transform.c core/transform.h \
 	core/worker.c core/worker.h \
 	core/pipeline.c core/pipeline.h \
-	core/metrics.c core/metrics.h
-libspillway_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
-libspillway_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS)
+	core/metrics.c core/metrics.h \
+	$(SPW_HTTP_SOURCES)
+libspillway_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(SPW_HTTP_CFLAGS)
+libspillway_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS) \
+	$(SPW_HTTP_LIBS)
+
+# The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
+# and HTTP/1.1 engines connecting through dial.c and tls.c (OpenSSL), and
+# libcurl for proxies and engine = libcurl, all on the stage's libuv loop.
+# h1parse.c and sigv4.c are pure: unit tests and the fuzzer compile them on
+# their own.
+SPW_HTTP_SOURCES = \
+	core/http/http-private.h \
+	core/http/client.c \
+	core/http/options.c \
+	core/http/multi.c \
+	core/http/endpoints.c \
+	core/http/h2.c \
+	core/http/h1.c \
+	core/http/h1parse.c \
+	core/http/dial.c \
+	core/http/tls.c \
+	core/http/addr.c \
+	core/http/sigv4.c \
+	core/http/retry-after.c \
+	core/http/gzip.c \
+	core/http/auth.c
+SPW_HTTP_CFLAGS = $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
+SPW_HTTP_LIBS = $(CURL_LIBS) $(NGHTTP2_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
 libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
 
 bin_PROGRAMS += spillway

@@ -60,6 +60,7 @@ static const char *type_name(spw_opt_type t) {
     case SPW_OPT_SIZE: return "size";
     case SPW_OPT_ENUM: return "enum";
     case SPW_OPT_LIST: return "list";
+    case SPW_OPT_GROUP: return "group";
     }
     return NULL;
 }
@@ -75,6 +76,7 @@ static size_t type_size(spw_opt_type t) {
     case SPW_OPT_STRING: return sizeof(char *);
     case SPW_OPT_ENUM: return sizeof(int);
     case SPW_OPT_LIST: return sizeof(spw_strlist);
+    case SPW_OPT_GROUP: return sizeof(void *);
     }
     return 0;
 }
@@ -89,6 +91,7 @@ static size_t type_align(spw_opt_type t) {
     case SPW_OPT_STRING: return alignof(char *);
     case SPW_OPT_ENUM: return alignof(int);
     case SPW_OPT_LIST: return alignof(spw_strlist);
+    case SPW_OPT_GROUP: return alignof(void *);
     }
     return 1;
 }
@@ -103,6 +106,56 @@ static bool is_secret(const spw_option *o) {
 
 static void *field(const spw_option *o, void *conf) {
     return (char *)conf + o->offset;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Groups: option tables the core owns, embedded by name (SPW_OPT_GROUP)  */
+/* ---------------------------------------------------------------------- */
+
+static const spw__opt_group *const groups[] = {&spw__http_group};
+
+static const spw__opt_group *find_group(const char *name) {
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (strcmp(groups[i]->name, name) == 0)
+            return groups[i];
+    return NULL;
+}
+
+static void *group_conf(const spw_option *o, void *conf) {
+    void *g;
+    memcpy(&g, field(o, conf), sizeof g);
+    return g;
+}
+
+/*
+ * Gives every group entry of the targets' tables a zeroed struct of its own
+ * and appends a target for it to ex (room for n + number of groups).
+ * Returns how many targets ex holds, or 0 when out of memory.
+ */
+static size_t expand_groups(const spw__opt_target *targets, size_t n, spw__opt_target *ex) {
+    size_t k = 0;
+    for (size_t t = 0; t < n; t++)
+        ex[k++] = targets[t];
+    for (size_t t = 0; t < n; t++)
+        for (const spw_option *o = targets[t].table; o && o->name; o++) {
+            const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+            if (!g)
+                continue;
+            void *gc = calloc(1, g->size);
+            if (!gc)
+                return 0;
+            memcpy(field(o, targets[t].conf), &gc, sizeof gc);
+            ex[k++] = (spw__opt_target){g->table, gc};
+        }
+    return k;
+}
+
+static size_t count_groups(const spw__opt_target *targets, size_t n) {
+    size_t k = 0;
+    for (size_t t = 0; t < n; t++)
+        for (const spw_option *o = targets[t].table; o && o->name; o++)
+            k += o->type == SPW_OPT_GROUP;
+    return k;
 }
 
 static void strlist_free(spw_strlist *l) {
@@ -477,6 +530,9 @@ static spw_result parse_value(const spw_option *o, const char *s, opt_val *v, ch
     const char *why;
     char problem[192];
     switch (o->type) {
+    case SPW_OPT_GROUP:
+        snprintf(what, WHAT_MAX, "a group of options takes no value of its own");
+        return SPW_ERR_CONFIG;
     case SPW_OPT_BOOL:
         if (spw__parse_bool(s, &v->u.b) != SPW_OK) {
             what_bad(what, o, s, false, "not a boolean (use true/false, yes/no, on/off or 1/0)");
@@ -589,6 +645,7 @@ static void store_field(const spw_option *o, void *conf, const opt_val *v) {
     case SPW_OPT_ENUM: memcpy(f, &v->u.e, sizeof v->u.e); break;
     case SPW_OPT_STRING: memcpy(f, &v->u.s, sizeof v->u.s); break;
     case SPW_OPT_LIST: memcpy(f, &v->list, sizeof v->list); break;
+    case SPW_OPT_GROUP: break; /* expand_groups and spw__opts_free own it */
     }
 }
 
@@ -650,7 +707,16 @@ spw_result spw__opts_defaults(const spw_option *table, void *conf, spw_err *err)
     if (!conf)
         return spw_err_set(err, SPW_ERR_INVAL, "spw__opts_defaults: NULL config");
     zero_fields(table, conf);
-    spw_result rc = apply_defaults(table, conf, err);
+    spw__opt_target t = {table, conf};
+    size_t ng = count_groups(&t, 1);
+    spw__opt_target ex[1 + ng];
+    for (const spw_option *o = table; o->name; o++)
+        if (o->type == SPW_OPT_GROUP)
+            memset(field(o, conf), 0, sizeof(void *));
+    size_t n = expand_groups(&t, 1, ex);
+    spw_result rc = n ? SPW_OK : spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == SPW_OK; i++)
+        rc = apply_defaults(ex[i].table, ex[i].conf, err);
     if (rc != SPW_OK)
         spw__opts_free(table, conf);
     return rc;
@@ -660,6 +726,16 @@ void spw__opts_free(const spw_option *table, void *conf) {
     if (!table || !conf)
         return;
     for (const spw_option *o = table; o->name; o++) {
+        if (o->type == SPW_OPT_GROUP) {
+            const spw__opt_group *g = find_group(o->name);
+            void *gc = group_conf(o, conf);
+            if (g && gc) {
+                spw__opts_free(g->table, gc);
+                free(gc);
+            }
+            memset(field(o, conf), 0, sizeof gc);
+            continue;
+        }
         if (o->type != SPW_OPT_STRING && o->type != SPW_OPT_LIST)
             continue;
         opt_val v;
@@ -675,6 +751,8 @@ void spw__opts_free(const spw_option *table, void *conf) {
 
 /* Does option o claim `key`, directly or (secrets) as NAME_file? */
 static bool claims(const spw_option *o, const char *key, bool *via_file) {
+    if (o->type == SPW_OPT_GROUP)
+        return false; /* its options claim keys, not its name */
     if (strcmp(o->name, key) == 0) {
         *via_file = false;
         return true;
@@ -909,24 +987,46 @@ spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
     if (!sec || (n_targets && !targets))
         return spw_err_set(err, SPW_ERR_INVAL, "spw__opts_parse: NULL argument");
     const char *path = f && f->path ? f->path : "(configuration)";
-
-    size_t n_st = 0;
-    for (size_t t = 0; t < n_targets; t++) {
+    for (size_t t = 0; t < n_targets; t++)
         if (targets[t].table && !targets[t].conf)
             return spw_err_set(err, SPW_ERR_INVAL, "spw__opts_parse: NULL config");
-        for (const spw_option *o = targets[t].table; o && o->name; o++)
-            n_st++;
-    }
-    opt_state *st = calloc(n_st + 1, sizeof *st);
-    if (!st)
+
+    /* Groups become targets of their own; the originals own them (spw__opts_free). */
+    const spw__opt_target *orig = targets;
+    size_t n_orig = n_targets;
+    for (size_t t = 0; t < n_orig; t++)
+        zero_fields(orig[t].table, orig[t].conf);
+    for (size_t t = 0; t < n_orig; t++)
+        for (const spw_option *o = orig[t].table; o && o->name; o++)
+            if (o->type == SPW_OPT_GROUP)
+                memset(field(o, orig[t].conf), 0, sizeof(void *));
+    spw__opt_target ex[n_orig + count_groups(orig, n_orig) + 1];
+    n_targets = expand_groups(orig, n_orig, ex);
+    targets = ex;
+    if (!n_targets) {
+        for (size_t t = 0; t < n_orig; t++)
+            spw__opts_free(orig[t].table, orig[t].conf);
         return spw_err_set(err, SPW_ERR_NOMEM, "%s:%d: [%s] out of memory", path, sec->line,
                            sec->title);
+    }
+
+    size_t n_st = 0;
+    for (size_t t = 0; t < n_targets; t++)
+        for (const spw_option *o = targets[t].table; o && o->name; o++)
+            n_st++;
+    opt_state *st = calloc(n_st + 1, sizeof *st);
+    if (!st) {
+        for (size_t t = 0; t < n_orig; t++)
+            spw__opts_free(orig[t].table, orig[t].conf);
+        return spw_err_set(err, SPW_ERR_NOMEM, "%s:%d: [%s] out of memory", path, sec->line,
+                           sec->title);
+    }
     n_st = 0;
     for (size_t t = 0; t < n_targets; t++)
         for (const spw_option *o = targets[t].table; o && o->name; o++)
             st[n_st++] = (opt_state){.o = o, .conf = targets[t].conf};
 
-    for (size_t t = 0; t < n_targets; t++)
+    for (size_t t = n_orig; t < n_targets; t++)
         zero_fields(targets[t].table, targets[t].conf);
 
     spw_result rc = SPW_OK;
@@ -968,9 +1068,19 @@ spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
         }
     }
 
+    /* A group's own cross-option rules (url or urls, what each auth needs...). */
+    for (size_t t = 0; t < n_orig && rc == SPW_OK; t++)
+        for (const spw_option *o = orig[t].table; o && o->name && rc == SPW_OK; o++) {
+            const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+            spw_err gerr = {""};
+            if (g && g->check && g->check(group_conf(o, orig[t].conf), o->flags, &gerr) != SPW_OK)
+                rc = spw_err_set(err, SPW_ERR_CONFIG, "%s:%d: [%s] %s", path, sec->line,
+                                 sec->title, gerr.msg);
+        }
+
     if (rc != SPW_OK)
-        for (size_t t = 0; t < n_targets; t++)
-            spw__opts_free(targets[t].table, targets[t].conf);
+        for (size_t t = 0; t < n_orig; t++)
+            spw__opts_free(orig[t].table, orig[t].conf);
     free(st);
     return rc;
 }
@@ -1023,7 +1133,17 @@ static spw_result option_check(const spw_option *o, size_t config_size, spw_err 
     if (!tn)
         return spw_err_set(err, SPW_ERR_INVAL, "option '%s': unknown type %d", o->name,
                            (int)o->type);
-    if (o->flags & ~(SPW_OPT_REQUIRED | SPW_OPT_SECRET))
+    if (o->type == SPW_OPT_GROUP) {
+        const spw__opt_group *g = find_group(o->name);
+        if (!g)
+            return spw_err_set(err, SPW_ERR_INVAL, "option '%s': no such option group", o->name);
+        if (o->flags & ~g->flags)
+            return spw_err_set(err, SPW_ERR_INVAL, "option '%s': unknown flags 0x%x", o->name,
+                               o->flags & ~g->flags);
+        if (o->def || o->choices || has_bounds(o))
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "option '%s': a group takes no default, choices or bounds", o->name);
+    } else if (o->flags & ~(SPW_OPT_REQUIRED | SPW_OPT_SECRET))
         return spw_err_set(err, SPW_ERR_INVAL, "option '%s': unknown flags 0x%x", o->name,
                            o->flags & ~(SPW_OPT_REQUIRED | SPW_OPT_SECRET));
     if ((o->flags & SPW_OPT_REQUIRED) && o->def)
@@ -1182,6 +1302,11 @@ void spw__opts_print(FILE *out, const spw_option *table) {
         return;
     }
     for (const spw_option *o = table; o->name; o++) {
+        const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+        if (g) {
+            spw__opts_print(out, g->table);
+            continue;
+        }
         const char *tn = type_name(o->type);
         char def[256], bounds[160];
         default_text(def, sizeof def, o);
@@ -1219,13 +1344,24 @@ static void md_cell(FILE *out, const char *s) {
     }
 }
 
+static void print_markdown_rows(FILE *out, const spw_option *table);
+
 void spw__opts_print_markdown(FILE *out, const spw_option *table) {
     if (!table || !table->name) {
         fputs("(no options)\n", out);
         return;
     }
     fputs("| key | type | default | bounds | meaning |\n|---|---|---|---|---|\n", out);
+    print_markdown_rows(out, table);
+}
+
+static void print_markdown_rows(FILE *out, const spw_option *table) {
     for (const spw_option *o = table; o->name; o++) {
+        const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+        if (g) {
+            print_markdown_rows(out, g->table);
+            continue;
+        }
         const char *tn = type_name(o->type);
         char def[256], bounds[160];
         default_text(def, sizeof def, o);

@@ -30,6 +30,23 @@
 #include <spillway/plugin.h>
 #include "config.h"
 
+/*
+ * An option group (SPW_OPT_GROUP): a table the core owns that plugins embed
+ * by name. The entry's field is a pointer the core sets to a struct of
+ * `size` bytes it allocates, parses and frees with the plugin's config;
+ * `check` runs after parsing with the entry's flags (a subset of `flags`).
+ */
+typedef struct spw__opt_group {
+    const char *name;
+    const spw_option *table;
+    size_t size;
+    unsigned flags;
+    spw_result (*check)(const void *conf, unsigned flags, spw_err *err);
+} spw__opt_group;
+
+/* The groups (core/http/options.c: "http"). */
+extern const spw__opt_group spw__http_group;
+
 typedef struct spw__opt_target {
     const spw_option *table; /* terminated by SPW_OPTIONS_END; NULL = none */
     void *conf;              /* struct the values are written into */

@@ -1,19 +1,21 @@
-# The http sink's tests: unit tests of its policy, templates and SigV4
-# signer (linked with the plugin's own sources), conformance against real
+# The http sink's tests: unit tests of its policy and templates (linked
+# with the plugin's own sources) and of the HTTP client's SigV4 signer and
+# Retry-After parser (core/http/, compiled in on their own), conformance against real
 # servers (nginx, nghttpd), fault injection with tests/receiver.py
 # (HTTP/1.1) and tests/h2-receiver.py (h2c), and features (auth, gzip,
 # templates, load balancing, dead letters).
-HTTP_UNIT_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
+HTTP_UNIT_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core/http $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
 HTTP_UNIT_LIBS = libspillway.la $(UV_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
 TESTS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
 
-tests_unit_test_http_sigv4_SOURCES = tests/unit/test-http-sigv4.c plugins/sink-http/sigv4.c
+tests_unit_test_http_sigv4_SOURCES = tests/unit/test-http-sigv4.c core/http/sigv4.c
 tests_unit_test_http_sigv4_CFLAGS = $(HTTP_UNIT_CFLAGS)
 tests_unit_test_http_sigv4_LDADD = $(HTTP_UNIT_LIBS)
 
-tests_unit_test_http_classify_SOURCES = tests/unit/test-http-classify.c plugins/sink-http/classify.c
+tests_unit_test_http_classify_SOURCES = tests/unit/test-http-classify.c plugins/sink-http/classify.c \
+	core/http/retry-after.c
 tests_unit_test_http_classify_CFLAGS = $(HTTP_UNIT_CFLAGS)
 tests_unit_test_http_classify_LDADD = $(HTTP_UNIT_LIBS)
 

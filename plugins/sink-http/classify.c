@@ -4,24 +4,23 @@
  * and dead-lettering), so this file is the sink's whole policy:
  *
  *   - no HTTP answer at all (connect refused, reset, timeout, TLS failure):
- *     retry, and the endpoint counts a failure;
+ *     retry (the HTTP client counts it against the endpoint);
  *   - a status in `success_codes`: delivered;
- *   - a status in `retry_codes`: retry (5xx also count against the
- *     endpoint: the server is failing, not the record);
+ *   - a status in `retry_codes`: retry;
  *   - any other status: rejected, because resending the same bytes to the
  *     same destination will get the same answer. The reason quotes the
  *     status and a bounded, printable excerpt of the body, since that is
  *     what an operator reading the dead-letter file needs.
  *
- * It depends on nothing but libc and curl_easy_strerror/curl_getdate, so
- * the unit tests link it alone.
+ * It depends on nothing but libc and the SDK, so the unit tests link it
+ * alone.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "http.h"
+#include "sink.h"
 
 spw_result hs_codes_parse(hs_codes *c, const char *s, spw_err *err) {
     memset(c, 0, sizeof *c);
@@ -97,14 +96,14 @@ void hs_excerpt(const uint8_t *p, size_t n, char *out, size_t out_size) {
     out[o] = '\0';
 }
 
-void hs_classify(const hs_codes *success, const hs_codes *retry, int cc, const char *curl_msg,
-                 long status, const uint8_t *body, size_t body_len, hs_verdict *v) {
+void hs_classify(const hs_codes *success, const hs_codes *retry, spw_http_error error,
+                 const char *error_text, long status, const uint8_t *body, size_t body_len,
+                 hs_verdict *v) {
     memset(v, 0, sizeof *v);
-    if (cc != CURLE_OK) {
+    if (error != SPW_HTTP_OK) {
         v->result = SPW_RETRY;
-        v->endpoint_failed = true;
-        snprintf(v->reason, sizeof v->reason, "%s%s%s", curl_easy_strerror((CURLcode)cc),
-                 curl_msg && *curl_msg ? ": " : "", curl_msg ? curl_msg : "");
+        snprintf(v->reason, sizeof v->reason, "%s",
+                 error_text && *error_text ? error_text : spw_http_error_name(error));
         return;
     }
     if (hs_codes_has(success, status)) {
@@ -116,34 +115,9 @@ void hs_classify(const hs_codes *success, const hs_codes *retry, int cc, const c
     bool cut = body_len > 0 && strlen(ex) >= HS_EXCERPT_MAX;
     if (hs_codes_has(retry, status)) {
         v->result = SPW_RETRY;
-        v->endpoint_failed = status >= 500;
     } else {
         v->result = SPW_REJECT;
     }
     snprintf(v->reason, sizeof v->reason, "HTTP %ld%s%s%s", status, ex[0] ? ": " : "", ex,
              cut ? "..." : "");
-}
-
-bool hs_retry_after_parse(const char *value, int64_t now_unix_s, uint64_t *ms) {
-    const uint64_t cap = 3600u * 1000u;
-    if (!value)
-        return false;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (isdigit((unsigned char)*value)) {
-        char *end;
-        unsigned long long s = strtoull(value, &end, 10);
-        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-            end++;
-        if (*end)
-            return false;
-        *ms = s > cap / 1000 ? cap : (uint64_t)s * 1000u;
-        return true;
-    }
-    time_t t = curl_getdate(value, NULL);
-    if (t == (time_t)-1)
-        return false;
-    int64_t d = (int64_t)t - now_unix_s;
-    *ms = d <= 0 ? 0 : (uint64_t)d * 1000u > cap ? cap : (uint64_t)d * 1000u;
-    return true;
 }

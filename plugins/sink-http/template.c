@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "http.h"
+#include "sink.h"
 
 static const struct {
     const char *name;

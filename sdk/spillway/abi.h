@@ -17,6 +17,13 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
+ *                    per stage on its worker's loop (native HTTP/1.1 and
+ *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with
+ *                    health checks, gzip, basic/bearer/header/SigV4 auth,
+ *                    a per-request token hook), its own error vocabulary,
+ *                    and the HTTP option group (SPW_OPT_GROUP,
+ *                    SPW_OPTION_HTTP) a plugin embeds with one line.
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
  *                    accessors and builder, list/map walker, buffers,
  *                    logging, counters, timers, ordered completion,
@@ -26,7 +33,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 0
+#define SPW_ABI_MINOR 1
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

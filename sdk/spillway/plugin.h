@@ -62,6 +62,8 @@ typedef enum spw_opt_type {
     SPW_OPT_SIZE,         /* int64_t bytes: "512", "64k"/"64KiB", "1M"/"1MiB", "1G" (powers of 1024) */
     SPW_OPT_ENUM,         /* int: index of the value in `choices` */
     SPW_OPT_LIST,         /* spw_strlist: comma-separated; a repeated key appends */
+    SPW_OPT_GROUP,        /* (ABI 1.1) a pointer to a struct of options the core owns, embedded by
+                             the group's name: SPW_OPTION_HTTP in spillway/http.h */
 } spw_opt_type;
 
 /* Option flags. */

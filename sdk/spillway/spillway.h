@@ -8,6 +8,7 @@
 #include <spillway/abi.h>
 #include <spillway/buf.h>
 #include <spillway/event.h>
+#include <spillway/http.h>
 #include <spillway/plugin.h>
 #include <spillway/result.h>
 

@@ -4,7 +4,8 @@
  * means for the events, rejection reasons, and Retry-After.
  */
 #include <string.h>
-#include "../../plugins/sink-http/http.h"
+#include "../../plugins/sink-http/sink.h"
+#include "../../core/http/http-private.h"
 #include "../tap.h"
 
 int main(void) {
@@ -26,32 +27,33 @@ int main(void) {
        "out-of-range statuses are in no set");
 
     hs_verdict v;
-    hs_classify(&ok, &retry, CURLE_COULDNT_CONNECT, "Failed to connect to 127.0.0.1 port 9", 0,
+    hs_classify(&ok, &retry, SPW_HTTP_ERR_CONNECT, "Failed to connect to 127.0.0.1 port 9", 0,
                 NULL, 0, &v);
-    ok(v.result == SPW_RETRY && v.endpoint_failed, "a connection failure: retry, endpoint failed");
-    has_str(v.reason, "Failed to connect to 127.0.0.1 port 9", "...with curl's message as the reason");
-    hs_classify(&ok, &retry, CURLE_OPERATION_TIMEDOUT, "", 0, NULL, 0, &v);
-    ok(v.result == SPW_RETRY && v.endpoint_failed, "a timeout: retry, endpoint failed");
-    hs_classify(&ok, &retry, CURLE_OK, "", 204, NULL, 0, &v);
-    ok(v.result == SPW_OK && !v.endpoint_failed, "204: delivered");
-    hs_classify(&ok, &retry, CURLE_OK, "", 503, (const uint8_t *)"busy", 4, &v);
-    ok(v.result == SPW_RETRY && v.endpoint_failed, "503: retry, endpoint failed");
+    ok(v.result == SPW_RETRY, "a connection failure: retry");
+    has_str(v.reason, "Failed to connect to 127.0.0.1 port 9", "...with the client's text as the reason");
+    hs_classify(&ok, &retry, SPW_HTTP_ERR_TIMEOUT, "", 0, NULL, 0, &v);
+    ok(v.result == SPW_RETRY && strcmp(v.reason, "timeout") == 0,
+       "a timeout without text: retry, the error's name as the reason");
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 204, NULL, 0, &v);
+    ok(v.result == SPW_OK, "204: delivered");
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 503, (const uint8_t *)"busy", 4, &v);
+    ok(v.result == SPW_RETRY, "503: retry, endpoint failed");
     is_str(v.reason, "HTTP 503: busy", "503's reason");
-    hs_classify(&ok, &retry, CURLE_OK, "", 429, NULL, 0, &v);
-    ok(v.result == SPW_RETRY && !v.endpoint_failed, "429: retry, the endpoint is healthy");
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 429, NULL, 0, &v);
+    ok(v.result == SPW_RETRY, "429: retry, the endpoint is healthy");
     is_str(v.reason, "HTTP 429", "429's reason without a body");
-    hs_classify(&ok, &retry, CURLE_OK, "", 501, NULL, 0, &v);
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 501, NULL, 0, &v);
     ok(v.result == SPW_REJECT, "501: rejected");
     const char *js = "{\n  \"error\": \"bad\tvalue\",\r\n  \"seq\": 17\n}";
-    hs_classify(&ok, &retry, CURLE_OK, "", 400, (const uint8_t *)js, strlen(js), &v);
-    ok(v.result == SPW_REJECT && !v.endpoint_failed, "400: rejected");
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 400, (const uint8_t *)js, strlen(js), &v);
+    ok(v.result == SPW_REJECT, "400: rejected");
     is_str(v.reason, "HTTP 400: { \"error\": \"bad value\", \"seq\": 17 }",
            "the reason quotes the body with whitespace collapsed");
     uint8_t big[1000];
     memset(big, 'x', sizeof big);
     big[3] = 0x01;
     big[4] = 0xc3;
-    hs_classify(&ok, &retry, CURLE_OK, "", 413, big, sizeof big, &v);
+    hs_classify(&ok, &retry, SPW_HTTP_OK, NULL, 413, big, sizeof big, &v);
     ok(strlen(v.reason) <= strlen("HTTP 413: ") + HS_EXCERPT_MAX + 3, "a long body is cut (%zu chars)",
        strlen(v.reason));
     has_str(v.reason, "HTTP 413: xxx??x", "control and non-ASCII bytes become '?'");
@@ -64,16 +66,16 @@ int main(void) {
     is_str(ex, "abcdefg", "excerpts fit their buffer");
 
     uint64_t ms = 0;
-    ok(hs_retry_after_parse("120", 0, &ms) && ms == 120000, "Retry-After: 120 is 120 s");
-    ok(hs_retry_after_parse(" 0\r\n", 0, &ms) && ms == 0, "Retry-After: 0");
-    ok(hs_retry_after_parse("99999999", 0, &ms) && ms == 3600000, "a huge Retry-After is capped at 1 h");
+    ok(spw__http_retry_after_at("120", 0, &ms) && ms == 120000, "Retry-After: 120 is 120 s");
+    ok(spw__http_retry_after_at(" 0\r\n", 0, &ms) && ms == 0, "Retry-After: 0");
+    ok(spw__http_retry_after_at("99999999", 0, &ms) && ms == 3600000, "a huge Retry-After is capped at 1 h");
     /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
-    ok(hs_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 30, &ms) && ms == 30000,
+    ok(spw__http_retry_after_at("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 30, &ms) && ms == 30000,
        "an HTTP-date 30 s ahead is 30 s");
-    ok(hs_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 + 30, &ms) && ms == 0,
+    ok(spw__http_retry_after_at("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 + 30, &ms) && ms == 0,
        "an HTTP-date in the past is 0");
-    ok(!hs_retry_after_parse("soon", 0, &ms), "garbage is no Retry-After");
-    ok(!hs_retry_after_parse("12abc", 0, &ms), "a number with junk is no Retry-After");
-    ok(!hs_retry_after_parse(NULL, 0, &ms), "no header is no Retry-After");
+    ok(!spw__http_retry_after_at("soon", 0, &ms), "garbage is no Retry-After");
+    ok(!spw__http_retry_after_at("12abc", 0, &ms), "a number with junk is no Retry-After");
+    ok(!spw__http_retry_after_at(NULL, 0, &ms), "no header is no Retry-After");
     return tap_done();
 }

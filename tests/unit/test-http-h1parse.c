@@ -1,6 +1,6 @@
 /*
  * tests/unit/test-http-h1parse.c: the HTTP/1.1 response parser of the
- * native HTTP/1.1 engine (plugins/sink-http/h1parse.c): framing by
+ * native HTTP/1.1 engine (core/http/h1parse.c): framing by
  * Content-Length, chunked (extensions, trailers) and connection close,
  * interim answers, what makes a connection reusable, Retry-After, the
  * bound on the kept body, and the malformed input that must be refused.
@@ -8,7 +8,7 @@
  * socket may cut a response anywhere.
  */
 #include <string.h>
-#include "../../plugins/sink-http/http.h"
+#include "../../core/http/http-private.h"
 #include "../tap.h"
 
 #define BODY_MAX 64
@@ -26,23 +26,23 @@ typedef struct result {
 
 /* Feeds m[0..n) cut at the given offsets (ascending, 0-terminated list), then EOF if asked. */
 static void run(const char *m, size_t n, const size_t *cuts, bool eof, result *out) {
-    hs_h1parse p = {0};
+    spw__http_h1parse p = {0};
     spw_buf body = {0};
-    hs_h1parse_begin(&p);
+    spw__http_h1parse_begin(&p);
     memset(out, 0, sizeof *out);
     size_t at = 0;
-    int rc = HS_H1_MORE;
+    int rc = SPW__HTTP_H1_MORE;
     for (size_t k = 0;; k++) {
         size_t end = cuts && cuts[k] && cuts[k] < n ? cuts[k] : n;
         size_t used = 0;
-        rc = hs_h1parse_feed(&p, (const uint8_t *)m + at, end - at, &used, &body, BODY_MAX);
+        rc = spw__http_h1parse_feed(&p, (const uint8_t *)m + at, end - at, &used, &body, BODY_MAX);
         out->used += used;
-        if (rc != HS_H1_MORE || end == n)
+        if (rc != SPW__HTTP_H1_MORE || end == n)
             break;
         at = end;
     }
-    if (rc == HS_H1_MORE && eof)
-        rc = hs_h1parse_eof(&p);
+    if (rc == SPW__HTTP_H1_MORE && eof)
+        rc = spw__http_h1parse_eof(&p);
     out->rc = rc;
     out->status = p.status;
     out->keep_alive = p.keep_alive;
@@ -52,7 +52,7 @@ static void run(const char *m, size_t n, const size_t *cuts, bool eof, result *o
     snprintf(out->why, sizeof out->why, "%s", p.why);
     memcpy(out->body, body.data ? (const char *)body.data : "", body.len);
     out->body[body.len] = '\0';
-    hs_h1parse_free(&p);
+    spw__http_h1parse_free(&p);
     spw_buf_free(&body);
 }
 
@@ -87,11 +87,11 @@ static void good(const char *name, const char *m, bool eof, int status, bool kee
                  const char *body) {
     result r;
     parse(m, eof, &r);
-    ok(r.rc == HS_H1_DONE && r.status == status && r.keep_alive == keep &&
+    ok(r.rc == SPW__HTTP_H1_DONE && r.status == status && r.keep_alive == keep &&
            strcmp(r.body, body) == 0 && r.used == strlen(m),
        "%s: status %d, %s, body of %zu bytes", name, status, keep ? "reusable" : "not reusable",
        strlen(body));
-    if (r.rc != HS_H1_DONE || r.status != status || r.keep_alive != keep || strcmp(r.body, body))
+    if (r.rc != SPW__HTTP_H1_DONE || r.status != status || r.keep_alive != keep || strcmp(r.body, body))
         printf("#   got rc %d status %d keep %d body \"%s\" used %zu/%zu why \"%s\"\n", r.rc,
                r.status, r.keep_alive, r.body, r.used, strlen(m), r.why);
     ok(split_agrees(m, eof, &r), "%s: the same when cut anywhere", name);
@@ -100,8 +100,8 @@ static void good(const char *name, const char *m, bool eof, int status, bool kee
 static void refused(const char *name, const char *m, const char *why) {
     result r;
     parse(m, true, &r);
-    ok(r.rc == HS_H1_BAD && strstr(r.why, why), "%s: refused (%s)", name, why);
-    if (r.rc != HS_H1_BAD || !strstr(r.why, why))
+    ok(r.rc == SPW__HTTP_H1_BAD && strstr(r.why, why), "%s: refused (%s)", name, why);
+    if (r.rc != SPW__HTTP_H1_BAD || !strstr(r.why, why))
         printf("#   got rc %d status %d why \"%s\"\n", r.rc, r.status, r.why);
     /* Fed a byte at a time it is refused too (possibly sooner, never later). */
     size_t n = strlen(m), ones[512];
@@ -110,7 +110,7 @@ static void refused(const char *name, const char *m, const char *why) {
             ones[k] = k + 1;
         ones[n ? n - 1 : 0] = 0;
         run(m, n, ones, true, &r);
-        ok(r.rc == HS_H1_BAD, "%s: refused when fed a byte at a time", name);
+        ok(r.rc == SPW__HTTP_H1_BAD, "%s: refused when fed a byte at a time", name);
     }
 }
 
@@ -147,7 +147,7 @@ int main(void) {
          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n1\r\nx", true, 200, false,
          "1\r\nx");
     parse("HTTP/1.1 200 OK\r\n\r\nabc", false, &r);
-    ok(r.rc == HS_H1_MORE && r.until_close, "until close: more until the connection ends");
+    ok(r.rc == SPW__HTTP_H1_MORE && r.until_close, "until close: more until the connection ends");
 
     /* Connection reuse */
     good("Connection: close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\n"
@@ -164,7 +164,7 @@ int main(void) {
          "");
     const char *two = "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n";
     parse(two, false, &r);
-    ok(r.rc == HS_H1_DONE && r.used == strlen("HTTP/1.1 204 No Content\r\n\r\n"),
+    ok(r.rc == SPW__HTTP_H1_DONE && r.used == strlen("HTTP/1.1 204 No Content\r\n\r\n"),
        "a response ends where it ends: what follows is not taken (%zu bytes used)", r.used);
 
     /* Interim answers */
@@ -191,7 +191,7 @@ int main(void) {
     memset(big + hl, 'x', 300);
     big[hl + 300] = '\0';
     parse(big, false, &r);
-    ok(r.rc == HS_H1_DONE && strlen(r.body) == BODY_MAX && r.used == strlen(big),
+    ok(r.rc == SPW__HTTP_H1_DONE && strlen(r.body) == BODY_MAX && r.used == strlen(big),
        "a 300-byte body: %d bytes kept, all of it read", BODY_MAX);
 
     /* Refused */
@@ -220,7 +220,7 @@ int main(void) {
     refused("a bare CR", "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n", "bare CR");
     const char nul[] = "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n";
     run(nul, sizeof nul - 1, NULL, true, &r);
-    ok(r.rc == HS_H1_BAD && strstr(r.why, "NUL"), "a NUL in a field value: refused");
+    ok(r.rc == SPW__HTTP_H1_BAD && strstr(r.why, "NUL"), "a NUL in a field value: refused");
     refused("whitespace before the first field", "HTTP/1.1 200 OK\r\n X: a\r\n\r\n", "first header");
     refused("a control character in the reason", "HTTP/1.1 200 O\x01K\r\n\r\n", "reason");
     refused("101 never asked for", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
@@ -243,45 +243,45 @@ int main(void) {
             "closed before");
 
     /* Bounds: a head of 64 KiB is refused, and never held beyond that. */
-    size_t hn = HS_H1_HEAD_MAX + 100;
+    size_t hn = SPW__HTTP_H1_HEAD_MAX + 100;
     char *h = malloc(hn + 1);
     int k = snprintf(h, hn, "HTTP/1.1 200 OK\r\nX: ");
     memset(h + k, 'a', hn - (size_t)k);
     h[hn] = '\0';
     parse(h, false, &r);
-    ok(r.rc == HS_H1_BAD && strstr(r.why, "64 KiB"), "a head over 64 KiB: refused");
-    hs_h1parse p = {0};
+    ok(r.rc == SPW__HTTP_H1_BAD && strstr(r.why, "64 KiB"), "a head over 64 KiB: refused");
+    spw__http_h1parse p = {0};
     size_t used;
     for (size_t at = 0; at < hn; at += 1000) {
         size_t step = hn - at < 1000 ? hn - at : 1000;
-        if (hs_h1parse_feed(&p, (const uint8_t *)h + at, step, &used, NULL, 0) != HS_H1_MORE)
+        if (spw__http_h1parse_feed(&p, (const uint8_t *)h + at, step, &used, NULL, 0) != SPW__HTTP_H1_MORE)
             break;
     }
-    ok(p.state != 0 && p.carry.len <= HS_H1_HEAD_MAX, "...also fed in pieces, holding at most 64 KiB");
-    hs_h1parse_free(&p);
+    ok(p.state != 0 && p.carry.len <= SPW__HTTP_H1_HEAD_MAX, "...also fed in pieces, holding at most 64 KiB");
+    spw__http_h1parse_free(&p);
     /* A head just under the bound is fine. */
-    size_t fit = HS_H1_HEAD_MAX - 40;
+    size_t fit = SPW__HTTP_H1_HEAD_MAX - 40;
     k = snprintf(h, hn, "HTTP/1.1 200 OK\r\nX: ");
     memset(h + k, 'a', fit - (size_t)k);
     strcpy(h + fit, "\r\nContent-Length: 0\r\n\r\n");
     parse(h, false, &r);
-    ok(r.rc == HS_H1_DONE && r.status == 200, "a head of %zu bytes is fine", strlen(h));
+    ok(r.rc == SPW__HTTP_H1_DONE && r.status == 200, "a head of %zu bytes is fine", strlen(h));
     free(h);
 
     /* The parser is reused across responses on one connection. */
-    hs_h1parse q = {0};
+    spw__http_h1parse q = {0};
     spw_buf body = {0};
     const char *seq = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 500 No\r\n"
                       "Transfer-Encoding: chunked\r\n\r\n1\r\nb\r\n0\r\n\r\n";
-    hs_h1parse_begin(&q);
-    int rc1 = hs_h1parse_feed(&q, (const uint8_t *)seq, strlen(seq), &used, &body, 10);
+    spw__http_h1parse_begin(&q);
+    int rc1 = spw__http_h1parse_feed(&q, (const uint8_t *)seq, strlen(seq), &used, &body, 10);
     size_t u1 = used;
-    hs_h1parse_begin(&q);
-    int rc2 = hs_h1parse_feed(&q, (const uint8_t *)seq + u1, strlen(seq) - u1, &used, &body, 10);
-    ok(rc1 == HS_H1_DONE && rc2 == HS_H1_DONE && q.status == 500 && u1 + used == strlen(seq) &&
+    spw__http_h1parse_begin(&q);
+    int rc2 = spw__http_h1parse_feed(&q, (const uint8_t *)seq + u1, strlen(seq) - u1, &used, &body, 10);
+    ok(rc1 == SPW__HTTP_H1_DONE && rc2 == SPW__HTTP_H1_DONE && q.status == 500 && u1 + used == strlen(seq) &&
            body.len == 2 && memcmp(body.data, "ab", 2) == 0,
        "two responses in a row, one begin each");
-    hs_h1parse_free(&q);
+    spw__http_h1parse_free(&q);
     spw_buf_free(&body);
 
     return tap_done();

@@ -9,7 +9,7 @@
  * signature is what a server checks, so that is the form reproduced.)
  */
 #include <string.h>
-#include "../../plugins/sink-http/http.h"
+#include "../../core/http/http-private.h"
 #include "../tap.h"
 
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -18,7 +18,7 @@
 
 typedef struct vector {
     const char *name, *method, *path, *query;
-    hs_sig_hdr headers[8];
+    spw__http_sig_hdr headers[8];
     const char *body;
     const char *creq;      /* NULL: not published in a form checked here */
     const char *sts_hash;  /* last line of the string to sign */
@@ -115,10 +115,10 @@ static const vector vectors[] = {
 
 int main(void) {
     char date[17];
-    hs_amz_date(1440938160, date);
-    is_str(date, "20150830T123600Z", "hs_amz_date formats Unix seconds as the suite's time");
+    spw__http_amz_date(1440938160, date);
+    is_str(date, "20150830T123600Z", "spw__http_amz_date formats Unix seconds as the suite's time");
 
-    hs_sigv4 sg;
+    spw__http_sigv4 sg;
     memset(&sg, 0, sizeof sg);
     strcpy(sg.region, "us-east-1");
     strcpy(sg.service, "service");
@@ -129,14 +129,14 @@ int main(void) {
         size_t nh = 0;
         while (nh < 8 && v->headers[nh].name)
             nh++;
-        hs_sigv4_req req = {
+        spw__http_sigv4_req req = {
             .method = v->method, .path = v->path, .path_len = strlen(v->path), .query = v->query,
             .query_len = v->query ? strlen(v->query) : 0, .headers = v->headers, .n_headers = nh,
             .body = (const uint8_t *)v->body, .body_len = strlen(v->body),
             .amz_date = "20150830T123600Z",
         };
         spw_buf auth = SPW_BUF_INIT;
-        spw_result rc = hs_sigv4_sign(&sg, "AKIDEXAMPLE", &req, &auth);
+        spw_result rc = spw__http_sigv4_sign(&sg, "AKIDEXAMPLE", &req, &auth);
         is_int(rc, SPW_OK, "%s: signs", v->name);
         if (rc != SPW_OK)
             continue;
@@ -160,20 +160,20 @@ int main(void) {
     }
 
     /* The signing key is cached per date: a second signature on another day must change. */
-    hs_sig_hdr h[2] = {HOST, {"X-Amz-Date", "20150831T000000Z"}};
-    hs_sigv4_req req = {.method = "GET", .path = "/", .path_len = 1, .headers = h, .n_headers = 2,
+    spw__http_sig_hdr h[2] = {HOST, {"X-Amz-Date", "20150831T000000Z"}};
+    spw__http_sigv4_req req = {.method = "GET", .path = "/", .path_len = 1, .headers = h, .n_headers = 2,
                         .body = (const uint8_t *)"", .amz_date = "20150831T000000Z"};
     spw_buf auth = SPW_BUF_INIT;
-    hs_sigv4_sign(&sg, "AKIDEXAMPLE", &req, &auth);
+    spw__http_sigv4_sign(&sg, "AKIDEXAMPLE", &req, &auth);
     spw_buf_append(&auth, "", 1);
     has_str((const char *)auth.data, "Credential=AKIDEXAMPLE/20150831/", "the scope follows the date");
     ok(strstr((const char *)auth.data, "5fa00fa31553b73ebf19") == NULL,
        "a new date derives a new signing key");
     spw_buf_free(&auth);
-    hs_sigv4_req bad = req;
+    spw__http_sigv4_req bad = req;
     bad.amz_date = "2015";
-    is_int(hs_sigv4_sign(&sg, "AKIDEXAMPLE", &bad, &auth), SPW_ERR_INVAL, "a malformed date is refused");
+    is_int(spw__http_sigv4_sign(&sg, "AKIDEXAMPLE", &bad, &auth), SPW_ERR_INVAL, "a malformed date is refused");
     spw_buf_free(&auth);
-    hs_sigv4_free(&sg);
+    spw__http_sigv4_free(&sg);
     return tap_done();
 }

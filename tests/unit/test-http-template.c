@@ -4,7 +4,7 @@
  * header values that cannot break a header line, and errors.
  */
 #include <string.h>
-#include "../../plugins/sink-http/http.h"
+#include "../../plugins/sink-http/sink.h"
 #include "../tap.h"
 
 static char *render(const char *tpl, const spw_event *ev, enum hs_enc enc) {

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/h1parse.c: the HTTP/1.1 response parser of the native
+ * core/http/h1parse.c: the HTTP/1.1 response parser of the native
  * HTTP/1.1 engine (h1.c). Pure C over bytes: no sockets, no libuv, no
  * libcurl, so the unit tests and the fuzzer (fuzz-h1parse.c) drive it
  * with the same calls the engine makes.
@@ -7,7 +7,7 @@
  * Incremental: bytes come as the socket delivers them, split anywhere.
  * The header section is parsed in one piece, straight from the input when
  * it arrived whole (the usual case: one read), else from a carry buffer
- * that holds it across reads and never grows past HS_H1_HEAD_MAX. The
+ * that holds it across reads and never grows past SPW__HTTP_H1_HEAD_MAX. The
  * body framing (Content-Length, chunked with extensions and trailers, or
  * until the connection ends) is a byte-level state machine that keeps
  * nothing but counters. So the memory one response can make us hold is
@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include "http.h"
+#include "http-private.h"
 
 enum {
     P_HEAD = 0,   /* waiting for a whole header section */
@@ -47,20 +47,20 @@ enum {
     P_BAD,
 };
 
-static int bad(hs_h1parse *p, const char *why) {
+static int bad(spw__http_h1parse *p, const char *why) {
     snprintf(p->why, sizeof p->why, "%s", why);
     p->state = P_BAD;
-    return HS_H1_BAD;
+    return SPW__HTTP_H1_BAD;
 }
 
-void hs_h1parse_begin(hs_h1parse *p) {
+void spw__http_h1parse_begin(spw__http_h1parse *p) {
     spw_buf carry = p->carry;
     memset(p, 0, sizeof *p);
     spw_buf_reset(&carry);
     p->carry = carry;
 }
 
-void hs_h1parse_free(hs_h1parse *p) {
+void spw__http_h1parse_free(spw__http_h1parse *p) {
     spw_buf_free(&p->carry);
     memset(p, 0, sizeof *p);
 }
@@ -120,7 +120,7 @@ static bool token_is(const char *t, size_t n, const char *word) {
 }
 
 /* Content-Length: 1*DIGIT, or a list of one value repeated (RFC 9110 8.6). */
-static int field_content_length(hs_h1parse *p, const char *v, const char *end) {
+static int field_content_length(spw__http_h1parse *p, const char *v, const char *end) {
     const char *it;
     size_t n;
     bool any = false;
@@ -141,11 +141,11 @@ static int field_content_length(hs_h1parse *p, const char *v, const char *end) {
     }
     if (!any)
         return bad(p, "an empty Content-Length");
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
 /* Transfer-Encoding: the body is chunked when chunked is the last coding. */
-static void field_transfer_encoding(hs_h1parse *p, const char *v, const char *end) {
+static void field_transfer_encoding(spw__http_h1parse *p, const char *v, const char *end) {
     const char *it;
     size_t n;
     p->has_te = true;
@@ -157,7 +157,7 @@ static void field_transfer_encoding(hs_h1parse *p, const char *v, const char *en
     }
 }
 
-static void field_connection(hs_h1parse *p, const char *v, const char *end) {
+static void field_connection(spw__http_h1parse *p, const char *v, const char *end) {
     const char *it;
     size_t n;
     while (list_next(&v, end, &it, &n)) {
@@ -168,7 +168,7 @@ static void field_connection(hs_h1parse *p, const char *v, const char *end) {
     }
 }
 
-static void field_retry_after(hs_h1parse *p, const char *v, const char *end) {
+static void field_retry_after(spw__http_h1parse *p, const char *v, const char *end) {
     if (p->retry_after[0])
         return; /* the first one counts */
     while (v < end && is_ws((unsigned char)*v))
@@ -181,8 +181,28 @@ static void field_retry_after(hs_h1parse *p, const char *v, const char *end) {
     p->retry_after[o] = '\0';
 }
 
+/* Appends "name\0value\0" to p->headers: the value trimmed, folds and tabs as spaces. */
+static void keep_field(spw__http_h1parse *p, const char *name, size_t nl, const char *v,
+                       const char *end) {
+    while (v < end && is_ws((unsigned char)*v))
+        v++;
+    while (end > v && is_ws((unsigned char)end[-1]))
+        end--;
+    spw_buf *h = p->headers;
+    if (spw_buf_reserve(h, nl + (size_t)(end - v) + 2) != SPW_OK)
+        return; /* out of memory: the header is missing, the response is still read */
+    memcpy(h->data + h->len, name, nl);
+    h->len += nl;
+    h->data[h->len++] = '\0';
+    for (; v < end; v++)
+        h->data[h->len++] = (uint8_t)((*v == '\r' || *v == '\n' || *v == '\t') ? ' ' : *v);
+    h->data[h->len++] = '\0';
+}
+
 /* One field; its value may span obs-fold lines (CR, LF and whitespace inside). */
-static int field(hs_h1parse *p, const char *name, size_t nl, const char *v, const char *end) {
+static int field(spw__http_h1parse *p, const char *name, size_t nl, const char *v, const char *end) {
+    if (p->headers)
+        keep_field(p, name, nl, v, end);
     if (token_is(name, nl, "content-length"))
         return field_content_length(p, v, end);
     if (token_is(name, nl, "transfer-encoding"))
@@ -191,10 +211,10 @@ static int field(hs_h1parse *p, const char *name, size_t nl, const char *v, cons
         field_connection(p, v, end);
     else if (token_is(name, nl, "retry-after"))
         field_retry_after(p, v, end);
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
-static int status_line(hs_h1parse *p, const char *l, size_t n) {
+static int status_line(spw__http_h1parse *p, const char *l, size_t n) {
     /* HTTP/1.x SP 3DIGIT [SP reason-phrase] */
     if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ')
         return bad(p, "malformed status line (not HTTP/1.0 or HTTP/1.1)");
@@ -205,7 +225,7 @@ static int status_line(hs_h1parse *p, const char *l, size_t n) {
             return bad(p, "malformed status code");
         st = st * 10 + (l[i] - '0');
     }
-    if (st < HS_STATUS_MIN || st > HS_STATUS_MAX)
+    if (st < SPW__HTTP_STATUS_MIN || st > SPW__HTTP_STATUS_MAX)
         return bad(p, "status code out of range");
     if (n > 12 && l[12] != ' ')
         return bad(p, "malformed status line");
@@ -215,15 +235,17 @@ static int status_line(hs_h1parse *p, const char *l, size_t n) {
             return bad(p, "control character in the reason phrase");
     }
     p->status = st;
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
 /* Parses a whole header section h[0..n) (its empty line included) and sets up the body. */
-static int head(hs_h1parse *p, const char *h, size_t n) {
+static int head(spw__http_h1parse *p, const char *h, size_t n) {
     /* Per-section state: a 1xx section's fields say nothing about the final response. */
     p->has_clen = p->has_te = p->te_chunked = p->conn_close = p->conn_keep = false;
     p->clen = 0;
     p->retry_after[0] = '\0';
+    if (p->headers)
+        p->headers->len = 0;
     const char *end = h + n, *line = h;
     const char *fname = NULL, *fval = NULL, *fend = NULL; /* the field being gathered */
     size_t fnl = 0;
@@ -239,7 +261,7 @@ static int head(hs_h1parse *p, const char *h, size_t n) {
                 return bad(p, *q ? "bare CR in the response head" : "NUL in the response head");
         size_t ln = (size_t)(le - line);
         if (first) {
-            if ((rc = status_line(p, line, ln)) != HS_H1_MORE)
+            if ((rc = status_line(p, line, ln)) != SPW__HTTP_H1_MORE)
                 return rc;
             first = false;
         } else if (ln > 0 && (line[0] == ' ' || line[0] == '\t')) {
@@ -248,7 +270,7 @@ static int head(hs_h1parse *p, const char *h, size_t n) {
                 return bad(p, "whitespace before the first header field");
             fend = le;
         } else {
-            if (fname && (rc = field(p, fname, fnl, fval, fend)) != HS_H1_MORE)
+            if (fname && (rc = field(p, fname, fnl, fval, fend)) != SPW__HTTP_H1_MORE)
                 return rc;
             fname = NULL;
             if (ln == 0)
@@ -273,13 +295,13 @@ static int head(hs_h1parse *p, const char *h, size_t n) {
             return bad(p, "101 Switching Protocols, which was never asked for");
         p->interim++;
         p->status = 0;
-        return HS_H1_MORE;
+        return SPW__HTTP_H1_MORE;
     }
     bool no_body = p->status == 204 || p->status == 304;
     p->keep_alive = p->http10 ? p->conn_keep && !p->conn_close : !p->conn_close;
     if (no_body) {
         p->state = P_DONE;
-        return HS_H1_DONE;
+        return SPW__HTTP_H1_DONE;
     }
     if (p->has_te) {
         /* Transfer-Encoding wins over Content-Length (RFC 9112 6.3), but a server sending both,
@@ -288,29 +310,31 @@ static int head(hs_h1parse *p, const char *h, size_t n) {
             p->keep_alive = false;
         if (p->te_chunked) {
             p->state = P_CSIZE;
-            return HS_H1_MORE;
+            return SPW__HTTP_H1_MORE;
         }
     } else if (p->has_clen) {
         p->left = p->clen;
         p->state = p->left ? P_LEN : P_DONE;
-        return p->left ? HS_H1_MORE : HS_H1_DONE;
+        return p->left ? SPW__HTTP_H1_MORE : SPW__HTTP_H1_DONE;
     }
     p->until_close = true;
     p->keep_alive = false;
     p->state = P_CLOSE;
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
 /* ---- the body ----------------------------------------------------------- */
 
-static void keep(spw_buf *body, size_t body_max, const uint8_t *b, size_t n) {
-    /* What an excerpt needs; the rest is read and dropped. */
+static void keep(spw__http_h1parse *p, spw_buf *body, size_t body_max, const uint8_t *b,
+                 size_t n) {
+    /* Up to body_max; the rest is read, counted and dropped. */
+    p->body_total += n;
     if (body && body->len < body_max)
         (void)spw_buf_append(body, b, n < body_max - body->len ? n : body_max - body->len);
 }
 
 /* Chunked framing and trailers, from b[*i]; returns when done, bad or out of input. */
-static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf *body,
+static int chunked(spw__http_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf *body,
                    size_t body_max) {
     while (*i < n) {
         uint8_t c = b[*i];
@@ -319,7 +343,7 @@ static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf
             size_t take = n - *i;
             if (take > p->left)
                 take = (size_t)p->left;
-            keep(body, body_max, b + *i, take);
+            keep(p, body, body_max, b + *i, take);
             *i += take;
             p->left -= take;
             if (p->left == 0)
@@ -330,14 +354,14 @@ static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf
         case P_CSIZE_WS:
         case P_CEXT:
         case P_CSIZE_CR:
-            if (++p->count > HS_H1_LINE_MAX)
+            if (++p->count > SPW__HTTP_H1_LINE_MAX)
                 return bad(p, "chunk-size line too long");
             break;
         case P_TLINE0:
         case P_TLINE:
         case P_TLINE_CR:
         case P_TEND_CR:
-            if (++p->count > HS_H1_HEAD_MAX)
+            if (++p->count > SPW__HTTP_H1_HEAD_MAX)
                 return bad(p, "trailer section too long");
             break;
         default:
@@ -347,7 +371,7 @@ static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf
         int h;
         switch (p->state) {
         case P_CSIZE:
-            h = hs_hexval(c);
+            h = spw__http_hexval(c);
             if (h >= 0) {
                 if (p->left > (UINT64_MAX >> 4))
                     return bad(p, "chunk size too large");
@@ -412,7 +436,7 @@ static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf
                 p->state = P_TEND_CR;
             } else if (c == '\n') {
                 p->state = P_DONE;
-                return HS_H1_DONE;
+                return SPW__HTTP_H1_DONE;
             } else if (is_tchar(c)) {
                 p->colon = false;
                 p->state = P_TLINE;
@@ -442,18 +466,18 @@ static int chunked(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i, spw_buf
             if (c != '\n')
                 return bad(p, "bare CR after the trailers");
             p->state = P_DONE;
-            return HS_H1_DONE;
+            return SPW__HTTP_H1_DONE;
         default:
             return bad(p, "parser state lost");
         }
     }
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
 /* ---- feeding ------------------------------------------------------------ */
 
 /* Takes a header section from the input (or the carry); *i moves past what it used. */
-static int take_head(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i) {
+static int take_head(spw__http_h1parse *p, const uint8_t *b, size_t n, size_t *i) {
     const uint8_t *in = b + *i;
     size_t avail = n - *i;
     /* Garbage is refused as soon as its first bytes show it is no status line (the same check
@@ -465,7 +489,7 @@ static int take_head(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i) {
             return bad(p, "malformed status line (not HTTP/1.0 or HTTP/1.1)");
     }
     if (p->carry.len == 0) {
-        size_t e = head_end(in, avail < HS_H1_HEAD_MAX ? avail : HS_H1_HEAD_MAX, 0);
+        size_t e = head_end(in, avail < SPW__HTTP_H1_HEAD_MAX ? avail : SPW__HTTP_H1_HEAD_MAX, 0);
         if (e) {
             *i += e;
             return head(p, (const char *)in, e);
@@ -473,7 +497,7 @@ static int take_head(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i) {
     }
     /* The section is split across reads: gather it, never beyond the bound. */
     size_t old = p->carry.len;
-    size_t take = avail < HS_H1_HEAD_MAX - old ? avail : HS_H1_HEAD_MAX - old;
+    size_t take = avail < SPW__HTTP_H1_HEAD_MAX - old ? avail : SPW__HTTP_H1_HEAD_MAX - old;
     if (spw_buf_append(&p->carry, in, take) != SPW_OK)
         return bad(p, "out of memory for the response head");
     size_t e = head_end(p->carry.data, p->carry.len, p->scan);
@@ -489,18 +513,18 @@ static int take_head(hs_h1parse *p, const uint8_t *b, size_t n, size_t *i) {
         return rc;
     }
     *i += take;
-    if (p->carry.len >= HS_H1_HEAD_MAX)
+    if (p->carry.len >= SPW__HTTP_H1_HEAD_MAX)
         return bad(p, "response head larger than 64 KiB");
     /* Resume the search a little before the end: the empty line may straddle reads. */
     p->scan = p->carry.len > 3 ? p->carry.len - 3 : 0;
-    return HS_H1_MORE;
+    return SPW__HTTP_H1_MORE;
 }
 
-int hs_h1parse_feed(hs_h1parse *p, const uint8_t *b, size_t n, size_t *used, spw_buf *body,
+int spw__http_h1parse_feed(spw__http_h1parse *p, const uint8_t *b, size_t n, size_t *used, spw_buf *body,
                     size_t body_max) {
     size_t i = 0;
-    int rc = p->state == P_BAD ? HS_H1_BAD : HS_H1_MORE;
-    while (i < n && rc == HS_H1_MORE) {
+    int rc = p->state == P_BAD ? SPW__HTTP_H1_BAD : SPW__HTTP_H1_MORE;
+    while (i < n && rc == SPW__HTTP_H1_MORE) {
         switch (p->state) {
         case P_HEAD:
             rc = take_head(p, b, n, &i);
@@ -509,45 +533,45 @@ int hs_h1parse_feed(hs_h1parse *p, const uint8_t *b, size_t n, size_t *used, spw
             size_t take = n - i;
             if (take > p->left)
                 take = (size_t)p->left;
-            keep(body, body_max, b + i, take);
+            keep(p, body, body_max, b + i, take);
             i += take;
             p->left -= take;
             if (p->left == 0) {
                 p->state = P_DONE;
-                rc = HS_H1_DONE;
+                rc = SPW__HTTP_H1_DONE;
             }
             break;
         }
         case P_CLOSE:
-            keep(body, body_max, b + i, n - i);
+            keep(p, body, body_max, b + i, n - i);
             i = n;
             break;
         case P_DONE:
-            rc = HS_H1_DONE;
+            rc = SPW__HTTP_H1_DONE;
             break;
         case P_BAD:
-            rc = HS_H1_BAD;
+            rc = SPW__HTTP_H1_BAD;
             break;
         default:
             rc = chunked(p, b, n, &i, body, body_max);
             break;
         }
     }
-    if (rc == HS_H1_MORE && p->state == P_DONE)
-        rc = HS_H1_DONE; /* a head with no body, at the very end of the input */
+    if (rc == SPW__HTTP_H1_MORE && p->state == P_DONE)
+        rc = SPW__HTTP_H1_DONE; /* a head with no body, at the very end of the input */
     if (used)
         *used = i;
     return rc;
 }
 
-int hs_h1parse_eof(hs_h1parse *p) {
+int spw__http_h1parse_eof(spw__http_h1parse *p) {
     if (p->state == P_CLOSE) {
         p->state = P_DONE;
-        return HS_H1_DONE;
+        return SPW__HTTP_H1_DONE;
     }
     if (p->state == P_DONE)
-        return HS_H1_DONE;
+        return SPW__HTTP_H1_DONE;
     if (p->state != P_BAD)
         bad(p, "connection closed before the response was complete");
-    return HS_H1_BAD;
+    return SPW__HTTP_H1_BAD;
 }

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/sigv4.c: AWS Signature Version 4 (header signing),
+ * core/http/sigv4.c: AWS Signature Version 4 (header signing),
  * for API Gateway with IAM auth, Lambda function URLs and anything else
  * that takes SigV4.
  *
@@ -25,7 +25,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "http.h"
+#include "http-private.h"
 
 #define MAX_SIGNED_HEADERS 32
 
@@ -49,7 +49,7 @@ static bool hmac(const void *key, size_t klen, const void *p, size_t n, uint8_t 
     return HMAC(EVP_sha256(), key, (int)klen, p, n, out, &len) != NULL && len == 32;
 }
 
-void hs_amz_date(int64_t unix_s, char out[17]) {
+void spw__http_amz_date(int64_t unix_s, char out[17]) {
     time_t t = (time_t)unix_s;
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -85,8 +85,8 @@ static size_t pct_decode(const char *p, size_t n, char *out) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (p[i] == '%' && i + 2 < n && (h = hs_hexval(p[i + 1])) >= 0 &&
-            (l = hs_hexval(p[i + 2])) >= 0) {
+        if (p[i] == '%' && i + 2 < n && (h = spw__http_hexval(p[i + 1])) >= 0 &&
+            (l = spw__http_hexval(p[i + 2])) >= 0) {
             out[o++] = (char)(h << 4 | l);
             i += 2;
         } else {
@@ -261,7 +261,7 @@ static spw_result put_lower(spw_buf *b, const char *s) {
 }
 
 /* Writes the canonical header lines, then "\n", then the signed header list into `signed_list`. */
-static spw_result canonical_headers(spw_buf *b, const hs_sigv4_req *req, spw_buf *signed_list) {
+static spw_result canonical_headers(spw_buf *b, const spw__http_sigv4_req *req, spw_buf *signed_list) {
     size_t idx[MAX_SIGNED_HEADERS];
     size_t n = req->n_headers;
     if (n > MAX_SIGNED_HEADERS)
@@ -279,7 +279,7 @@ static spw_result canonical_headers(spw_buf *b, const hs_sigv4_req *req, spw_buf
     }
     spw_result rc = SPW_OK;
     for (size_t i = 0; i < n && rc == SPW_OK; i++) {
-        const hs_sig_hdr *h = &req->headers[idx[i]];
+        const spw__http_sig_hdr *h = &req->headers[idx[i]];
         bool same = i > 0 && name_cmp(req->headers[idx[i - 1]].name, h->name) == 0;
         if (same) {
             /* A repeated header: its values joined with commas on one line. */
@@ -304,7 +304,7 @@ static spw_result canonical_headers(spw_buf *b, const hs_sigv4_req *req, spw_buf
 
 /* ---- signing -------------------------------------------------------------- */
 
-static spw_result signing_key(hs_sigv4 *sg, const char *date) {
+static spw_result signing_key(spw__http_sigv4 *sg, const char *date) {
     if (strncmp(sg->key_date, date, 8) == 0 && sg->key_date[0])
         return SPW_OK;
     char k0[256];
@@ -326,7 +326,7 @@ static spw_result signing_key(hs_sigv4 *sg, const char *date) {
     return SPW_OK;
 }
 
-spw_result hs_sigv4_sign(hs_sigv4 *sg, const char *access_key_id, const hs_sigv4_req *req,
+spw_result spw__http_sigv4_sign(spw__http_sigv4 *sg, const char *access_key_id, const spw__http_sigv4_req *req,
                          spw_buf *auth) {
     spw_buf signed_list = SPW_BUF_INIT;
     uint8_t h[32];
@@ -383,7 +383,7 @@ spw_result hs_sigv4_sign(hs_sigv4 *sg, const char *access_key_id, const hs_sigv4
     return rc;
 }
 
-void hs_sigv4_free(hs_sigv4 *sg) {
+void spw__http_sigv4_free(spw__http_sigv4 *sg) {
     OPENSSL_cleanse(sg->key, sizeof sg->key);
     spw_buf_free(&sg->creq);
     spw_buf_free(&sg->sts);

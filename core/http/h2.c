@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/h2.c: the nghttp2 engine, HTTP/2 straight over a
+ * core/http/h2.c: the nghttp2 engine, HTTP/2 straight over a
  * libuv TCP stream: cleartext with prior knowledge (h2c), and over TLS.
  *
  * Why not libcurl here: Debian 12's libcurl (7.88.1) cannot reuse an h2c
@@ -29,7 +29,7 @@
  * a response is its status; a stream reset, a refused connection, a
  * connection lost with streams open, or no answer within the request's
  * time are transport errors (retry, and the endpoint counts a failure),
- * given CURLcode numbers so hs_classify and the counters treat both
+ * given CURLcode numbers so spw__http_classify and the counters treat both
  * engines alike. Streams above a GOAWAY's last stream id are reset by
  * nghttp2 with REFUSED_STREAM and so are retried like any other.
  *
@@ -48,7 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <nghttp2/nghttp2.h>
-#include "http.h"
+#include "http-private.h"
 
 #define H2_OUT_HIGH (256u << 10)   /* stop asking nghttp2 for frames above this */
 #define H2_WINDOW (16u << 20)      /* our receive window: responses never wait on us */
@@ -60,45 +60,41 @@
 
 enum h2_state { H2_DIALING, H2_READY, H2_CLOSED };
 
-struct hs_h2conn {
-    hs_dial d;              /* first: dial.c's callbacks find the connection through it */
-    hs_sink *s;
-    hs_endpoint *ep;
+struct spw__http_h2conn {
+    spw__http_dial d;              /* first: dial.c's callbacks find the connection through it */
+    spw_http *s;
+    spw__http_endpoint *ep;
     enum h2_state state;
     nghttp2_session *ng;
     uint64_t born_ms;
     unsigned streams;       /* requests on this connection */
     bool draining;          /* no new requests (GOAWAY, age) */
     bool spoke_h2;          /* the server sent its SETTINGS */
-    hs_reqq reqs;           /* requests on this connection */
+    spw__http_reqq reqs;           /* requests on this connection */
     bool dirty;
-    struct hs_h2conn *dirty_next;
+    struct spw__http_h2conn *dirty_next;
 };
 
-struct hs_h2 {
-    hs_sink *s;
+struct spw__http_h2 {
+    spw_http *s;
     nghttp2_session_callbacks *cbs;
     uv_prepare_t flush;
     bool flush_on;
-    hs_h2conn *dirty;
+    spw__http_h2conn *dirty;
     bool queued;            /* some endpoint has waiting requests */
-    hs_dial_scratch scr;    /* for the connections' reads */
+    spw__http_dial_scratch scr;    /* for the connections' reads */
     spw_buf plain_out;      /* scratch: frames to encrypt */
     nghttp2_nv *nv;         /* scratch for one request's headers */
     size_t nv_cap;
-    nghttp2_nv *fixed;      /* headers every request carries (lowercase names) */
-    size_t n_fixed;
-    char *fixed_store;      /* their bytes (auth values among them) */
-    size_t fixed_len;
 };
 
-static void conn_fail(hs_h2conn *c, int cc, const char *why);
-static void conn_fallback(hs_h2conn *c);
+static void conn_fail(spw__http_h2conn *c, int cc, const char *why);
+static void conn_fallback(spw__http_h2conn *c);
 static void on_flush(uv_prepare_t *p);
 
 /* ---- small helpers --------------------------------------------------- */
 
-static void flush_soon(struct hs_h2 *h) {
+static void flush_soon(struct spw__http_h2 *h) {
     if (!h->flush_on) {
         uv_prepare_start(&h->flush, on_flush);
         h->flush_on = true;
@@ -106,13 +102,13 @@ static void flush_soon(struct hs_h2 *h) {
 }
 
 /* Waiting requests of some endpoint may find room now. */
-static void want_dispatch(struct hs_h2 *h) {
+static void want_dispatch(struct spw__http_h2 *h) {
     h->queued = true;
     flush_soon(h);
 }
 
-static void mark_dirty(hs_h2conn *c) {
-    struct hs_h2 *h = c->s->h2s;
+static void mark_dirty(spw__http_h2conn *c) {
+    struct spw__http_h2 *h = c->s->h2s;
     if (c->dirty || c->state == H2_CLOSED)
         return;
     c->dirty = true;
@@ -122,31 +118,31 @@ static void mark_dirty(hs_h2conn *c) {
 }
 
 /* Takes r off its connection or its endpoint's queue. */
-static void req_detach(hs_req *r) {
-    hs_h2conn *c = r->conn;
+static void req_detach(spw__http_req *r) {
+    spw__http_h2conn *c = r->conn;
     if (c) {
         if (r->stream_id > 0 && c->ng && c->state != H2_CLOSED)
             nghttp2_session_set_stream_user_data(c->ng, r->stream_id, NULL);
-        hs_reqq_remove(&c->reqs, r);
+        spw__http_reqq_remove(&c->reqs, r);
         c->streams--;
         r->conn = NULL;
     } else if (r->queued) {
-        hs_reqq_remove(&r->ep->h2q, r);
+        spw__http_reqq_remove(&r->ep->h2q, r);
         r->queued = false;
     }
     r->stream_id = 0;
 }
 
-static void finish(hs_req *r, int cc, const char *why) {
+static void finish(spw__http_req *r, int cc, const char *why) {
     req_detach(r);
-    hs_req_end(r, cc, why);
+    spw__http_req_end(r, cc, why);
 }
 
 /* ---- nghttp2 callbacks -------------------------------------------------- */
 
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *user) {
-    hs_req *r = src->ptr;
+    spw__http_req *r = src->ptr;
     (void)ng;
     /* A request that timed out is detached and may already carry another body. */
     if (r->stream_id != id || r->conn != user)
@@ -167,7 +163,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     (void)flags, (void)user;
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
-    hs_req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    spw__http_req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!r)
         return 0;
     size_t add = namelen + valuelen + 32;
@@ -178,12 +174,18 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
         long st = 0;
         for (size_t i = 0; i < valuelen && i < 3; i++)
             st = st * 10 + (value[i] - '0');
-        /* 1xx answers are interim: the final status follows. */
+        /* 1xx answers are interim: the final status follows, with headers of its own. */
         r->status = st >= 200 ? st : 0;
-    } else if (namelen == 11 && memcmp(name, "retry-after", 11) == 0 && r->status) {
-        size_t n = valuelen < sizeof r->retry_after - 1 ? valuelen : sizeof r->retry_after - 1;
-        memcpy(r->retry_after, value, n);
-        r->retry_after[n] = '\0';
+        spw_buf_reset(&r->rhdr);
+    } else if (r->status && spw_buf_reserve(&r->rhdr, namelen + valuelen + 2) == SPW_OK) {
+        /* nghttp2 has checked the field (no NUL, CR or LF); out of memory loses the header only. */
+        spw_buf *hb = &r->rhdr;
+        memcpy(hb->data + hb->len, name, namelen);
+        hb->data[hb->len + namelen] = '\0';
+        hb->len += namelen + 1;
+        memcpy(hb->data + hb->len, value, valuelen);
+        hb->data[hb->len + valuelen] = '\0';
+        hb->len += valuelen + 1;
     }
     return 0;
 }
@@ -191,19 +193,20 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
                    size_t len, void *user) {
     (void)flags, (void)user;
-    hs_req *r = nghttp2_session_get_stream_user_data(ng, id);
+    spw__http_req *r = nghttp2_session_get_stream_user_data(ng, id);
     if (!r)
         return 0;
-    size_t max = (size_t)r->s->cf->response_max;
-    /* Keep what an excerpt needs; the rest is read and dropped. */
+    size_t max = r->response_max;
+    /* Up to response_max; the rest is read, counted and dropped. */
+    r->resp_total += len;
     if (r->resp.len < max)
         (void)spw_buf_append(&r->resp, data, len < max - r->resp.len ? len : max - r->resp.len);
     return 0;
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user) {
-    hs_h2conn *c = user;
-    hs_req *r = nghttp2_session_get_stream_user_data(ng, id);
+    spw__http_h2conn *c = user;
+    spw__http_req *r = nghttp2_session_get_stream_user_data(ng, id);
     if (!r)
         return 0;
     if (r->h2_hdr_bytes > H2_MAX_HEADERS) {
@@ -230,7 +233,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 }
 
 static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
-    hs_h2conn *c = user;
+    spw__http_h2conn *c = user;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         /* Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM (retried). */
         c->draining = true;
@@ -249,22 +252,22 @@ static int on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *user) {
 
 /* ---- connection I/O ------------------------------------------------------ */
 
-static void conn_released(hs_dial *d) {
-    hs_h2conn *c = (hs_h2conn *)d;
+static void conn_released(spw__http_dial *d) {
+    spw__http_h2conn *c = (spw__http_h2conn *)d;
     if (c->ng)
         nghttp2_session_del(c->ng);
     free(c);
 }
 
 /* Closes the connection; its requests must have been finished or detached. */
-static void conn_close(hs_h2conn *c) {
+static void conn_close(spw__http_h2conn *c) {
     if (c->state == H2_CLOSED)
         return;
-    hs_endpoint *ep = c->ep;
+    spw__http_endpoint *ep = c->ep;
     c->state = H2_CLOSED;
     if (c->dirty) {
         /* Off the flush list: its memory goes before the next flush. */
-        hs_h2conn **pp = &c->s->h2s->dirty;
+        spw__http_h2conn **pp = &c->s->h2s->dirty;
         while (*pp && *pp != c)
             pp = &(*pp)->dirty_next;
         if (*pp)
@@ -272,7 +275,7 @@ static void conn_close(hs_h2conn *c) {
         c->dirty = false;
         c->dirty_next = NULL;
     }
-    hs_dial_close(&c->d);
+    spw__http_dial_close(&c->d);
     /* A waiting request may now open a connection of its own. */
     if (ep->h2q.head)
         want_dispatch(c->s->h2s);
@@ -283,10 +286,10 @@ static void conn_close(hs_h2conn *c) {
  * They are detached before any is finished or moved: that may hand the
  * sink more work, which must not land on c.
  */
-static hs_req *conn_close_taking(hs_h2conn *c) {
-    hs_req *list = c->reqs.head;
-    c->reqs = (hs_reqq){NULL, NULL};
-    for (hs_req *r = list; r; r = r->qnext) {
+static spw__http_req *conn_close_taking(spw__http_h2conn *c) {
+    spw__http_req *list = c->reqs.head;
+    c->reqs = (spw__http_reqq){NULL, NULL};
+    for (spw__http_req *r = list; r; r = r->qnext) {
         r->conn = NULL;
         r->stream_id = 0;
     }
@@ -296,8 +299,8 @@ static hs_req *conn_close_taking(hs_h2conn *c) {
 }
 
 /* The next request of a list conn_close_taking returned, unlinked; NULL at the end. */
-static hs_req *list_pop(hs_req **list) {
-    hs_req *r = *list;
+static spw__http_req *list_pop(spw__http_req **list) {
+    spw__http_req *r = *list;
     if (r) {
         *list = r->qnext;
         r->qprev = r->qnext = NULL;
@@ -306,18 +309,18 @@ static hs_req *list_pop(hs_req **list) {
 }
 
 /* Ends every request on c with a transport error, then closes it. */
-static void conn_fail(hs_h2conn *c, int cc, const char *why) {
+static void conn_fail(spw__http_h2conn *c, int cc, const char *why) {
     if (c->state == H2_CLOSED)
         return;
     if (c->reqs.head)
         spw_log(c->s->st, SPW_LOG_DEBUG, "%s: %s", c->ep->base, why);
-    hs_req *list = conn_close_taking(c);
-    for (hs_req *r; (r = list_pop(&list));)
+    spw__http_req *list = conn_close_taking(c);
+    for (spw__http_req *r; (r = list_pop(&list));)
         finish(r, cc, why);
 }
 
-static void conn_written(hs_dial *d, int status) {
-    hs_h2conn *c = (hs_h2conn *)d;
+static void conn_written(spw__http_dial *d, int status) {
+    spw__http_h2conn *c = (spw__http_h2conn *)d;
     if (status < 0) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
@@ -328,7 +331,7 @@ static void conn_written(hs_dial *d, int status) {
 }
 
 /* Pulls frames from nghttp2 and writes them; closes a connection nothing is left to do on. */
-static void conn_flush(hs_h2conn *c) {
+static void conn_flush(spw__http_h2conn *c) {
     if (c->state == H2_CLOSED)
         return;
     /* Frames go straight to the output, or through TLS in one SSL_write. While dialing, only
@@ -350,14 +353,14 @@ static void conn_flush(hs_h2conn *c) {
     }
     if (c->d.tls && frames->len) {
         char why[300];
-        int rc = hs_tls_send(c->d.tls, frames->data, frames->len, &c->d.out, why, sizeof why);
+        int rc = spw__http_tls_send(c->d.tls, frames->data, frames->len, &c->d.out, why, sizeof why);
         spw_buf_reset(frames);
-        if (rc != HS_TLS_OK) {
+        if (rc != SPW__HTTP_TLS_OK) {
             conn_fail(c, CURLE_SEND_ERROR, why);
             return;
         }
     }
-    int k = hs_dial_send(&c->d);
+    int k = spw__http_dial_send(&c->d);
     if (k != 0) {
         char why[128];
         snprintf(why, sizeof why, "write failed: %s", uv_strerror(k));
@@ -380,27 +383,27 @@ static void conn_flush(hs_h2conn *c) {
  * endpoint is served by the HTTP/1.1 engine from now on, and the requests
  * this connection carried, and those waiting, go there at once.
  */
-static void conn_fallback(hs_h2conn *c) {
-    hs_sink *s = c->s;
-    hs_endpoint *ep = c->ep;
+static void conn_fallback(spw__http_h2conn *c) {
+    spw_http *s = c->s;
+    spw__http_endpoint *ep = c->ep;
     ep->h2_use = false;
     spw_log(s->st, SPW_LOG_INFO,
             "%s does not offer HTTP/2 (ALPN): HTTP/1.1 from now on", ep->base);
-    hs_req *list = conn_close_taking(c);
-    for (hs_req *r; (r = list_pop(&list));)
-        hs_h1_take(s, r);
+    spw__http_req *list = conn_close_taking(c);
+    for (spw__http_req *r; (r = list_pop(&list));)
+        spw__http_h1_take(s, r);
     while (ep->h2q.head) {
-        hs_req *r = ep->h2q.head;
+        spw__http_req *r = ep->h2q.head;
         req_detach(r);
-        hs_h1_take(s, r);
+        spw__http_h1_take(s, r);
     }
 }
 
 /* ---- dial.c's callbacks ---------------------------------------------------- */
 
-static void conn_opened(hs_dial *d) {
-    hs_h2conn *c = (hs_h2conn *)d;
-    if (c->d.tls && !hs_tls_h2(c->d.tls)) {
+static void conn_opened(spw__http_dial *d) {
+    spw__http_h2conn *c = (spw__http_h2conn *)d;
+    if (c->d.tls && !spw__http_tls_h2(c->d.tls)) {
         conn_fallback(c);
         return;
     }
@@ -410,8 +413,8 @@ static void conn_opened(hs_dial *d) {
     mark_dirty(c);
 }
 
-static void conn_input(hs_dial *d, const uint8_t *in, size_t len) {
-    hs_h2conn *c = (hs_h2conn *)d;
+static void conn_input(spw__http_dial *d, const uint8_t *in, size_t len) {
+    spw__http_h2conn *c = (spw__http_h2conn *)d;
     ssize_t k = nghttp2_session_mem_recv(c->ng, in, len);
     if (c->state == H2_CLOSED)
         return;
@@ -425,19 +428,19 @@ static void conn_input(hs_dial *d, const uint8_t *in, size_t len) {
     mark_dirty(c); /* acknowledgements, window updates, and the next frames */
 }
 
-static void conn_error(hs_dial *d, int cc, int uv_err, const char *why) {
+static void conn_error(spw__http_dial *d, int cc, int uv_err, const char *why) {
     (void)uv_err;
-    conn_fail((hs_h2conn *)d, cc, why);
+    conn_fail((spw__http_h2conn *)d, cc, why);
 }
 
-static void conn_dial_flush(hs_dial *d) { mark_dirty((hs_h2conn *)d); }
+static void conn_dial_flush(spw__http_dial *d) { mark_dirty((spw__http_h2conn *)d); }
 
-static const hs_dial_ops dial_ops = {conn_opened, conn_input, conn_error, conn_dial_flush,
+static const spw__http_dial_ops dial_ops = {conn_opened, conn_input, conn_error, conn_dial_flush,
                                      conn_written, conn_released};
 
-static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
-    struct hs_h2 *h = s->h2s;
-    hs_h2conn *c = calloc(1, sizeof *c);
+static spw__http_h2conn *conn_open(spw_http *s, spw__http_endpoint *ep) {
+    struct spw__http_h2 *h = s->h2s;
+    spw__http_h2conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->s = s;
@@ -454,7 +457,7 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
     nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_WINDOW);
     c->born_ms = uv_now(s->loop);
-    hs_dial_start(&c->d, s, ep, &ep->h2conns, HS_ALPN_H2, &dial_ops, &h->scr);
+    spw__http_dial_start(&c->d, s, ep, &ep->h2conns, SPW__HTTP_ALPN_H2, &dial_ops, &h->scr);
     return c;
 }
 
@@ -466,7 +469,7 @@ static hs_h2conn *conn_open(hs_sink *s, hs_endpoint *ep) {
  * RFC 9113 lets a client assume more, but servers such as nginx refuse
  * the streams beyond their limit.
  */
-static uint32_t stream_limit(const hs_h2conn *c) {
+static uint32_t stream_limit(const spw__http_h2conn *c) {
     uint32_t lim = (uint32_t)c->s->cf->max_streams;
     uint32_t peer = c->spoke_h2 ? nghttp2_session_get_remote_settings(
                                       c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
@@ -475,12 +478,12 @@ static uint32_t stream_limit(const hs_h2conn *c) {
 }
 
 /* A connection of ep with room for one more request, opening one if allowed; NULL: wait. */
-static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
-    const struct hs_conf *cf = s->cf;
+static spw__http_h2conn *conn_pick(spw_http *s, spw__http_endpoint *ep) {
+    const struct spw_http_conf *cf = s->cf;
     uint64_t now = uv_now(s->loop);
-    hs_h2conn *c;
-    for (hs_dial *d = ep->h2conns.head; d; d = d->next) {
-        c = (hs_h2conn *)d;
+    spw__http_h2conn *c;
+    for (spw__http_dial *d = ep->h2conns.head; d; d = d->next) {
+        c = (spw__http_h2conn *)d;
         if (!c->draining && cf->connection_ttl_ms > 0 &&
             now - c->born_ms >= (uint64_t)cf->connection_ttl_ms) {
             /* Old enough: finish what it carries, take nothing new. */
@@ -492,8 +495,8 @@ static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
             return c;
     }
     unsigned open = 0;
-    for (hs_dial *d = ep->h2conns.head; d; d = d->next) {
-        c = (hs_h2conn *)d;
+    for (spw__http_dial *d = ep->h2conns.head; d; d = d->next) {
+        c = (spw__http_h2conn *)d;
         /* One being set up will say how many streams it takes: wait for that (its SETTINGS
          * or its failure dispatch the queue) rather than open another. */
         if (!c->draining && !c->spoke_h2)
@@ -505,9 +508,18 @@ static hs_h2conn *conn_pick(hs_sink *s, hs_endpoint *ep) {
     return conn_open(s, ep);
 }
 
-/* Builds the header list: pseudo-headers, the request's own, then the fixed ones. */
-static size_t build_headers(hs_sink *s, hs_req *r) {
-    struct hs_h2 *h = s->h2s;
+/* Builds the header list in h->nv: pseudo-headers, then the request's own; 0 when out of
+ * memory. */
+static size_t build_headers(spw_http *s, spw__http_req *r) {
+    struct spw__http_h2 *h = s->h2s;
+    if (h->nv_cap < 5 + r->n_dyn) {
+        size_t cap = 5 + r->n_dyn + 8;
+        nghttp2_nv *nv = realloc(h->nv, cap * sizeof *nv);
+        if (!nv)
+            return 0;
+        h->nv = nv;
+        h->nv_cap = cap;
+    }
     nghttp2_nv *nv = h->nv;
     size_t n = 0;
 #define NV(nm, nl, v, vl)                                                                          \
@@ -520,14 +532,14 @@ static size_t build_headers(hs_sink *s, hs_req *r) {
         n++;                                                                                       \
     } while (0)
     const char *url = (const char *)r->url.data;
-    const char *path = url + hs_url_path_start(url);
+    const char *path = url + spw__http_url_path_start(url);
     size_t plen = strcspn(path, "#");
-    NV(":method", 7, s->method_name, strlen(s->method_name));
+    NV(":method", 7, r->method, strlen(r->method));
     if (r->ep->https)
         NV(":scheme", 7, "https", 5);
     else
         NV(":scheme", 7, "http", 4);
-    NV(":authority", 10, r->ep->host, strlen(r->ep->host));
+    NV(":authority", 10, r->host, strlen(r->host));
     if (plen)
         NV(":path", 5, path, plen);
     else
@@ -535,7 +547,7 @@ static size_t build_headers(hs_sink *s, hs_req *r) {
     int cl = snprintf(r->clen, sizeof r->clen, "%zu", r->body_len);
     NV("content-length", 14, r->clen, (size_t)cl);
     /* The request's own headers: "Name: value" strings at offsets in r->hdr. */
-    for (size_t i = 0; i < r->n_dyn && n + h->n_fixed < h->nv_cap; i++) {
+    for (size_t i = 0; i < r->n_dyn; i++) {
         char *line = (char *)r->hdr.data + (uintptr_t)r->dyn[i].data;
         char *colon = strchr(line, ':');
         if (!colon)
@@ -544,23 +556,22 @@ static size_t build_headers(hs_sink *s, hs_req *r) {
         for (size_t k = 0; k < nl; k++)
             if (line[k] >= 'A' && line[k] <= 'Z')
                 line[k] = (char)(line[k] + 32);
-        if (nl == 4 && memcmp(line, "host", 4) == 0)
-            continue; /* :authority carries it (and SigV4 signed the same value) */
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t')
             v++;
         NV(line, nl, v, strlen(v));
     }
 #undef NV
-    memcpy(nv + n, h->fixed, h->n_fixed * sizeof *nv);
-    return n + h->n_fixed;
+    return n;
 }
 
-static bool submit_on(hs_h2conn *c, hs_req *r) {
-    struct hs_h2 *h = c->s->h2s;
+static bool submit_on(spw__http_h2conn *c, spw__http_req *r) {
+    struct spw__http_h2 *h = c->s->h2s;
     if (c->state == H2_CLOSED)
         return false;
     size_t n = build_headers(c->s, r);
+    if (n == 0)
+        return false;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
     r->body_off = 0;
     int32_t id = nghttp2_submit_request(c->ng, NULL, h->nv, n, &prd, r);
@@ -572,15 +583,15 @@ static bool submit_on(hs_h2conn *c, hs_req *r) {
     }
     r->stream_id = id;
     r->conn = c;
-    hs_reqq_push(&c->reqs, r, true);
+    spw__http_reqq_push(&c->reqs, r, true);
     c->streams++;
     mark_dirty(c);
     return true;
 }
 
-static void enqueue(hs_endpoint *ep, hs_req *r, bool front) {
+static void enqueue(spw__http_endpoint *ep, spw__http_req *r, bool front) {
     r->queued = true;
-    hs_reqq_push(&ep->h2q, r, front);
+    spw__http_reqq_push(&ep->h2q, r, front);
 }
 
 /*
@@ -588,9 +599,9 @@ static void enqueue(hs_endpoint *ep, hs_req *r, bool front) {
  * connection that failed at once (no route, no such name) finishes r with
  * its reason rather than leave it to spin in the queue.
  */
-static bool place(hs_sink *s, hs_req *r) {
+static bool place(spw_http *s, spw__http_req *r) {
     for (int tries = 0; tries < 4; tries++) {
-        hs_h2conn *c = conn_pick(s, r->ep);
+        spw__http_h2conn *c = conn_pick(s, r->ep);
         if (!c)
             return false;
         if (submit_on(c, r))
@@ -604,8 +615,8 @@ static bool place(hs_sink *s, hs_req *r) {
 }
 
 /* r's time is up: its stream is cancelled, and it ends. */
-static void expire(hs_req *r, const char *why) {
-    hs_h2conn *c = r->conn;
+static void expire(spw__http_req *r, const char *why) {
+    spw__http_h2conn *c = r->conn;
     if (c && !c->spoke_h2) {
         /* A connection the server never sent SETTINGS on is no use to anyone waiting. */
         char msg[200];
@@ -620,22 +631,22 @@ static void expire(hs_req *r, const char *why) {
     finish(r, CURLE_OPERATION_TIMEDOUT, why);
 }
 
-spw_result hs_h2_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms) {
+spw_result spw__http_h2_submit(spw_http *s, spw__http_req *r, uint64_t timeout_ms) {
     r->body_off = 0;
-    hs_req_take(s, r, timeout_ms, expire);
+    spw__http_req_take(s, r, timeout_ms, expire);
     /* Others waiting already go first. */
     if (r->ep->h2q.head || !place(s, r))
         enqueue(r->ep, r, false);
     return SPW_OK;
 }
 
-static void dispatch_queues(struct hs_h2 *h) {
-    hs_sink *s = h->s;
+static void dispatch_queues(struct spw__http_h2 *h) {
+    spw_http *s = h->s;
     h->queued = false;
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         while (ep->h2q.head) {
-            hs_req *r = ep->h2q.head;
+            spw__http_req *r = ep->h2q.head;
             req_detach(r);
             if (!place(s, r)) {
                 /* Back to the front, until a stream ends or a connection closes. */
@@ -649,14 +660,14 @@ static void dispatch_queues(struct hs_h2 *h) {
 /* ---- loop handles ---------------------------------------------------------- */
 
 static void on_flush(uv_prepare_t *p) {
-    struct hs_h2 *h = p->data;
+    struct spw__http_h2 *h = p->data;
     if (h->queued)
         dispatch_queues(h);
     while (h->dirty) {
-        hs_h2conn *list = h->dirty;
+        spw__http_h2conn *list = h->dirty;
         h->dirty = NULL;
         while (list) {
-            hs_h2conn *c = list;
+            spw__http_h2conn *c = list;
             list = c->dirty_next;
             c->dirty_next = NULL;
             c->dirty = false;
@@ -673,95 +684,23 @@ static void on_flush(uv_prepare_t *p) {
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
-/* Collects "name\0value\0" pairs, names lowercased; pointers are taken once the store stops
- * moving. */
-struct fixed_acc {
-    spw_buf store;
-    size_t (*offs)[4];
-    size_t n, cap;
-};
-
-static spw_result add_fixed(void *arg, const char *name, size_t nl, const char *v, size_t vl) {
-    struct fixed_acc *a = arg;
-    if (a->n == a->cap)
-        return SPW_ERR_NOSPACE;
-    size_t *o = a->offs[a->n++];
-    o[0] = a->store.len;
-    o[1] = nl;
-    spw_result rc = spw_buf_append(&a->store, name, nl);
-    if (rc == SPW_OK) {
-        for (size_t k = o[0]; k < o[0] + nl; k++)
-            if (a->store.data[k] >= 'A' && a->store.data[k] <= 'Z')
-                a->store.data[k] = (uint8_t)(a->store.data[k] + 32);
-        rc = spw_buf_append(&a->store, "", 1);
-    }
-    o[2] = a->store.len;
-    o[3] = vl;
-    if (rc == SPW_OK)
-        rc = spw_buf_append(&a->store, v, vl);
-    if (rc == SPW_OK)
-        rc = spw_buf_append(&a->store, "", 1);
-    return rc;
-}
-
-/* The headers every request carries, lowercase, built once. */
-static spw_result fixed_headers(hs_sink *s, spw_err *err) {
-    struct hs_h2 *h = s->h2s;
-    size_t cap = s->cf->headers.n + 2;
-    size_t offs[cap][4];
-    struct fixed_acc a = {.offs = offs, .cap = cap};
-    spw_result rc = hs_fixed_headers(s->cf, add_fixed, &a);
-    spw_buf store = a.store;
-    size_t n = a.n;
-    if (rc != SPW_OK) {
-        if (store.data)
-            memset(store.data, 0, store.len); /* auth values */
-        spw_buf_free(&store);
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    }
-    h->fixed = calloc(n ? n : 1, sizeof *h->fixed);
-    if (!h->fixed) {
-        spw_buf_free(&store);
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        h->fixed[i].name = store.data + offs[i][0];
-        h->fixed[i].namelen = offs[i][1];
-        h->fixed[i].value = store.data + offs[i][2];
-        h->fixed[i].valuelen = offs[i][3];
-        h->fixed[i].flags = NGHTTP2_NV_FLAG_NONE;
-    }
-    h->n_fixed = n;
-    h->fixed_store = (char *)store.data; /* owned from here; wiped and freed with h */
-    h->fixed_len = store.len;
-    h->nv_cap = 6 + HS_DYN_FIXED + s->n_hdr_tpls + n;
-    h->nv = calloc(h->nv_cap, sizeof *h->nv);
-    if (!h->nv)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    return SPW_OK;
-}
-
 static void base_closed(uv_handle_t *hd) {
-    struct hs_h2 *h = hd->data;
-    hs_sink *s = h->s;
+    struct spw__http_h2 *h = hd->data;
+    spw_http *s = h->s;
     nghttp2_session_callbacks_del(h->cbs);
     spw_buf_free(&h->scr.plain);
     spw_buf_free(&h->plain_out);
-    if (h->fixed_store)
-        memset(h->fixed_store, 0, h->fixed_len); /* auth values */
-    free(h->fixed_store);
-    free(h->fixed);
     free(h->nv);
     free(h);
-    hs_handle_closed(s);
+    spw__http_handle_closed(s);
 }
 
-bool hs_h2_selected(const struct hs_conf *cf) {
-    if (cf->engine != HS_ENGINE_NATIVE || (cf->proxy && *cf->proxy))
+bool spw__http_h2_selected(const struct spw_http_conf *cf) {
+    if (cf->engine != SPW__HTTP_ENGINE_NATIVE || (cf->proxy && *cf->proxy))
         return false;
-    if (cf->protocol == HS_PROTO_H2C)
+    if (cf->protocol == SPW__HTTP_PROTO_H2C)
         return true;
-    if (cf->protocol != HS_PROTO_HTTP2 && cf->protocol != HS_PROTO_V_HTTP2)
+    if (cf->protocol != SPW__HTTP_PROTO_HTTP2 && cf->protocol != SPW__HTTP_PROTO_V_HTTP2)
         return false;
     /* HTTP/2 is negotiated over TLS only: some URL must be https. */
     if (cf->url && strncasecmp(cf->url, "https://", 8) == 0)
@@ -772,8 +711,8 @@ bool hs_h2_selected(const struct hs_conf *cf) {
     return false;
 }
 
-spw_result hs_h2_init(hs_sink *s, spw_err *err) {
-    struct hs_h2 *h = calloc(1, sizeof *h);
+spw_result spw__http_h2_init(spw_http *s, spw_err *err) {
+    struct spw__http_h2 *h = calloc(1, sizeof *h);
     if (!h)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     h->s = s;
@@ -790,23 +729,23 @@ spw_result hs_h2_init(hs_sink *s, spw_err *err) {
     s->open_handles++;
     s->h2s = h;
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         /* h2c: every URL is http://; http2: https URLs (an http:// one is HTTP/1.1, h1.c's). */
-        ep->h2_use = s->cf->protocol == HS_PROTO_H2C || ep->https;
+        ep->h2_use = s->cf->protocol == SPW__HTTP_PROTO_H2C || ep->https;
     }
-    return fixed_headers(s, err);
+    return SPW_OK;
 }
 
-void hs_h2_close(hs_sink *s) {
-    struct hs_h2 *h = s->h2s;
+void spw__http_h2_close(spw_http *s) {
+    struct spw__http_h2 *h = s->h2s;
     if (!h)
         return;
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         while (ep->h2q.head)
             req_detach(ep->h2q.head);
         while (ep->h2conns.head) {
-            hs_h2conn *c = (hs_h2conn *)ep->h2conns.head;
+            spw__http_h2conn *c = (spw__http_h2conn *)ep->h2conns.head;
             while (c->reqs.head)
                 req_detach(c->reqs.head);
             conn_close(c);

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/tls.c: client TLS for the native engines (h2.c,
+ * core/http/tls.c: client TLS for the native engines (h2.c,
  * h1.c), OpenSSL driven through memory BIOs so that libuv keeps doing all
  * socket I/O.
  *
@@ -28,9 +28,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include "http.h"
+#include "http-private.h"
 
-struct hs_tls {
+struct spw__http_tls {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
 };
@@ -66,18 +66,18 @@ static int key_password(char *buf, int size, int rw, void *arg) {
 
 static int min_version(int v) {
     switch (v) {
-    case HS_TLS_13:
+    case SPW__HTTP_TLS_13:
         return TLS1_3_VERSION;
-    case HS_TLS_10:
+    case SPW__HTTP_TLS_10:
         return TLS1_VERSION;
-    case HS_TLS_11:
+    case SPW__HTTP_TLS_11:
         return TLS1_1_VERSION;
     default:
         return TLS1_2_VERSION;
     }
 }
 
-spw_result hs_tls_ctx_new(const struct hs_conf *cf, void **out, spw_err *err) {
+spw_result spw__http_tls_ctx_new(const struct spw_http_conf *cf, void **out, spw_err *err) {
     char why[256];
     *out = NULL;
     ERR_clear_error();
@@ -128,10 +128,10 @@ fail:
     return SPW_ERR_CONFIG;
 }
 
-void hs_tls_ctx_free(void *ctx) { SSL_CTX_free(ctx); }
+void spw__http_tls_ctx_free(void *ctx) { SSL_CTX_free(ctx); }
 
-hs_tls *hs_tls_new(void *ctx, const char *host, bool verify, const char *alpn) {
-    hs_tls *t = calloc(1, sizeof *t);
+spw__http_tls *spw__http_tls_new(void *ctx, const char *host, bool verify, const char *alpn) {
+    spw__http_tls *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->ssl = SSL_new(ctx);
@@ -168,7 +168,7 @@ fail:
     return NULL;
 }
 
-void hs_tls_free(hs_tls *t) {
+void spw__http_tls_free(spw__http_tls *t) {
     if (!t)
         return;
     SSL_free(t->ssl); /* frees both BIOs */
@@ -176,7 +176,7 @@ void hs_tls_free(hs_tls *t) {
 }
 
 /* Moves what the session produced into out. */
-static spw_result drain(hs_tls *t, spw_buf *out) {
+static spw_result drain(spw__http_tls *t, spw_buf *out) {
     BIO *w = SSL_get_wbio(t->ssl);
     size_t pend;
     while ((pend = BIO_ctrl_pending(w)) > 0) {
@@ -191,12 +191,12 @@ static spw_result drain(hs_tls *t, spw_buf *out) {
     return SPW_OK;
 }
 
-static int fail_why(hs_tls *t, int n, char *why, size_t wn) {
+static int fail_why(spw__http_tls *t, int n, char *why, size_t wn) {
     char r[256];
     int e = SSL_get_error(t->ssl, n);
     if (e == SSL_ERROR_ZERO_RETURN) {
         snprintf(why, wn, "connection closed by the server (TLS close_notify)");
-        return HS_TLS_CLOSED;
+        return SPW__HTTP_TLS_CLOSED;
     }
     long vr = SSL_get_verify_result(t->ssl);
     if (!SSL_is_init_finished(t->ssl) && vr != X509_V_OK)
@@ -206,10 +206,10 @@ static int fail_why(hs_tls *t, int n, char *why, size_t wn) {
         snprintf(why, wn, "TLS %s failed: %s", SSL_is_init_finished(t->ssl) ? "session" : "handshake",
                  ssl_reason(r, sizeof r));
     ERR_clear_error();
-    return HS_TLS_ERROR;
+    return SPW__HTTP_TLS_ERROR;
 }
 
-int hs_tls_start(hs_tls *t, spw_buf *out, char *why, size_t wn) {
+int spw__http_tls_start(spw__http_tls *t, spw_buf *out, char *why, size_t wn) {
     ERR_clear_error();
     int n = SSL_do_handshake(t->ssl);
     if (n <= 0) {
@@ -217,20 +217,20 @@ int hs_tls_start(hs_tls *t, spw_buf *out, char *why, size_t wn) {
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
             return fail_why(t, n, why, wn);
     }
-    return drain(t, out) == SPW_OK ? HS_TLS_OK : HS_TLS_ERROR;
+    return drain(t, out) == SPW_OK ? SPW__HTTP_TLS_OK : SPW__HTTP_TLS_ERROR;
 }
 
-int hs_tls_recv(hs_tls *t, const uint8_t *p, size_t n, spw_buf *plain, spw_buf *out, char *why,
+int spw__http_tls_recv(spw__http_tls *t, const uint8_t *p, size_t n, spw_buf *plain, spw_buf *out, char *why,
                 size_t wn) {
     if (BIO_write(SSL_get_rbio(t->ssl), p, (int)n) != (int)n) {
         ERR_clear_error();
         snprintf(why, wn, "out of memory for TLS input");
-        return HS_TLS_ERROR;
+        return SPW__HTTP_TLS_ERROR;
     }
     for (;;) {
         if (spw_buf_reserve(plain, 16384) != SPW_OK) {
             snprintf(why, wn, "out of memory for TLS input");
-            return HS_TLS_ERROR;
+            return SPW__HTTP_TLS_ERROR;
         }
         ERR_clear_error();
         size_t room = plain->cap - plain->len;
@@ -242,15 +242,15 @@ int hs_tls_recv(hs_tls *t, const uint8_t *p, size_t n, spw_buf *plain, spw_buf *
         int e = SSL_get_error(t->ssl, k);
         if (drain(t, out) != SPW_OK) {
             snprintf(why, wn, "out of memory for TLS output");
-            return HS_TLS_ERROR;
+            return SPW__HTTP_TLS_ERROR;
         }
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return HS_TLS_OK;
+            return SPW__HTTP_TLS_OK;
         return fail_why(t, k, why, wn);
     }
 }
 
-int hs_tls_send(hs_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, size_t wn) {
+int spw__http_tls_send(spw__http_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, size_t wn) {
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
         ERR_clear_error();
@@ -260,12 +260,12 @@ int hs_tls_send(hs_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, 
         p += w;
         n -= (size_t)w;
     }
-    return drain(t, out) == SPW_OK ? HS_TLS_OK : HS_TLS_ERROR;
+    return drain(t, out) == SPW_OK ? SPW__HTTP_TLS_OK : SPW__HTTP_TLS_ERROR;
 }
 
-bool hs_tls_ready(const hs_tls *t) { return SSL_is_init_finished(t->ssl) == 1; }
+bool spw__http_tls_ready(const spw__http_tls *t) { return SSL_is_init_finished(t->ssl) == 1; }
 
-bool hs_tls_h2(const hs_tls *t) {
+bool spw__http_tls_h2(const spw__http_tls *t) {
     const unsigned char *p = NULL;
     unsigned n = 0;
     SSL_get0_alpn_selected(t->ssl, &p, &n);

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/auth.c: where AWS credentials for SigV4 come from,
+ * core/http/auth.c: where AWS credentials for SigV4 come from,
  * in the order the AWS SDKs use: the sink's own options, then the standard
  * environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
  * AWS_SESSION_TOKEN), then the shared credentials file
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
-#include "http.h"
+#include "http-private.h"
 
 static void wipe_free(char *s) {
     if (s) {
@@ -25,14 +25,14 @@ static void wipe_free(char *s) {
     }
 }
 
-void hs_aws_creds_free(hs_aws_creds *c) {
+void spw__http_aws_creds_free(spw__http_aws_creds *c) {
     wipe_free(c->access_key_id);
     wipe_free(c->secret_access_key);
     wipe_free(c->session_token);
     memset(c, 0, sizeof *c);
 }
 
-static bool set3(hs_aws_creds *c, const char *id, const char *secret, const char *token) {
+static bool set3(spw__http_aws_creds *c, const char *id, const char *secret, const char *token) {
     c->access_key_id = strdup(id);
     c->secret_access_key = strdup(secret);
     c->session_token = token && *token ? strdup(token) : NULL;
@@ -49,7 +49,7 @@ static char *trim(char *s) {
 }
 
 /* Reads PROFILE's keys from an INI-style credentials file. 1 found, 0 not there, -1 error. */
-static int from_file(const char *path, const char *profile, hs_aws_creds *c, spw_err *err) {
+static int from_file(const char *path, const char *profile, spw__http_aws_creds *c, spw_err *err) {
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -101,14 +101,14 @@ static int from_file(const char *path, const char *profile, hs_aws_creds *c, spw
     return r;
 }
 
-spw_result hs_aws_creds_load(const struct hs_conf *cf, hs_aws_creds *c, spw_err *err) {
+spw_result spw__http_aws_creds_load(const struct spw_http_conf *cf, spw__http_aws_creds *c, spw_err *err) {
     memset(c, 0, sizeof *c);
     if (cf->aws_access_key_id && *cf->aws_access_key_id) {
         if (!cf->aws_secret_access_key || !*cf->aws_secret_access_key)
             return spw_err_set(err, SPW_ERR_CONFIG,
                                "aws_access_key_id is set but aws_secret_access_key is not");
         if (!set3(c, cf->aws_access_key_id, cf->aws_secret_access_key, cf->aws_session_token)) {
-            hs_aws_creds_free(c);
+            spw__http_aws_creds_free(c);
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         }
         snprintf(c->source, sizeof c->source, "the sink's options");
@@ -117,7 +117,7 @@ spw_result hs_aws_creds_load(const struct hs_conf *cf, hs_aws_creds *c, spw_err 
     const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     if (id && *id && secret && *secret) {
         if (!set3(c, id, secret, getenv("AWS_SESSION_TOKEN"))) {
-            hs_aws_creds_free(c);
+            spw__http_aws_creds_free(c);
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         }
         snprintf(c->source, sizeof c->source, "the environment (AWS_ACCESS_KEY_ID)");
@@ -138,7 +138,7 @@ spw_result hs_aws_creds_load(const struct hs_conf *cf, hs_aws_creds *c, spw_err 
     int r = from_file(file, profile, c, err);
     if (r > 0)
         return SPW_OK;
-    hs_aws_creds_free(c);
+    spw__http_aws_creds_free(c);
     if (r < 0)
         return SPW_ERR_CONFIG;
     return spw_err_set(err, SPW_ERR_CONFIG,

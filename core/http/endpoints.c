@@ -1,13 +1,14 @@
 /*
- * plugins/sink-http/endpoints.c: the destination URLs, load balancing and
+ * core/http/endpoints.c: the destination URLs, load balancing and
  * endpoint health.
  *
  * Requests go round robin over the healthy endpoints. An endpoint that
- * fails `failure_threshold` requests in a row (no HTTP answer, or a 5xx in
- * retry_codes) is taken out. It comes back:
+ * fails `failure_threshold` requests in a row (no HTTP answer, or a 5xx the
+ * plugin found worth a retry) is taken out. It comes back:
  *   - with `health_check_path`: after `health_check_threshold` consecutive
  *     2xx answers to GET base + path, probed every `health_check_interval`
- *     (the vendor's health check, same defaults);
+ *     (the vendor's health check, same defaults) through the client itself,
+ *     so over the engine and connections deliveries use;
  *   - without: after `cooldown`, on probation (one more failure takes it
  *     out again).
  * When every endpoint is out, requests go round robin over all of them
@@ -23,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "http.h"
+#include "http-private.h"
 
-static void mark_up(hs_endpoint *ep, const char *why) {
-    hs_sink *s = ep->s;
+static void mark_up(spw__http_endpoint *ep, const char *why) {
+    spw_http *s = ep->s;
     spw_timer_stop(ep->timer);
     if (ep->healthy)
         return;
@@ -40,9 +41,9 @@ static void mark_up(hs_endpoint *ep, const char *why) {
     spw_log(s->st, SPW_LOG_INFO, "endpoint %s is back (%s)", ep->base, why);
 }
 
-static void mark_down(hs_endpoint *ep, const char *why) {
-    hs_sink *s = ep->s;
-    const struct hs_conf *cf = s->cf;
+static void mark_down(spw__http_endpoint *ep, const char *why) {
+    spw_http *s = ep->s;
+    const struct spw_http_conf *cf = s->cf;
     ep->healthy = false;
     ep->probe_ok = 0;
     spw_counter_add(s->c_ep_down, 1);
@@ -58,62 +59,71 @@ static void mark_down(hs_endpoint *ep, const char *why) {
         spw_timer_start(ep->timer, (uint64_t)cf->cooldown_ms, 0);
 }
 
-static void on_timer(spw_timer *t, void *arg) {
-    hs_endpoint *ep = arg;
-    hs_sink *s = ep->s;
-    (void)t;
-    if (s->closing || ep->healthy)
-        return;
-    if (!ep->probe) {
-        mark_up(ep, "cool-down over");
-        return;
-    }
-    if (ep->probing)
-        return; /* the previous check is still running: its timeout decides */
-    hs_req *r = ep->probe;
-    spw_buf_reset(&r->resp);
-    r->errbuf[0] = '\0';
-    if (hs_multi_add(s, r) != SPW_OK)
-        return;
-    r->busy = true;
-    s->busy++;
-    ep->probing = true;
-    spw_counter_add(s->c_probes, 1);
-}
-
-void hs_probe_finished(hs_endpoint *ep, CURLcode cc, long status) {
-    hs_sink *s = ep->s;
+static void probe_done(const spw_http_response *resp, void *arg) {
+    spw__http_endpoint *ep = arg;
+    spw_http *s = ep->s;
     ep->probing = false;
     if (s->closing || ep->healthy)
         return;
-    if (cc == CURLE_OK && status >= 200 && status < 300) {
+    if (resp->error == SPW_HTTP_OK && resp->status >= 200 && resp->status < 300) {
         ep->probe_ok++;
-        spw_log(s->st, SPW_LOG_DEBUG, "health check of %s: HTTP %ld (%u/%u)", ep->base, status,
-                ep->probe_ok, (unsigned)s->cf->health_check_threshold);
+        spw_log(s->st, SPW_LOG_DEBUG, "health check of %s: HTTP %d (%u/%u)", ep->base,
+                resp->status, ep->probe_ok, (unsigned)s->cf->health_check_threshold);
         if (ep->probe_ok >= (unsigned)s->cf->health_check_threshold)
             mark_up(ep, "health checks pass");
     } else {
         ep->probe_ok = 0;
         spw_log(s->st, SPW_LOG_DEBUG, "health check of %s failed: %s", ep->base,
-                cc != CURLE_OK ? curl_easy_strerror(cc) : "unexpected status");
+                resp->error != SPW_HTTP_OK ? resp->error_text : "unexpected status");
     }
 }
 
-hs_endpoint *hs_endpoint_pick(hs_sink *s) {
+static void on_timer(spw_timer *t, void *arg) {
+    spw__http_endpoint *ep = arg;
+    spw_http *s = ep->s;
+    const struct spw_http_conf *cf = s->cf;
+    (void)t;
+    if (s->closing || ep->healthy)
+        return;
+    if (!cf->health_check_path || !*cf->health_check_path) {
+        mark_up(ep, "cool-down over");
+        return;
+    }
+    if (ep->probing)
+        return; /* the previous check is still running: its timeout decides */
+    spw_http_request req = {
+        .method = "GET",
+        .target = ep->probe_url,
+        .timeout_ms = (uint64_t)cf->health_check_timeout_ms,
+        .response_max = 1024,
+        .flags = SPW_HTTP_NO_AUTH | SPW_HTTP_NO_COMPRESS | SPW_HTTP_TRUNCATE | SPW_HTTP_PINNED |
+                 SPW_HTTP_NO_HEALTH,
+        .endpoint = ep->idx,
+    };
+    spw_err err = {""};
+    if (spw_http_send(s, &req, probe_done, ep, &err) != SPW_OK) {
+        spw_log(s->st, SPW_LOG_DEBUG, "health check of %s not sent: %s", ep->base, err.msg);
+        return;
+    }
+    ep->probing = true;
+    spw_counter_add(s->c_probes, 1);
+}
+
+spw__http_endpoint *spw__http_endpoint_pick(spw_http *s) {
     size_t n = s->n_eps;
     for (size_t k = 0; k < n; k++) {
-        hs_endpoint *ep = &s->eps[(s->rr + k) % n];
+        spw__http_endpoint *ep = &s->eps[(s->rr + k) % n];
         if (ep->healthy) {
             s->rr = (s->rr + k + 1) % n;
             return ep;
         }
     }
-    hs_endpoint *ep = &s->eps[s->rr % n];
+    spw__http_endpoint *ep = &s->eps[s->rr % n];
     s->rr = (s->rr + 1) % n;
     return ep;
 }
 
-void hs_endpoint_report(hs_endpoint *ep, bool failed, const char *why) {
+void spw__http_endpoint_report(spw__http_endpoint *ep, bool failed, const char *why) {
     if (!failed) {
         ep->failures = 0;
         if (!ep->healthy)
@@ -147,10 +157,11 @@ static char *host_of(const char *url, size_t path_start) {
     return h;
 }
 
-spw_result hs_endpoints_init(hs_sink *s, spw_err *err) {
-    const struct hs_conf *cf = s->cf;
-    size_t n = cf->urls.n ? cf->urls.n : 1;
-    char *const *list = cf->urls.n ? cf->urls.v : &cf->url;
+spw_result spw__http_endpoints_init(spw_http *s, spw_err *err) {
+    const struct spw_http_conf *cf = s->cf;
+    size_t n = spw_http_conf_urls(cf);
+    if (n == 0)
+        return spw_err_set(err, SPW_ERR_CONFIG, "no url: set url or urls");
     s->eps = calloc(n, sizeof *s->eps);
     if (!s->eps)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
@@ -158,51 +169,41 @@ spw_result hs_endpoints_init(hs_sink *s, spw_err *err) {
     /* Workers start at different endpoints so their first requests spread out. */
     s->rr = spw_stage_worker(s->st) % n;
     for (size_t i = 0; i < n; i++) {
-        hs_endpoint *ep = &s->eps[i];
-        const char *u = list[i];
+        spw__http_endpoint *ep = &s->eps[i];
+        const char *u = spw_http_conf_url(cf, i);
         ep->s = s;
         ep->idx = (unsigned)i;
         ep->healthy = true;
-        size_t ps = hs_url_path_start(u);
+        size_t ps = spw__http_url_path_start(u);
         if (ps == (size_t)-1)
             return spw_err_set(err, SPW_ERR_CONFIG, "url '%s' is not an http:// or https:// URL", u);
-        spw_result rc = hs_tpl_compile(&ep->url, u, err);
-        if (rc != SPW_OK)
-            return rc;
-        if (ep->url.has_vars)
-            s->templated = true;
+        size_t pl = strcspn(u + ps, "?#");
+        while (pl > 0 && u[ps + pl - 1] == '/')
+            pl--;
+        ep->url = strdup(u);
         ep->base = strndup(u, ps);
+        ep->path = strndup(u + ps, pl);
         ep->host = host_of(u, ps);
         ep->timer = spw_timer_new(s->st, on_timer, ep);
-        if (!ep->base || !ep->host || !ep->timer)
+        if (!ep->url || !ep->base || !ep->path || !ep->host || !ep->timer)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-        if (cf->health_check_path && *cf->health_check_path) {
-            hs_req *r = hs_req_new(s, true, err);
-            if (!r)
-                return SPW_ERR_NOMEM;
-            r->is_probe = true;
-            r->ep = ep;
-            rc = hs_easy_setup(s, r, err);
-            if (rc != SPW_OK)
-                return rc;
-            const char *p = cf->health_check_path;
-            if (spw_buf_printf(&r->url, "%s%s%s", ep->base, p[0] == '/' ? "" : "/", p) != SPW_OK ||
-                spw_buf_append(&r->url, "", 1) != SPW_OK)
-                return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-            curl_easy_setopt(r->easy, CURLOPT_URL, (const char *)r->url.data);
-            curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
-            curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)cf->health_check_timeout_ms);
-            ep->probe = r;
+        const char *p = cf->health_check_path;
+        if (p && *p &&
+            asprintf(&ep->probe_url, "%s%s%s", ep->base, p[0] == '/' ? "" : "/", p) < 0) {
+            ep->probe_url = NULL;
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         }
     }
     return SPW_OK;
 }
 
-void hs_endpoints_free(hs_sink *s) {
+void spw__http_endpoints_free(spw_http *s) {
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         spw_timer_free(ep->timer);
-        hs_tpl_free(&ep->url);
+        free(ep->url);
+        free(ep->path);
+        free(ep->probe_url);
         free(ep->base);
         free(ep->host);
         free(ep->tls_name);

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/addr.c: where an endpoint's connections go, for the
+ * core/http/addr.c: where an endpoint's connections go, for the
  * native engines (libcurl works this out itself): the host and port of a
  * URL, and the connect_to rules that send them elsewhere while the URL's
  * name stays what TLS checks and :authority / Host carry. Worked out once
@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "http.h"
+#include "http-private.h"
 
 /* Splits a base URL (scheme://[userinfo@]host[:port]) into host and port. */
-spw_result hs_addr_parse(const char *base, char **host, uint16_t *port) {
+spw_result spw__http_addr_parse(const char *base, char **host, uint16_t *port) {
     bool tls = strncasecmp(base, "https://", 8) == 0;
     const char *a = base + (tls ? 8 : 7);
     const char *at = strchr(a, '@');
@@ -45,7 +45,7 @@ spw_result hs_addr_parse(const char *base, char **host, uint16_t *port) {
 }
 
 /* One connect_to item, HOST:PORT:CONNECT-HOST:CONNECT-PORT (empty fields match/keep). */
-void hs_addr_connect_to(const char *item, hs_endpoint *ep) {
+void spw__http_addr_connect_to(const char *item, spw__http_endpoint *ep) {
     char f[4][256];
     const char *p = item;
     for (int i = 0; i < 4; i++) {
@@ -92,22 +92,22 @@ void hs_addr_connect_to(const char *item, hs_endpoint *ep) {
     }
 }
 
-spw_result hs_addr_init(hs_sink *s, spw_err *err) {
+spw_result spw__http_addr_init(spw_http *s, spw_err *err) {
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         ep->https = strncasecmp(ep->base, "https://", 8) == 0;
-        if (hs_addr_parse(ep->base, &ep->tls_name, &ep->dial_port) != SPW_OK)
+        if (spw__http_addr_parse(ep->base, &ep->tls_name, &ep->dial_port) != SPW_OK)
             return spw_err_set(err, SPW_ERR_CONFIG, "url '%s': cannot tell host and port",
                                ep->base);
         ep->dial_host = strdup(ep->tls_name);
         if (!ep->dial_host)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         for (size_t k = 0; k < s->cf->connect_to.n; k++)
-            hs_addr_connect_to(s->cf->connect_to.v[k], ep);
+            spw__http_addr_connect_to(s->cf->connect_to.v[k], ep);
         /* One context for both engines (each connection says what ALPN offers): the CA store
          * is loaded once per worker. */
         if (ep->https && !s->tls_ctx) {
-            spw_result rc = hs_tls_ctx_new(s->cf, &s->tls_ctx, err);
+            spw_result rc = spw__http_tls_ctx_new(s->cf, &s->tls_ctx, err);
             if (rc != SPW_OK)
                 return rc;
         }

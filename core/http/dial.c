@@ -1,14 +1,14 @@
 /*
- * plugins/sink-http/dial.c: a connection of the native engines (h2.c,
+ * core/http/dial.c: a connection of the native engines (h2.c,
  * h1.c), from the name to a byte stream: name lookup (uv_getaddrinfo,
  * skipped for a numeric address), TCP connect to the endpoint's dial
  * host and port (after connect_to), then for https the TLS handshake
  * (tls.c) under the URL's host name, all within connect_timeout. Once
  * open, it reads (decrypting when TLS) and hands the engine plaintext;
- * the engine writes, through hs_dial_send or on its own.
+ * the engine writes, through spw__http_dial_send or on its own.
  *
- * The engine embeds an hs_dial at the start of its connection and is told
- * what happens through hs_dial_ops; the dial keeps itself on the engine's
+ * The engine embeds an spw__http_dial at the start of its connection and is told
+ * what happens through spw__http_dial_ops; the dial keeps itself on the engine's
  * list of the endpoint's connections from start to close. Errors are reported, never acted on:
  * the engine decides what a lost connection means for its requests and
  * closes the dial. Memory goes in the close callbacks: ops->released
@@ -19,26 +19,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "http.h"
+#include "http-private.h"
 
-static void release(hs_dial *d) {
+static void release(spw__http_dial *d) {
     if (--d->refs > 0)
         return;
-    hs_sink *s = d->s;
-    hs_tls_free(d->tls);
+    spw_http *s = d->s;
+    spw__http_tls_free(d->tls);
     d->tls = NULL;
     spw_buf_free(&d->out);
     spw_buf_free(&d->wbuf);
     d->ops->released(d); /* frees the engine's connection, d with it */
-    hs_handle_closed(s);
+    spw__http_handle_closed(s);
 }
 
 static void on_handle_closed(uv_handle_t *hd) { release(hd->data); }
 
-void hs_dial_close(hs_dial *d) {
-    if (d->state == HS_DIAL_CLOSED)
+void spw__http_dial_close(spw__http_dial *d) {
+    if (d->state == SPW__HTTP_DIAL_CLOSED)
         return;
-    hs_conns *on = d->on;
+    spw__http_conns *on = d->on;
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -47,15 +47,15 @@ void hs_dial_close(hs_dial *d) {
         d->next->prev = d->prev;
     d->prev = d->next = NULL;
     on->n--;
-    if (d->state == HS_DIAL_RESOLVING)
+    if (d->state == SPW__HTTP_DIAL_RESOLVING)
         uv_cancel((uv_req_t *)&d->gai); /* its callback still runs, with UV_ECANCELED */
-    d->state = HS_DIAL_CLOSED;
+    d->state = SPW__HTTP_DIAL_CLOSED;
     uv_close((uv_handle_t *)&d->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&d->timer, on_handle_closed);
 }
 
-static void fail(hs_dial *d, int cc, int uv_err, const char *why) {
-    if (d->state == HS_DIAL_CLOSED)
+static void fail(spw__http_dial *d, int cc, int uv_err, const char *why) {
+    if (d->state == SPW__HTTP_DIAL_CLOSED)
         return;
     d->fail_cc = cc;
     snprintf(d->why, sizeof d->why, "%s", why);
@@ -65,15 +65,15 @@ static void fail(hs_dial *d, int cc, int uv_err, const char *why) {
 /* ---- writing ------------------------------------------------------------ */
 
 static void on_written(uv_write_t *w, int status) {
-    hs_dial *d = w->data;
+    spw__http_dial *d = w->data;
     d->writing = false;
     spw_buf_reset(&d->wbuf);
-    if (d->state != HS_DIAL_CLOSED)
+    if (d->state != SPW__HTTP_DIAL_CLOSED)
         d->ops->written(d, status);
 }
 
-int hs_dial_send(hs_dial *d) {
-    if (d->state < HS_DIAL_HANDSHAKE || d->state == HS_DIAL_CLOSED || d->writing || !d->out.len)
+int spw__http_dial_send(spw__http_dial *d) {
+    if (d->state < SPW__HTTP_DIAL_HANDSHAKE || d->state == SPW__HTTP_DIAL_CLOSED || d->writing || !d->out.len)
         return 0;
     uv_buf_t b = uv_buf_init((char *)d->out.data, (unsigned)d->out.len);
     int k = uv_try_write((uv_stream_t *)&d->tcp, &b, 1);
@@ -101,24 +101,24 @@ int hs_dial_send(hs_dial *d) {
 /* ---- reading ------------------------------------------------------------ */
 
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *b) {
-    hs_dial *d = hd->data;
+    spw__http_dial *d = hd->data;
     (void)suggested;
     b->base = (char *)d->scr->rbuf;
     b->len = sizeof d->scr->rbuf;
 }
 
 /* The handshake is over (or there was none): the engine may write. */
-static void opened(hs_dial *d) {
+static void opened(spw__http_dial *d) {
     uv_timer_stop(&d->timer);
-    d->state = HS_DIAL_OPEN;
+    d->state = SPW__HTTP_DIAL_OPEN;
     d->ops->open(d);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
-    hs_dial *d = st->data;
-    if (n == 0 || d->state == HS_DIAL_CLOSED)
+    spw__http_dial *d = st->data;
+    if (n == 0 || d->state == SPW__HTTP_DIAL_CLOSED)
         return;
-    bool handshake = d->state == HS_DIAL_HANDSHAKE;
+    bool handshake = d->state == SPW__HTTP_DIAL_HANDSHAKE;
     if (n < 0) {
         char why[160];
         snprintf(why, sizeof why, "connection %s",
@@ -133,32 +133,32 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     spw_buf *plain = &d->scr->plain;
     char why[300];
     spw_buf_reset(plain);
-    int rc = hs_tls_recv(d->tls, (const uint8_t *)b->base, (size_t)n, plain, &d->out, why,
+    int rc = spw__http_tls_recv(d->tls, (const uint8_t *)b->base, (size_t)n, plain, &d->out, why,
                          sizeof why);
     if (handshake) {
-        if (rc != HS_TLS_OK) {
+        if (rc != SPW__HTTP_TLS_OK) {
             fail(d, CURLE_SSL_CONNECT_ERROR, 0, why);
             return;
         }
-        if (!hs_tls_ready(d->tls)) {
+        if (!spw__http_tls_ready(d->tls)) {
             d->ops->flush(d); /* the handshake's next flight */
             return;
         }
         opened(d);
-        if (d->state == HS_DIAL_CLOSED)
+        if (d->state == SPW__HTTP_DIAL_CLOSED)
             return;
     }
     /* Plaintext that came before a close_notify or an error is still the server's answer. */
     if (plain->len) {
         d->ops->input(d, plain->data, plain->len);
-        if (d->state == HS_DIAL_CLOSED)
+        if (d->state == SPW__HTTP_DIAL_CLOSED)
             return;
     }
-    if (rc == HS_TLS_CLOSED) {
+    if (rc == SPW__HTTP_TLS_CLOSED) {
         fail(d, CURLE_RECV_ERROR, UV_EOF, why);
         return;
     }
-    if (rc != HS_TLS_OK) {
+    if (rc != SPW__HTTP_TLS_OK) {
         fail(d, CURLE_RECV_ERROR, 0, why);
         return;
     }
@@ -169,15 +169,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
 /* ---- connecting --------------------------------------------------------- */
 
 static void on_connect_timeout(uv_timer_t *t) {
-    hs_dial *d = t->data;
+    spw__http_dial *d = t->data;
     char why[96];
     snprintf(why, sizeof why, "no connection within %" PRId64 " ms", d->s->cf->connect_timeout_ms);
     fail(d, CURLE_OPERATION_TIMEDOUT, 0, why);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
-    hs_dial *d = req->data;
-    if (d->state == HS_DIAL_CLOSED)
+    spw__http_dial *d = req->data;
+    if (d->state == SPW__HTTP_DIAL_CLOSED)
         return;
     char why[300];
     if (status < 0) {
@@ -197,21 +197,21 @@ static void on_connect(uv_connect_t *req, int status) {
         return;
     }
     /* The connect timer goes on: connect_timeout covers the handshake too. */
-    d->state = HS_DIAL_HANDSHAKE;
-    d->tls = hs_tls_new(d->s->tls_ctx, d->ep->tls_name, d->s->cf->tls_verify, d->alpn);
+    d->state = SPW__HTTP_DIAL_HANDSHAKE;
+    d->tls = spw__http_tls_new(d->s->tls_ctx, d->ep->tls_name, d->s->cf->tls_verify, d->alpn);
     if (!d->tls) {
         fail(d, CURLE_SSL_CONNECT_ERROR, 0, "cannot set up a TLS session");
         return;
     }
-    if (hs_tls_start(d->tls, &d->out, why, sizeof why) != HS_TLS_OK) {
+    if (spw__http_tls_start(d->tls, &d->out, why, sizeof why) != SPW__HTTP_TLS_OK) {
         fail(d, CURLE_SSL_CONNECT_ERROR, 0, why);
         return;
     }
     d->ops->flush(d);
 }
 
-static void connect_addr(hs_dial *d, const struct sockaddr *sa) {
-    d->state = HS_DIAL_CONNECTING;
+static void connect_addr(spw__http_dial *d, const struct sockaddr *sa) {
+    d->state = SPW__HTTP_DIAL_CONNECTING;
     d->creq.data = d;
     int r = uv_tcp_connect(&d->creq, &d->tcp, sa, on_connect);
     if (r != 0) {
@@ -222,8 +222,8 @@ static void connect_addr(hs_dial *d, const struct sockaddr *sa) {
 }
 
 static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
-    hs_dial *d = g->data;
-    if (d->state == HS_DIAL_RESOLVING) {
+    spw__http_dial *d = g->data;
+    if (d->state == SPW__HTTP_DIAL_RESOLVING) {
         if (status < 0 || !ai) {
             char why[160];
             snprintf(why, sizeof why, "cannot resolve %s: %s", d->ep->dial_host,
@@ -237,8 +237,8 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
     release(d);
 }
 
-void hs_dial_start(hs_dial *d, hs_sink *s, hs_endpoint *ep, hs_conns *on, const char *alpn,
-                   const hs_dial_ops *ops, hs_dial_scratch *scr) {
+void spw__http_dial_start(spw__http_dial *d, spw_http *s, spw__http_endpoint *ep, spw__http_conns *on, const char *alpn,
+                   const spw__http_dial_ops *ops, spw__http_dial_scratch *scr) {
     d->s = s;
     d->ep = ep;
     d->ops = ops;
@@ -266,7 +266,7 @@ void hs_dial_start(hs_dial *d, hs_sink *s, hs_endpoint *ep, hs_conns *on, const 
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)ep->dial_port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    d->state = HS_DIAL_RESOLVING;
+    d->state = SPW__HTTP_DIAL_RESOLVING;
     d->gai.data = d;
     d->refs++;
     int r = uv_getaddrinfo(s->loop, &d->gai, on_resolved, ep->dial_host, port, &hints);

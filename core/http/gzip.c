@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/gzip.c: request bodies compressed with gzip
+ * core/http/gzip.c: request bodies compressed with gzip
  * (Content-Encoding: gzip). One deflate stream per instance, reset for
  * each body rather than created, so compressing allocates nothing once the
  * output buffer has grown to the largest body seen. Compression happens in
@@ -7,9 +7,9 @@
  * which costs less than handing the body to another thread.
  */
 #include <string.h>
-#include "http.h"
+#include "http-private.h"
 
-spw_result hs_gzip_init(hs_gzip *g, int level) {
+spw_result spw__http_gzip_init(spw__http_gzip *g, int level) {
     memset(g, 0, sizeof *g);
     /* 15 + 16: a gzip wrapper rather than zlib's, which is what HTTP servers expect. */
     if (deflateInit2(&g->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -18,7 +18,7 @@ spw_result hs_gzip_init(hs_gzip *g, int level) {
     return SPW_OK;
 }
 
-spw_result hs_gzip_compress(hs_gzip *g, const uint8_t *p, size_t n, spw_buf *out) {
+spw_result spw__http_gzip_compress(spw__http_gzip *g, const uint8_t *p, size_t n, spw_buf *out) {
     if (!g->ready)
         return SPW_ERR_STATE;
     if (deflateReset(&g->zs) != Z_OK)
@@ -40,7 +40,7 @@ spw_result hs_gzip_compress(hs_gzip *g, const uint8_t *p, size_t n, spw_buf *out
     return SPW_OK;
 }
 
-void hs_gzip_free(hs_gzip *g) {
+void spw__http_gzip_free(spw__http_gzip *g) {
     if (g->ready)
         deflateEnd(&g->zs);
     g->ready = false;

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/multi.c: libcurl's multi-socket interface driven by
+ * core/http/multi.c: libcurl's multi-socket interface driven by
  * the worker's libuv loop. curl tells us which sockets to watch
  * (CURLMOPT_SOCKETFUNCTION: one uv_poll_t per socket) and when it next
  * needs a call (CURLMOPT_TIMERFUNCTION: one uv_timer_t); we tell curl
@@ -14,13 +14,13 @@
  *     re-arms from inside socket_action, so the loop could starve.
  *   - Memory attached to a libuv handle is released only in its close
  *     callback. The instance counts its open handles and is freed when the
- *     last one closes (hs_handle_closed), after destroy() has returned.
+ *     last one closes (spw__http_handle_closed), after destroy() has returned.
  */
 #include <stdlib.h>
 #include <string.h>
-#include "http.h"
+#include "http-private.h"
 
-static void check_done(hs_sink *s) {
+static void check_done(spw_http *s) {
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(s->multi, &left))) {
@@ -28,22 +28,22 @@ static void check_done(hs_sink *s) {
             continue;
         CURL *e = m->easy_handle;
         CURLcode cc = m->data.result;
-        hs_req *r = NULL;
+        spw__http_req *r = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
         curl_multi_remove_handle(s->multi, e);
         if (r)
-            hs_req_finished(s, r, cc);
+            spw__http_req_finished(s, r, cc);
     }
 }
 
-static void socket_action(hs_sink *s, curl_socket_t fd, int flags) {
+static void socket_action(spw_http *s, curl_socket_t fd, int flags) {
     int running;
     curl_multi_socket_action(s->multi, fd, flags, &running);
     check_done(s);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
-    hs_sock *k = h->data;
+    spw__http_sock *k = h->data;
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -64,7 +64,7 @@ static void on_kick(uv_idle_t *i) {
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
-    hs_sink *s = userp;
+    spw_http *s = userp;
     (void)multi;
     if (s->closing)
         return 0;
@@ -82,13 +82,13 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 static void sock_closed(uv_handle_t *h) {
-    hs_sock *k = h->data;
-    hs_sink *s = k->s;
+    spw__http_sock *k = h->data;
+    spw_http *s = k->s;
     free(k);
-    hs_handle_closed(s);
+    spw__http_handle_closed(s);
 }
 
-static void sock_close(hs_sink *s, hs_sock *k) {
+static void sock_close(spw_http *s, spw__http_sock *k) {
     if (k->prev)
         k->prev->next = k->next;
     else
@@ -100,8 +100,8 @@ static void sock_close(hs_sink *s, hs_sock *k) {
 }
 
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
-    hs_sink *s = userp;
-    hs_sock *k = socketp;
+    spw_http *s = userp;
+    spw__http_sock *k = socketp;
     (void)e;
     if (what == CURL_POLL_REMOVE) {
         if (k) {
@@ -142,8 +142,8 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     return 0;
 }
 
-spw_result hs_multi_init(hs_sink *s, spw_err *err) {
-    const struct hs_conf *cf = s->cf;
+spw_result spw__http_multi_init(spw_http *s, spw_err *err) {
+    const struct spw_http_conf *cf = s->cf;
     s->multi = curl_multi_init();
     if (!s->multi)
         return spw_err_set(err, SPW_ERR_NOMEM, "curl_multi_init failed");
@@ -162,14 +162,14 @@ spw_result hs_multi_init(hs_sink *s, spw_err *err) {
     return SPW_OK;
 }
 
-spw_result hs_multi_add(hs_sink *s, hs_req *r) {
+spw_result spw__http_multi_add(spw_http *s, spw__http_req *r) {
     CURLMcode mc = curl_multi_add_handle(s->multi, r->easy);
     return mc == CURLM_OK ? SPW_OK : SPW_ERR_STATE;
 }
 
-static void base_closed(uv_handle_t *h) { hs_handle_closed(h->data); }
+static void base_closed(uv_handle_t *h) { spw__http_handle_closed(h->data); }
 
-void hs_multi_close(hs_sink *s) {
+void spw__http_multi_close(spw_http *s) {
     s->closing = true;
     if (s->multi) {
         /* Sockets may be closed inside cleanup; socket_cb still unlinks them. */
@@ -177,7 +177,7 @@ void hs_multi_close(hs_sink *s) {
         s->multi = NULL;
     }
     while (s->socks) {
-        hs_sock *k = s->socks;
+        spw__http_sock *k = s->socks;
         uv_poll_stop(&k->poll);
         sock_close(s, k);
     }

@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/h1.c: the native HTTP/1.1 engine, spillway's own
+ * core/http/h1.c: the native HTTP/1.1 engine, spillway's own
  * client on the worker's libuv loop, for http:// and https:// URLs.
  *
  * Why not libcurl here: libcurl spends ~25 us of CPU per HTTP/1.1
@@ -35,7 +35,7 @@
  * Outcomes are those of the other engines: a response is its status; a
  * connection that fails, breaks, or answers something malformed, or no
  * answer within the request's time, is a transport error with a CURLcode
- * (hs_req_complete). On a timeout the connection is closed: a late answer
+ * (spw__http_req_complete). On a timeout the connection is closed: a late answer
  * must not be taken for the next request's.
  *
  * Lifetime as in h2.c: connections embed their dial and are freed in its
@@ -47,53 +47,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "http.h"
+#include "http-private.h"
 
 enum h1_state { H1_DIALING, H1_IDLE, H1_BUSY, H1_CLOSED };
 
-struct hs_h1conn {
-    hs_dial d;              /* first: dial.c's callbacks find the connection through it */
-    hs_sink *s;
-    hs_endpoint *ep;
+struct spw__http_h1conn {
+    spw__http_dial d;              /* first: dial.c's callbacks find the connection through it */
+    spw_http *s;
+    spw__http_endpoint *ep;
     enum h1_state state;
     uint64_t born_ms;
     unsigned answered;      /* responses read on it */
-    hs_req *req;            /* the request it carries (also while dialing) */
+    spw__http_req *req;            /* the request it carries (also while dialing) */
     bool reused;            /* req went out after an earlier response on this connection */
     bool got;               /* a byte of req's response has arrived */
     bool writing;           /* our own uv_write of req is pending (cleartext) */
     uv_write_t wreq;
-    hs_h1parse rp;
-    struct hs_h1conn *iprev, *inext; /* the endpoint's idle ones */
+    spw__http_h1parse rp;
+    struct spw__http_h1conn *iprev, *inext; /* the endpoint's idle ones */
 };
 
-struct hs_h1 {
-    hs_sink *s;
+struct spw__http_h1 {
+    spw_http *s;
     uv_prepare_t kick;      /* serves the queues after a connection closed */
     bool kick_on;
-    spw_buf fixed;          /* "Name: value\r\n" lines every request carries (auth among them) */
-    bool own_host;          /* `headers` has a Host of its own */
-    hs_dial_scratch scr;
+    spw__http_dial_scratch scr;
 };
 
 static void on_kick(uv_prepare_t *p);
-static void conn_ready(hs_h1conn *c);
-static void send_req(hs_h1conn *c);
+static void conn_ready(spw__http_h1conn *c);
+static void send_req(spw__http_h1conn *c);
 
 /* ---- lists ---------------------------------------------------------------- */
 
-static void q_push(hs_endpoint *ep, hs_req *r, bool front) {
+static void q_push(spw__http_endpoint *ep, spw__http_req *r, bool front) {
     r->h1_queued = true;
-    hs_reqq_push(&ep->h1q, r, front);
+    spw__http_reqq_push(&ep->h1q, r, front);
 }
 
-static void q_remove(hs_endpoint *ep, hs_req *r) {
-    hs_reqq_remove(&ep->h1q, r);
+static void q_remove(spw__http_endpoint *ep, spw__http_req *r) {
+    spw__http_reqq_remove(&ep->h1q, r);
     r->h1_queued = false;
 }
 
-static void idle_push(hs_h1conn *c) {
-    hs_endpoint *ep = c->ep;
+static void idle_push(spw__http_h1conn *c) {
+    spw__http_endpoint *ep = c->ep;
     c->state = H1_IDLE;
     c->iprev = NULL;
     c->inext = ep->h1idle;
@@ -102,7 +100,7 @@ static void idle_push(hs_h1conn *c) {
     ep->h1idle = c;
 }
 
-static void idle_remove(hs_h1conn *c) {
+static void idle_remove(spw__http_h1conn *c) {
     if (c->iprev)
         c->iprev->inext = c->inext;
     else
@@ -113,8 +111,8 @@ static void idle_remove(hs_h1conn *c) {
 }
 
 /* Takes r off its connection or its endpoint's queue. */
-static void req_detach(hs_req *r) {
-    hs_h1conn *c = r->h1c;
+static void req_detach(spw__http_req *r) {
+    spw__http_h1conn *c = r->h1c;
     if (c) {
         c->req = NULL;
         r->h1c = NULL;
@@ -123,12 +121,12 @@ static void req_detach(hs_req *r) {
     }
 }
 
-static void finish(hs_req *r, int cc, const char *why) {
+static void finish(spw__http_req *r, int cc, const char *why) {
     req_detach(r);
-    hs_req_end(r, cc, why);
+    spw__http_req_end(r, cc, why);
 }
 
-static void kick_soon(struct hs_h1 *h) {
+static void kick_soon(struct spw__http_h1 *h) {
     if (!h->kick_on) {
         uv_prepare_start(&h->kick, on_kick);
         h->kick_on = true;
@@ -137,30 +135,30 @@ static void kick_soon(struct hs_h1 *h) {
 
 /* ---- connections ------------------------------------------------------------ */
 
-static bool too_old(const hs_h1conn *c) {
+static bool too_old(const spw__http_h1conn *c) {
     int64_t ttl = c->s->cf->connection_ttl_ms;
     return ttl > 0 && uv_now(c->s->loop) - c->born_ms >= (uint64_t)ttl;
 }
 
 /* Closes c; its request must have been finished or detached. */
-static void conn_close(hs_h1conn *c) {
+static void conn_close(spw__http_h1conn *c) {
     if (c->state == H1_CLOSED)
         return;
-    hs_endpoint *ep = c->ep;
+    spw__http_endpoint *ep = c->ep;
     if (c->state == H1_IDLE)
         idle_remove(c);
     c->state = H1_CLOSED;
-    hs_dial_close(&c->d);
+    spw__http_dial_close(&c->d);
     /* A waiting request may now open a connection of its own. */
     if (ep->h1q.head)
         kick_soon(c->s->h1s);
 }
 
 /* Ends c's request (if any) with a transport error, then closes c. */
-static void conn_fail(hs_h1conn *c, int cc, const char *why) {
+static void conn_fail(spw__http_h1conn *c, int cc, const char *why) {
     if (c->state == H1_CLOSED)
         return;
-    hs_req *r = c->req;
+    spw__http_req *r = c->req;
     /* Detach first: finishing r lets the core hand this sink more work, which must not land
      * on a connection being closed. */
     if (r)
@@ -172,23 +170,23 @@ static void conn_fail(hs_h1conn *c, int cc, const char *why) {
     }
 }
 
-static const hs_dial_ops dial_ops;
+static const spw__http_dial_ops dial_ops;
 
-static hs_h1conn *conn_open(hs_sink *s, hs_endpoint *ep) {
-    struct hs_h1 *h = s->h1s;
-    hs_h1conn *c = calloc(1, sizeof *c);
+static spw__http_h1conn *conn_open(spw_http *s, spw__http_endpoint *ep) {
+    struct spw__http_h1 *h = s->h1s;
+    spw__http_h1conn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->s = s;
     c->ep = ep;
     c->born_ms = uv_now(s->loop);
-    hs_dial_start(&c->d, s, ep, &ep->h1conns, HS_ALPN_H1, &dial_ops, &h->scr);
+    spw__http_dial_start(&c->d, s, ep, &ep->h1conns, SPW__HTTP_ALPN_H1, &dial_ops, &h->scr);
     return c;
 }
 
 /* Puts r on a new connection of its endpoint; finishes r when none can be had. */
-static void place_fresh(hs_sink *s, hs_req *r) {
-    hs_h1conn *c = conn_open(s, r->ep);
+static void place_fresh(spw_http *s, spw__http_req *r) {
+    spw__http_h1conn *c = conn_open(s, r->ep);
     if (!c) {
         finish(r, CURLE_OUT_OF_MEMORY, "out of memory for a connection");
         return;
@@ -206,10 +204,10 @@ static void place_fresh(hs_sink *s, hs_req *r) {
  * Starts r on an idle connection of its endpoint, or a new one; false when
  * max_connections says it must wait.
  */
-static bool place(hs_sink *s, hs_req *r) {
-    hs_endpoint *ep = r->ep;
+static bool place(spw_http *s, spw__http_req *r) {
+    spw__http_endpoint *ep = r->ep;
     while (ep->h1idle) {
-        hs_h1conn *c = ep->h1idle;
+        spw__http_h1conn *c = ep->h1idle;
         if (too_old(c)) {
             conn_close(c); /* off the idle list too; picks up DNS and load-balancer changes */
             continue;
@@ -228,14 +226,14 @@ static bool place(hs_sink *s, hs_req *r) {
 }
 
 /* c has nothing to do: it serves the endpoint's first waiting request, or waits itself. */
-static void conn_ready(hs_h1conn *c) {
-    hs_endpoint *ep = c->ep;
+static void conn_ready(spw__http_h1conn *c) {
+    spw__http_endpoint *ep = c->ep;
     if (too_old(c)) {
         conn_close(c);
         return;
     }
     if (ep->h1q.head) {
-        hs_req *r = ep->h1q.head;
+        spw__http_req *r = ep->h1q.head;
         q_remove(ep, r);
         c->req = r;
         r->h1c = c;
@@ -249,22 +247,20 @@ static void conn_ready(hs_h1conn *c) {
  * c's request is resent on a fresh connection: c was reused and died before
  * answering, most likely closed by the server while idle.
  */
-static void resend(hs_h1conn *c, const char *why) {
-    hs_sink *s = c->s;
-    hs_req *r = c->req;
+static void resend(spw__http_h1conn *c, const char *why) {
+    spw_http *s = c->s;
+    spw__http_req *r = c->req;
     spw_log(s->st, SPW_LOG_DEBUG, "%s: %s before answering on a reused connection; resending on a "
             "new one", c->ep->base, why);
     req_detach(r);
     conn_close(c);
     r->h1_resent = true;
-    r->status = 0;
-    r->retry_after[0] = '\0';
-    spw_buf_reset(&r->resp);
+    spw__http_req_restart(r);
     place_fresh(s, r);
 }
 
 /* c broke: how that ends its request depends on what was under way. */
-static void broken(hs_h1conn *c, int cc, int uv_err, const char *why) {
+static void broken(spw__http_h1conn *c, int cc, int uv_err, const char *why) {
     if (c->state == H1_CLOSED)
         return;
     if (c->state == H1_IDLE) {
@@ -273,12 +269,11 @@ static void broken(hs_h1conn *c, int cc, int uv_err, const char *why) {
         conn_close(c);
         return;
     }
-    hs_req *r = c->req;
+    spw__http_req *r = c->req;
     if (c->state == H1_BUSY && r) {
-        if (uv_err == UV_EOF && hs_h1parse_eof(&c->rp) == HS_H1_DONE) {
+        if (uv_err == UV_EOF && spw__http_h1parse_eof(&c->rp) == SPW__HTTP_H1_DONE) {
             /* A body read until close has ended: that is a whole response. */
             r->status = c->rp.status;
-            snprintf(r->retry_after, sizeof r->retry_after, "%s", c->rp.retry_after);
             req_detach(r);
             c->answered++;
             conn_close(c);
@@ -301,7 +296,7 @@ static void broken(hs_h1conn *c, int cc, int uv_err, const char *why) {
 /* ---- requests ---------------------------------------------------------------- */
 
 static void on_written(uv_write_t *w, int status) {
-    hs_h1conn *c = w->data;
+    spw__http_h1conn *c = w->data;
     c->writing = false;
     if (c->state == H1_CLOSED || status >= 0)
         return;
@@ -310,31 +305,32 @@ static void on_written(uv_write_t *w, int status) {
     broken(c, CURLE_SEND_ERROR, status, why);
 }
 
-static void write_failed(hs_h1conn *c, int err) {
+static void write_failed(spw__http_h1conn *c, int err) {
     char why[128];
     snprintf(why, sizeof why, "write failed: %s", uv_strerror(err));
     broken(c, CURLE_SEND_ERROR, err, why);
 }
 
 /* Sends c->req on c, which is open and has nothing else under way. */
-static void send_req(hs_h1conn *c) {
-    hs_req *r = c->req;
+static void send_req(spw__http_h1conn *c) {
+    spw__http_req *r = c->req;
     c->state = H1_BUSY;
     c->got = false;
     c->reused = c->answered > 0;
-    hs_h1parse_begin(&c->rp);
-    if (c->d.state != HS_DIAL_OPEN)
+    spw__http_h1parse_begin(&c->rp);
+    c->rp.headers = &r->rhdr;
+    if (c->d.state != SPW__HTTP_DIAL_OPEN)
         return; /* conn_opened sends it */
     if (c->d.tls) {
         char why[300];
-        int rc = hs_tls_send(c->d.tls, r->head.data, r->head.len, &c->d.out, why, sizeof why);
-        if (rc == HS_TLS_OK && r->body_len)
-            rc = hs_tls_send(c->d.tls, r->body, r->body_len, &c->d.out, why, sizeof why);
-        if (rc != HS_TLS_OK) {
+        int rc = spw__http_tls_send(c->d.tls, r->head.data, r->head.len, &c->d.out, why, sizeof why);
+        if (rc == SPW__HTTP_TLS_OK && r->body_len)
+            rc = spw__http_tls_send(c->d.tls, r->body, r->body_len, &c->d.out, why, sizeof why);
+        if (rc != SPW__HTTP_TLS_OK) {
             conn_fail(c, CURLE_SEND_ERROR, why);
             return;
         }
-        int k = hs_dial_send(&c->d);
+        int k = spw__http_dial_send(&c->d);
         if (k != 0)
             write_failed(c, k);
         return;
@@ -387,32 +383,29 @@ static spw_result append_target(spw_buf *b, const char *p, size_t n) {
 }
 
 /* The request line and headers, into r->head. */
-static spw_result build_head(hs_sink *s, hs_req *r) {
-    struct hs_h1 *h = s->h1s;
+static spw_result build_head(spw_http *s, spw__http_req *r) {
+    (void)s;
     spw_buf *b = &r->head;
     spw_buf_reset(b);
     const char *url = (const char *)r->url.data;
-    const char *path = url + hs_url_path_start(url);
+    const char *path = url + spw__http_url_path_start(url);
     size_t plen = strcspn(path, "#");
-    size_t hl = strlen(r->ep->host);
-    spw_result rc = spw_buf_reserve(b, 96 + plen + hl + h->fixed.len + r->hdr.len + 2 * r->n_dyn);
+    size_t hl = strlen(r->host);
+    spw_result rc = spw_buf_reserve(b, 96 + plen + hl + r->hdr.len + 2 * r->n_dyn);
     if (rc == SPW_OK)
-        rc = spw_buf_append(b, s->method_name, strlen(s->method_name));
+        rc = spw_buf_append(b, r->method, strlen(r->method));
     if (rc == SPW_OK)
         rc = spw_buf_append(b, " /", path[0] == '/' ? 1 : 2);
     if (rc == SPW_OK)
         rc = append_target(b, path, plen);
     if (rc == SPW_OK)
         rc = spw_buf_append(b, " HTTP/1.1\r\n", 11);
-    if (rc == SPW_OK && !h->own_host)
-        rc = spw_buf_printf(b, "Host: %s\r\n", r->ep->host);
     if (rc == SPW_OK)
-        rc = spw_buf_append(b, h->fixed.data, h->fixed.len);
-    /* The request's own headers: "Name: value" strings at offsets in r->hdr. */
+        rc = spw_buf_printf(b, "Host: %s\r\n", r->host);
+    /* The request's headers: "Name: value" strings at offsets in r->hdr (the client left out
+     * Host, which is above, and the framing headers, which are the engine's). */
     for (size_t i = 0; i < r->n_dyn && rc == SPW_OK; i++) {
         const char *line = (const char *)r->hdr.data + (uintptr_t)r->dyn[i].data;
-        if (strncasecmp(line, "host:", 5) == 0)
-            continue; /* SigV4's, with the value sent above */
         rc = spw_buf_append(b, line, strlen(line));
         if (rc == SPW_OK)
             rc = spw_buf_append(b, "\r\n", 2);
@@ -424,8 +417,8 @@ static spw_result build_head(hs_sink *s, hs_req *r) {
 
 /* r's time is up: its connection is closed, for a late answer must not be read as the next
  * request's. */
-static void expire(hs_req *r, const char *why) {
-    hs_h1conn *c = r->h1c;
+static void expire(spw__http_req *r, const char *why) {
+    spw__http_h1conn *c = r->h1c;
     if (c) {
         req_detach(r);
         conn_close(c);
@@ -433,11 +426,11 @@ static void expire(hs_req *r, const char *why) {
     finish(r, CURLE_OPERATION_TIMEDOUT, why);
 }
 
-spw_result hs_h1_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms) {
+spw_result spw__http_h1_submit(spw_http *s, spw__http_req *r, uint64_t timeout_ms) {
     r->h1c = NULL;
     r->h1_queued = false;
     r->h1_resent = false;
-    hs_req_take(s, r, timeout_ms, expire);
+    spw__http_req_take(s, r, timeout_ms, expire);
     if (build_head(s, r) != SPW_OK) {
         finish(r, CURLE_OUT_OF_MEMORY, "out of memory for the request head");
         return SPW_OK;
@@ -448,15 +441,15 @@ spw_result hs_h1_submit(hs_sink *s, hs_req *r, uint64_t timeout_ms) {
     return SPW_OK;
 }
 
-void hs_h1_take(hs_sink *s, hs_req *r) {
+void spw__http_h1_take(spw_http *s, spw__http_req *r) {
     uint64_t now = uv_now(s->loop);
-    (void)hs_h1_submit(s, r, r->deadline_ms > now ? r->deadline_ms - now : 1);
+    (void)spw__http_h1_submit(s, r, r->deadline_ms > now ? r->deadline_ms - now : 1);
 }
 
 /* ---- dial.c's callbacks ------------------------------------------------------- */
 
-static void conn_opened(hs_dial *d) {
-    hs_h1conn *c = (hs_h1conn *)d;
+static void conn_opened(spw__http_dial *d) {
+    spw__http_h1conn *c = (spw__http_h1conn *)d;
     spw_log(c->s->st, SPW_LOG_DEBUG, "connected to %s (HTTP/1.1%s)", c->ep->base,
             c->d.tls ? " over TLS" : "");
     if (c->req)
@@ -466,10 +459,9 @@ static void conn_opened(hs_dial *d) {
 }
 
 /* c->req's response is complete; clean: nothing came after it. */
-static void answered(hs_h1conn *c, bool clean) {
-    hs_req *r = c->req;
+static void answered(spw__http_h1conn *c, bool clean) {
+    spw__http_req *r = c->req;
     r->status = c->rp.status;
-    snprintf(r->retry_after, sizeof r->retry_after, "%s", c->rp.retry_after);
     req_detach(r);
     c->answered++;
     /* An answer before the request was all written (an early 413) leaves the connection in
@@ -482,9 +474,9 @@ static void answered(hs_h1conn *c, bool clean) {
     finish(r, CURLE_OK, NULL);
 }
 
-static void conn_input(hs_dial *d, const uint8_t *p, size_t n) {
-    hs_h1conn *c = (hs_h1conn *)d;
-    hs_req *r = c->req;
+static void conn_input(spw__http_dial *d, const uint8_t *p, size_t n) {
+    spw__http_h1conn *c = (spw__http_h1conn *)d;
+    spw__http_req *r = c->req;
     if (c->state != H1_BUSY || !r) {
         spw_log(c->s->st, SPW_LOG_DEBUG,
                 "%s: %zu byte(s) on a connection with no request open; closing it", c->ep->base, n);
@@ -493,10 +485,11 @@ static void conn_input(hs_dial *d, const uint8_t *p, size_t n) {
     }
     c->got = true;
     size_t used = 0;
-    int rc = hs_h1parse_feed(&c->rp, p, n, &used, &r->resp, (size_t)c->s->cf->response_max);
-    if (rc == HS_H1_MORE)
+    int rc = spw__http_h1parse_feed(&c->rp, p, n, &used, &r->resp, r->response_max);
+    r->resp_total = c->rp.body_total;
+    if (rc == SPW__HTTP_H1_MORE)
         return;
-    if (rc == HS_H1_BAD) {
+    if (rc == SPW__HTTP_H1_BAD) {
         char why[160];
         snprintf(why, sizeof why, "malformed response from %s: %s", c->ep->base, c->rp.why);
         conn_fail(c, CURLE_WEIRD_SERVER_REPLY, why);
@@ -505,41 +498,41 @@ static void conn_input(hs_dial *d, const uint8_t *p, size_t n) {
     answered(c, used == n);
 }
 
-static void conn_error(hs_dial *d, int cc, int uv_err, const char *why) {
-    broken((hs_h1conn *)d, cc, uv_err, why);
+static void conn_error(spw__http_dial *d, int cc, int uv_err, const char *why) {
+    broken((spw__http_h1conn *)d, cc, uv_err, why);
 }
 
-static void conn_dial_flush(hs_dial *d) {
-    int k = hs_dial_send(d);
+static void conn_dial_flush(spw__http_dial *d) {
+    int k = spw__http_dial_send(d);
     if (k != 0)
-        write_failed((hs_h1conn *)d, k);
+        write_failed((spw__http_h1conn *)d, k);
 }
 
-static void conn_written(hs_dial *d, int status) {
+static void conn_written(spw__http_dial *d, int status) {
     if (status < 0)
-        write_failed((hs_h1conn *)d, status);
+        write_failed((spw__http_h1conn *)d, status);
 }
 
-static void conn_released(hs_dial *d) {
-    hs_h1conn *c = (hs_h1conn *)d;
-    hs_h1parse_free(&c->rp);
+static void conn_released(spw__http_dial *d) {
+    spw__http_h1conn *c = (spw__http_h1conn *)d;
+    spw__http_h1parse_free(&c->rp);
     free(c);
 }
 
-static const hs_dial_ops dial_ops = {conn_opened, conn_input, conn_error, conn_dial_flush,
+static const spw__http_dial_ops dial_ops = {conn_opened, conn_input, conn_error, conn_dial_flush,
                                      conn_written, conn_released};
 
 /* ---- loop handles ------------------------------------------------------------- */
 
 static void on_kick(uv_prepare_t *p) {
-    struct hs_h1 *h = p->data;
-    hs_sink *s = h->s;
+    struct spw__http_h1 *h = p->data;
+    spw_http *s = h->s;
     uv_prepare_stop(p);
     h->kick_on = false;
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         while (ep->h1q.head) {
-            hs_req *r = ep->h1q.head;
+            spw__http_req *r = ep->h1q.head;
             q_remove(ep, r);
             if (!place(s, r)) {
                 q_push(ep, r, true); /* back to the front, until a connection comes free */
@@ -551,44 +544,22 @@ static void on_kick(uv_prepare_t *p) {
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-static spw_result add_fixed(void *arg, const char *name, size_t nl, const char *v, size_t vl) {
-    struct hs_h1 *h = arg;
-    /* Framing is the engine's: a configured Content-Length or Transfer-Encoding would
-     * contradict it. */
-    if ((nl == 14 && strncasecmp(name, "content-length", nl) == 0) ||
-        (nl == 17 && strncasecmp(name, "transfer-encoding", nl) == 0))
-        return SPW_OK;
-    if (nl == 4 && strncasecmp(name, "host", 4) == 0)
-        h->own_host = true; /* replaces the URL's, as in libcurl */
-    spw_result rc = spw_buf_append(&h->fixed, name, nl);
-    if (rc == SPW_OK)
-        rc = spw_buf_append(&h->fixed, ": ", 2);
-    if (rc == SPW_OK)
-        rc = spw_buf_append(&h->fixed, v, vl);
-    if (rc == SPW_OK)
-        rc = spw_buf_append(&h->fixed, "\r\n", 2);
-    return rc;
-}
-
 static void base_closed(uv_handle_t *hd) {
-    struct hs_h1 *h = hd->data;
-    hs_sink *s = h->s;
-    if (h->fixed.data)
-        memset(h->fixed.data, 0, h->fixed.len); /* auth values */
-    spw_buf_free(&h->fixed);
+    struct spw__http_h1 *h = hd->data;
+    spw_http *s = h->s;
     spw_buf_free(&h->scr.plain);
     free(h);
-    hs_handle_closed(s);
+    spw__http_handle_closed(s);
 }
 
-bool hs_h1_selected(const struct hs_conf *cf) {
+bool spw__http_h1_selected(const struct spw_http_conf *cf) {
     /* h2c has no HTTP/1.1 to speak; a proxy is libcurl's. */
-    return cf->engine == HS_ENGINE_NATIVE && !(cf->proxy && *cf->proxy) &&
-           cf->protocol != HS_PROTO_H2C;
+    return cf->engine == SPW__HTTP_ENGINE_NATIVE && !(cf->proxy && *cf->proxy) &&
+           cf->protocol != SPW__HTTP_PROTO_H2C;
 }
 
-spw_result hs_h1_init(hs_sink *s, spw_err *err) {
-    struct hs_h1 *h = calloc(1, sizeof *h);
+spw_result spw__http_h1_init(spw_http *s, spw_err *err) {
+    struct spw__http_h1 *h = calloc(1, sizeof *h);
     if (!h)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     h->s = s;
@@ -599,21 +570,19 @@ spw_result hs_h1_init(hs_sink *s, spw_err *err) {
     /* Every endpoint the nghttp2 engine does not take (and those it hands over). */
     for (size_t i = 0; i < s->n_eps; i++)
         s->eps[i].h1_use = true;
-    if (hs_fixed_headers(s->cf, add_fixed, h) != SPW_OK)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }
 
-void hs_h1_close(hs_sink *s) {
-    struct hs_h1 *h = s->h1s;
+void spw__http_h1_close(spw_http *s) {
+    struct spw__http_h1 *h = s->h1s;
     if (!h)
         return;
     for (size_t i = 0; i < s->n_eps; i++) {
-        hs_endpoint *ep = &s->eps[i];
+        spw__http_endpoint *ep = &s->eps[i];
         while (ep->h1q.head)
             q_remove(ep, ep->h1q.head);
         while (ep->h1conns.head) {
-            hs_h1conn *c = (hs_h1conn *)ep->h1conns.head;
+            spw__http_h1conn *c = (spw__http_h1conn *)ep->h1conns.head;
             if (c->req)
                 req_detach(c->req);
             conn_close(c);

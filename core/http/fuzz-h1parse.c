@@ -1,5 +1,5 @@
 /*
- * plugins/sink-http/fuzz-h1parse.c: libFuzzer target for the HTTP/1.1
+ * core/http/fuzz-h1parse.c: libFuzzer target for the HTTP/1.1
  * response parser (h1parse.c). An input is what a server sends on one
  * connection: responses are taken from its front as h1.c takes them
  * (begin, feed until DONE, begin again), until the parser refuses the
@@ -14,7 +14,7 @@
  *   - feed never claims more bytes than it was given, and returns MORE
  *     only having taken them all;
  *   - the kept body stays within its bound, the carried head within
- *     HS_H1_HEAD_MAX;
+ *     SPW__HTTP_H1_HEAD_MAX;
  *   - a finished response has a final status (200..599).
  *
  * Built only with ./configure --enable-fuzzing; run with make fuzz-h1.
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http-private.h"
 
 #define BODY_MAX 300
 #define MAX_RESPONSES 64
@@ -33,17 +33,17 @@ static void require(bool cond) {
 }
 
 /* Appends one parser outcome to t. */
-static void record(spw_buf *t, int rc, size_t at, const hs_h1parse *p, const spw_buf *body) {
+static void record(spw_buf *t, int rc, size_t at, const spw__http_h1parse *p, const spw_buf *body) {
     char line[256];
     int n;
-    if (rc == HS_H1_DONE)
+    if (rc == SPW__HTTP_H1_DONE)
         n = snprintf(line, sizeof line, "DONE@%zu %d ka=%d uc=%d i=%u ra=[%s] body=%zu:", at,
                      p->status, p->keep_alive, p->until_close, p->interim, p->retry_after,
                      body->len);
     else
         n = snprintf(line, sizeof line, "BAD %s", p->why);
     require(spw_buf_append(t, line, (size_t)n) == SPW_OK);
-    if (rc == HS_H1_DONE && body->len)
+    if (rc == SPW__HTTP_H1_DONE && body->len)
         require(spw_buf_append(t, body->data, body->len) == SPW_OK);
     require(spw_buf_append(t, "\n", 1) == SPW_OK);
 }
@@ -58,15 +58,15 @@ static uint32_t next(uint32_t *x) {
 
 /* mode 0: whole; 1: a byte at a time; 2: pseudo-random pieces of 1..64 bytes. */
 static void transcript(const uint8_t *d, size_t n, int mode, spw_buf *t) {
-    hs_h1parse p = {0};
+    spw__http_h1parse p = {0};
     spw_buf body = {0};
     uint32_t x = 2166136261u;
     for (size_t i = 0; i < n; i++)
         x = (x ^ d[i]) * 16777619u;
     x |= 1;
-    hs_h1parse_begin(&p);
+    spw__http_h1parse_begin(&p);
     size_t pos = 0, responses = 0;
-    int rc = HS_H1_MORE;
+    int rc = SPW__HTTP_H1_MORE;
     while (pos < n) {
         size_t len = mode == 0 ? n : mode == 1 ? 1 : 1 + next(&x) % 64;
         if (len > n - pos)
@@ -74,37 +74,37 @@ static void transcript(const uint8_t *d, size_t n, int mode, spw_buf *t) {
         size_t off = 0;
         while (off < len) {
             size_t used = (size_t)-1;
-            rc = hs_h1parse_feed(&p, d + pos + off, len - off, &used, &body, BODY_MAX);
+            rc = spw__http_h1parse_feed(&p, d + pos + off, len - off, &used, &body, BODY_MAX);
             require(used <= len - off);
             require(body.len <= BODY_MAX);
-            require(p.carry.len <= HS_H1_HEAD_MAX);
-            if (rc == HS_H1_MORE) {
+            require(p.carry.len <= SPW__HTTP_H1_HEAD_MAX);
+            if (rc == SPW__HTTP_H1_MORE) {
                 require(used == len - off);
                 off = len;
                 break;
             }
             off += used;
-            if (rc == HS_H1_BAD) {
+            if (rc == SPW__HTTP_H1_BAD) {
                 record(t, rc, 0, &p, &body);
                 goto out;
             }
-            require(rc == HS_H1_DONE && used > 0);
+            require(rc == SPW__HTTP_H1_DONE && used > 0);
             require(p.status >= 200 && p.status <= 599);
             record(t, rc, pos + off, &p, &body);
             if (++responses == MAX_RESPONSES)
                 goto out;
-            hs_h1parse_begin(&p);
+            spw__http_h1parse_begin(&p);
             spw_buf_reset(&body);
         }
         pos += len;
     }
-    rc = hs_h1parse_eof(&p);
-    require(rc == HS_H1_DONE || rc == HS_H1_BAD);
-    if (rc == HS_H1_DONE)
+    rc = spw__http_h1parse_eof(&p);
+    require(rc == SPW__HTTP_H1_DONE || rc == SPW__HTTP_H1_BAD);
+    if (rc == SPW__HTTP_H1_DONE)
         require(p.until_close && p.status >= 200);
     record(t, rc, n, &p, &body);
 out:
-    hs_h1parse_free(&p);
+    spw__http_h1parse_free(&p);
     spw_buf_free(&body);
 }
 
