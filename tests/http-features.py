@@ -207,8 +207,8 @@ def balancing_tests():
 
 def config_tests():
     bad = [
-        ("no-url", [], "exactly one of url and urls"),
-        ("both", ["url = http://h/", "urls = http://h/"], "exactly one of url and urls"),
+        ("no-url", [], "set url (or urls)"),
+        ("both", ["url = http://h/", "urls = http://h/"], "set one of url and urls, not both"),
         ("scheme", ["url = ftp://h/"], "not an http"),
         ("var-in-host", ["url = http://${set}.example/"], "only appear in the path"),
         ("unknown-var", ["url = http://h/${nope}"], "unknown variable"),

@@ -519,8 +519,8 @@ static void deliver(spw_http *s, spw__http_req *r, int cc) {
     else if (cc < CC_AUTH)
         spw_counter_add(s->c_transport, 1);
     resp.status = (int)status;
-    resp.headers = r->hv;
     resp.n_headers = cc == CURLE_OK ? headers_of(r) : 0;
+    resp.headers = r->hv; /* after headers_of, which may move it */
     resp.body = r->resp.data;
     resp.body_len = r->resp.len;
     resp.compressed = r->gzipped;
