@@ -29,7 +29,8 @@ code of a client that reset a stream before its delayed answer.
 
 Faults (--fault SPEC, repeatable, or POST /_control/fault with SPEC as the
 body; POST /_control/clear removes them). SPEC is comma-separated:
-  an action:  status=CODE [retry_after=S] [body=TEXT] | delay=MS | hang
+  an action:  status=CODE [retry_after=S] [body=TEXT | size=N] [header=NAME:VALUE]...
+              | delay=MS | hang
               (never answer) | reset (close the TCP connection abruptly,
               RST, with its other streams open) | rst=CODE (RST_STREAM
               with that error code, by name or number: REFUSED_STREAM or
@@ -684,6 +685,7 @@ class Conn:
             status, answer = rule.arg, rule.body
             if rule.retry_after is not None:
                 extra.append((b"retry-after", rule.retry_after.encode()))
+            extra += [(k.lower().encode(), v.encode()) for k, v in rule.headers]
         elif action == "bighead":
             extra.extend((b"x-big-%d" % i, b"b" * 1000) for i in range(rule.arg // 1000))
         elif action in ("hang", "reset", "rst"):

@@ -28,3 +28,12 @@ HTTP_SCRIPT_TESTS = tests/http-conformance.py tests/http-faults.py tests/http-fe
 TESTS += $(HTTP_SCRIPT_TESTS)
 dist_noinst_SCRIPTS += $(HTTP_SCRIPT_TESTS) tests/receiver.py tests/h2-receiver.py
 dist_noinst_DATA += tests/http-lib.py
+
+# The SDK's HTTP client itself, driven from inside the program by a
+# test-only source (tests/plugins/source-httpdrive.c) on every engine.
+check_LTLIBRARIES += tests/plugins/source-httpdrive.la
+tests_plugins_source_httpdrive_la_SOURCES = tests/plugins/source-httpdrive.c
+tests_plugins_source_httpdrive_la_LDFLAGS = $(SPW_TEST_PLUGIN_LDOPTS)
+tests_plugins_source_httpdrive_la_LIBADD = $(SPW_PLUGIN_LIBS)
+TESTS += tests/http-client.py
+dist_noinst_SCRIPTS += tests/http-client.py

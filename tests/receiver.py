@@ -18,7 +18,8 @@ codec's `{"name":"seq",...,"value":N}` form or a flat `"seq":N`).
 
 Faults (--fault SPEC, repeatable, or POST /_control/fault with SPEC as the
 body; POST /_control/clear removes them). SPEC is comma-separated:
-  an action:  status=CODE [retry_after=S] [body=TEXT] | delay=MS | reset
+  an action:  status=CODE [retry_after=S] [body=TEXT | size=N] [header=NAME:VALUE]...
+              | delay=MS | reset
               (close without answering) | slow=MS (per 4 KiB read of the
               body) | hang (never answer) | refuse (stop listening)
   a window:   start=S (seconds after the receiver started, or after the
@@ -64,6 +65,7 @@ class Rule:
         self.arg = None
         self.retry_after = None
         self.body = b""
+        self.headers = []
         self.start = 0.0
         self.duration = None
         self.after = 0
@@ -86,6 +88,11 @@ class Rule:
                 self.retry_after = v
             elif k == "body":
                 self.body = v.encode()
+            elif k == "size":
+                self.body = b"x" * int(v)
+            elif k == "header":
+                name, _, value = v.partition(":")
+                self.headers.append((name.strip(), value.strip()))
             elif k == "start":
                 self.start = float(v)
             elif k == "for":
@@ -306,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status, body=b"", extra=None):
         self.send_response(status)
-        for k, v in (extra or {}).items():
+        for k, v in (extra.items() if isinstance(extra, dict) else extra or []):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -374,6 +381,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, answer = rule.arg, rule.body
                 if rule.retry_after is not None:
                     extra["Retry-After"] = rule.retry_after
+                extra = list(extra.items()) + rule.headers
             elif action == "delay":
                 time.sleep(rule.arg / 1000.0)
         if action in ("reset", "hang"):
@@ -426,6 +434,8 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = _handle
     do_PATCH = _handle
     do_GET = _handle
+    do_DELETE = _handle
+    do_HEAD = _handle
 
 
 class Server(ThreadingHTTPServer):
