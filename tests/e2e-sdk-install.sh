@@ -5,7 +5,11 @@
 # examples/sdk-sink against the installed headers and spillway-sdk.pc with
 # its own plain Makefile, then proves spillway loads the result: it is
 # listed, its options are shown, and a pipeline of 1000 generated events
-# through it exits 0 with all 1000 counted.
+# through it exits 0 with all 1000 counted. Then does the same for
+# examples/sdk-http-sink, a webhook sink on the SDK's HTTP client: built
+# against the installed spillway/http.h, run against tests/receiver.py,
+# which checks its HMAC signature: every record arrives signed, and a wrong
+# secret gets every record rejected and dead-lettered.
 #
 # Needs the environment the test harness exports: top_srcdir, top_builddir,
 # SPILLWAY. TAP output.
@@ -42,7 +46,7 @@ bail() {
     exit 1
 }
 
-echo "1..10"
+echo "1..16"
 
 # --- 1. make install into the staging root ---------------------------------
 # A make of our own, not a job of the `make check` that runs this test.
@@ -78,7 +82,7 @@ case $incdir in
 "$root"/*) ;;
 *) incdir=$root$incdir ;;
 esac
-for h in spillway.h abi.h buf.h event.h plugin.h result.h; do
+for h in spillway.h abi.h buf.h event.h http.h plugin.h result.h; do
     [ -f "$incdir/spillway/$h" ] || { echo "# missing header spillway/$h"; sdk_ok=0; }
 done
 echo "# cflags: $cflags"
@@ -198,5 +202,80 @@ else
     not_ok "an out-of-bounds option of the example is refused, naming file, line, section and key (exit $rc)"
     show "$tmp/bad.out"
 fi
+
+# --- 11. the HTTP example builds against the installed spillway/http.h ---------
+mkdir "$tmp/hexample"
+cp "$top_srcdir/examples/sdk-http-sink/Makefile" "$top_srcdir/examples/sdk-http-sink/sink-webhook.c" \
+    "$tmp/hexample/"
+if make -C "$tmp/hexample" CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Werror" \
+    >"$tmp/hexample.log" 2>&1 && [ -f "$tmp/hexample/sink-webhook.so" ]; then
+    ok "examples/sdk-http-sink builds against the installed SDK"
+    cp "$tmp/hexample/sink-webhook.so" "$tmp/plugins/"
+else
+    not_ok "examples/sdk-http-sink builds against the installed SDK"
+    show "$tmp/hexample.log"
+fi
+lines=$(grep -cv '^[[:space:]]*$' "$top_srcdir/examples/sdk-http-sink/sink-webhook.c")
+check "sink-webhook.c is under 200 lines ($lines)" test "$lines" -lt 200
+
+# --- 12.-15. it delivers, signed, to a receiver that checks the signature --------
+"${PYTHON3:-python3}" "$top_srcdir/tests/receiver.py" --port 0 --port-file "$tmp/recv.port" \
+    --log "$tmp/recv.log" --hmac-sha256 "X-Spillway-Signature-256:s3cret" >"$tmp/recv.err" 2>&1 &
+recv=$!
+trap 'kill $recv 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while [ ! -s "$tmp/recv.port" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(cat "$tmp/recv.port" 2>/dev/null)
+webhook_ini() { # SECRET DLQ
+    cat <<EOF
+[pipeline]
+name = sdk-webhook-test
+workers = 1
+dead_letter = $2
+
+[source.gen]
+plugin = generate
+count = $EVENTS
+
+[codec.docs]
+plugin = json
+batch_format = ndjson
+
+[sink.hook]
+plugin = webhook
+codec = docs
+batch_max_records = 100
+url = http://127.0.0.1:$port/hooks
+secret = $1
+compression = gzip
+EOF
+}
+webhook_ini s3cret "$tmp/good.dlq" >"$tmp/webhook.ini"
+spw --help-plugin webhook >"$tmp/whelp.out" 2>&1
+check "--help-plugin webhook shows its options and the HTTP client's" \
+    sh -c "grep -q signature_header '$tmp/whelp.out' && grep -q connect_timeout '$tmp/whelp.out'"
+spw -c "$tmp/webhook.ini" >"$tmp/wrun.out" 2>&1
+rc=$?
+signed=$(grep -c '"status": 200' "$tmp/recv.log" 2>/dev/null)
+if [ "$rc" -eq 0 ] && [ "${signed:-0}" -eq $((EVENTS / 100)) ] && [ ! -s "$tmp/good.dlq" ]; then
+    ok "$EVENTS records through the webhook sink arrive signed ($signed requests accepted)"
+else
+    not_ok "$EVENTS records through the webhook sink arrive signed (exit $rc, $signed requests accepted)"
+    tail -n 30 "$tmp/wrun.out" | show /dev/stdin
+fi
+webhook_ini wrong "$tmp/bad.dlq" >"$tmp/webhook-bad.ini"
+spw -c "$tmp/webhook-bad.ini" >"$tmp/wbad.out" 2>&1
+rc=$?
+dl=$(wc -l <"$tmp/bad.dlq" 2>/dev/null || echo 0)
+if [ "$rc" -eq 0 ] && [ "$dl" -eq "$EVENTS" ] && grep -q "HTTP 401" "$tmp/bad.dlq"; then
+    ok "a wrong secret: every record rejected with the receiver's 401 and dead-lettered"
+else
+    not_ok "a wrong secret: every record rejected with the receiver's 401 and dead-lettered (exit $rc, $dl lines)"
+    tail -n 30 "$tmp/wbad.out" | show /dev/stdin
+fi
+exported=$(nm -D --defined-only "$tmp/plugins/sink-webhook.so" | awk '{print $NF}' |
+    grep -v -e '^_init$' -e '^_fini$' | tr '\n' ' ')
+check "sink-webhook.so exports only spw_plugin_descriptor" test "$exported" = "spw_plugin_descriptor "
+kill $recv 2>/dev/null
 
 [ "$failed" -eq 0 ]

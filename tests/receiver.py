@@ -32,7 +32,8 @@ The first rule that applies to a request decides. `refuse` closes the
 listening socket and every open connection for its window (start= and
 for= are required), so clients see connection refused, then reopens.
 
-Checks: --basic USER:PASS, --bearer TOKEN, --sigv4 AKID:SECRET:REGION:SERVICE
+Checks: --basic USER:PASS, --bearer TOKEN, --sigv4 AKID:SECRET:REGION:SERVICE,
+--hmac-sha256 HEADER:SECRET (a webhook signature, "sha256=HEX" of the body)
 answer 401/403 to requests without the right credentials (SigV4 verified
 with this file's own signer, written from the AWS documentation, not the
 sink's). GET /_control/stats answers the totals as JSON. --port 0 picks a
@@ -273,6 +274,19 @@ def auth_denial(args, method, raw_path, headers, raw_body):
         why = sigv4_check(args.sigv4, method, raw_path, headers, raw_body)
         if why:
             deny = (403, ("sigv4: %s\n" % why).encode())
+    if args.hmac_sha256:
+        # A webhook signature as GitHub sends it: "sha256=" + hex HMAC-SHA256 of the payload
+        # (before any Content-Encoding) under a shared secret.
+        name, _, secret = args.hmac_sha256.partition(":")
+        body = raw_body
+        if (headers.get("Content-Encoding") or "").lower() == "gzip":
+            try:
+                body = gzip.decompress(raw_body)
+            except OSError:
+                body = b""
+        want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(headers.get(name) or "", want):
+            deny = (401, b"bad or missing webhook signature\n")
     return deny
 
 
@@ -499,6 +513,7 @@ def arguments(doc):
     p.add_argument("--basic", help="require basic auth USER:PASS")
     p.add_argument("--bearer", help="require this bearer token")
     p.add_argument("--sigv4", help="require SigV4 signed with AKID:SECRET:REGION:SERVICE")
+    p.add_argument("--hmac-sha256", help="require a webhook signature: HEADER:SECRET")
     return p
 
 
