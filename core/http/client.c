@@ -514,7 +514,9 @@ static void deliver(spw_http *s, spw__http_req *r, int cc) {
                      r->errbuf[0] ? ": " : "", r->errbuf);
         resp.error_text = text;
     }
-    if (cc == CURLE_OK)
+    if (r->probe)
+        ; /* health checks count as such (endpoints.c), not as requests */
+    else if (cc == CURLE_OK)
         count_status(s, status);
     else if (cc < CC_AUTH)
         spw_counter_add(s->c_transport, 1);
@@ -681,10 +683,13 @@ static void other_origin(spw__http_req *r) {
     r->host = at ? at + 1 : a;
 }
 
-spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_fn done, void *arg,
-                         spw_err *err) {
+spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
+                          spw_http_done_fn done, void *arg, spw_err *err) {
     if (!s || !q || !done)
         return spw_err_set(err, SPW_ERR_INVAL, "spw_http_send: NULL argument");
+    if (q->flags & ~(SPW_HTTP_NO_AUTH | SPW_HTTP_NO_COMPRESS | SPW_HTTP_TRUNCATE | SPW_HTTP_PINNED |
+                     SPW_HTTP_NO_HEALTH))
+        return spw_err_set(err, SPW_ERR_INVAL, "unknown request flags 0x%x", q->flags);
     if (s->closing)
         return spw_err_set(err, SPW_ERR_STATE, "the HTTP client is closing");
     const struct spw_http_conf *cf = s->cf;
@@ -724,6 +729,7 @@ spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_f
     memcpy(r->meth, m, ml + 1);
     r->method = r->meth;
     r->flags = q->flags;
+    r->probe = probe;
     r->response_max = q->response_max ? q->response_max : (size_t)cf->response_max;
     r->errbuf[0] = '\0';
     r->origin[0] = '\0';
@@ -783,8 +789,10 @@ spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_f
         if (host_off != (size_t)-1)
             r->host = (const char *)r->hdr.data + host_off;
         uint64_t tmo = q->timeout_ms ? q->timeout_ms : (uint64_t)cf->timeout_ms;
-        spw_counter_add(s->c_requests, 1);
-        spw_counter_add(s->c_bytes, r->body_len);
+        if (!probe) {
+            spw_counter_add(s->c_requests, 1);
+            spw_counter_add(s->c_bytes, r->body_len);
+        }
         bool h2 = s->h2 && ep && ep->h2_use, h1 = !h2 && s->h1 && ep && ep->h1_use;
         if (h2)
             rc = spw__http_h2_submit(s, r, tmo);
@@ -803,6 +811,11 @@ spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_f
     }
     s->in_send = false;
     return SPW_OK;
+}
+
+spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_fn done, void *arg,
+                         spw_err *err) {
+    return spw__http_send(s, q, false, done, arg, err);
 }
 
 /* ---- what the native engines share ---------------------------------------- */

@@ -101,7 +101,7 @@ static void on_timer(spw_timer *t, void *arg) {
         .endpoint = ep->idx,
     };
     spw_err err = {""};
-    if (spw_http_send(s, &req, probe_done, ep, &err) != SPW_OK) {
+    if (spw__http_send(s, &req, true, probe_done, ep, &err) != SPW_OK) {
         spw_log(s->st, SPW_LOG_DEBUG, "health check of %s not sent: %s", ep->base, err.msg);
         return;
     }

@@ -304,6 +304,7 @@ typedef struct spw__http_req {
     spw_http_header *hv;    /* rhdr split, for the response */
     size_t cap_hv;
     bool ep_native;         /* a native engine carried it: the status is r->status */
+    bool probe;             /* a health check: counted as one, not as a request */
     char origin[256];       /* scheme://authority of a URL on no endpoint, for the response */
     spw_buf gz;             /* the compressed body */
     spw_buf hdr;            /* this request's headers, "Name: value\0" each (auth among them) */
@@ -412,6 +413,9 @@ void spw__http_req_finished(spw_http *s, spw__http_req *r, CURLcode cc);
 /* A native engine's request ended: cc a CURLcode (CURLE_OK when r->status is an HTTP answer),
  * why (may be NULL) the error text. Reports to the caller and releases r. */
 void spw__http_req_end(spw__http_req *r, int cc, const char *why);
+/* spw_http_send; probe: a health check (endpoints.c), counted apart. */
+spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
+                          spw_http_done_fn done, void *arg, spw_err *err);
 /* The answer so far is void (the request is sent again on a new connection). */
 void spw__http_req_restart(spw__http_req *r);
 /* The native engines' request FIFOs. */

@@ -36,7 +36,7 @@ const spw_option spw__http_options[] = {
      "Who speaks HTTP: native sends HTTP/2 (h2c, and https URLs with protocol http2) over "
      "nghttp2, many requests on one connection, and HTTP/1.1 (http1.1, http:// URLs with "
      "http2, servers whose ALPN refuses h2) with spillway's own client on keep-alive "
-     "connections; only a proxy and health checks use libcurl. libcurl: always libcurl."},
+     "connections; only a proxy uses libcurl. libcurl: always libcurl."},
     {"user_agent", SPW_OPT_STRING, 0, "spillway/" PACKAGE_VERSION, 0, 0, NULL, OFF(user_agent),
      "User-Agent header (a User-Agent among a request's own headers replaces it)."},
 
@@ -79,8 +79,8 @@ const spw_option spw__http_options[] = {
 
     /* Endpoint health */
     {"failure_threshold", SPW_OPT_INT, 0, "3", 1, 1000, NULL, OFF(failure_threshold),
-     "Consecutive failed requests (no answer, or a 5xx to retry) that take an endpoint out of "
-     "the rotation."},
+     "Consecutive failed requests (no answer, or a 5xx other than 501 and 505) that take an "
+     "endpoint out of the rotation."},
     {"cooldown", SPW_OPT_DURATION, 0, "5s", 10, 3600000, NULL, OFF(cooldown_ms),
      "Without health checks, how long an endpoint stays out before it is tried again."},
     {"health_check_path", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(health_check_path),
