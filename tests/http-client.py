@@ -37,7 +37,7 @@ FAULTS = [
 STEPS = ["", "get-rel", "post-body", "put", "resp-headers", "too-large", "truncate",
          "body-too-large", "gzip", "no-compress", "timeout", "reset", "other-origin", "refused",
          "pinned", "token", "no-auth", "token-fails", "bad-method", "bad-target", "bad-endpoint",
-         "cancel"]
+         "own-host", "cancel"]
 
 
 def h2_receiver(name, *args):
@@ -166,6 +166,12 @@ def run_case(label, h2, lines):
         s = step.get(name, {})
         ok("%s: refused by an error return (SPW_ERR_INVAL), no callback" % name,
            s.get("rc") == -2 and "error" not in s)
+    e = (arrived.get("/base/ownhost") or [{}])[0]
+    hdr = {k.lower(): v for k, v in e.get("headers", {}).items()}
+    ok("own-host: a Host header replaces the URL's, sent once",
+       step.get("own-host", {}).get("status") == 200 and
+       (hdr.get("host") == "example.test" or e.get("authority") == "example.test") and
+       "host" not in [d.lower() for d in e.get("dup_headers", [])], e)
     s = step.get("cancel", {})
     ok("cancel: spw_http_close ends a request in progress, from inside the call",
        s.get("error") == "cancelled" and s.get("in_close") is True)

@@ -406,6 +406,8 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "version": self.request_version,
             "headers": {k: v for k, v in self.headers.items()},
+            "dup_headers": sorted({k for k in self.headers.keys()
+                                   if len(self.headers.get_all(k) or []) > 1}),
             "status": status,
             "len": len(body),
             "wire_len": len(raw),

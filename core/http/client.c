@@ -276,15 +276,28 @@ static struct curl_slist *hdr_link(spw__http_req *r, struct curl_slist *tail) {
     return r->dyn;
 }
 
-/* An HTTP token (RFC 9110): a method or a header name. */
+/* RFC 9110 tchar: what a method or a header name is made of (checked per request: a table). */
+static const bool tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
 static bool is_token(const char *p, size_t n) {
     if (n == 0)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
+    for (size_t i = 0; i < n; i++)
+        if (!tchar[(unsigned char)p[i]])
             return false;
-    }
     return true;
 }
 
@@ -354,31 +367,9 @@ static spw_result add_auth(spw_http *s, spw__http_req *r, spw_err *err) {
     }
     spw_result rc = SPW_OK;
     switch (cf->auth) {
-    case SPW__HTTP_AUTH_BASIC: {
-        spw_buf *t = &s->token;
-        spw_buf cred = SPW_BUF_INIT;
-        spw_buf_reset(t);
-        rc = spw_buf_printf(&cred, "%s:%s", cf->username, cf->password ? cf->password : "");
-        if (rc == SPW_OK)
-            rc = spw_buf_append(t, "Basic ", 6);
-        if (rc == SPW_OK)
-            rc = spw_buf_append_base64(t, cred.data, cred.len);
-        if (cred.data)
-            memset(cred.data, 0, cred.len);
-        spw_buf_free(&cred);
-        if (rc == SPW_OK)
-            rc = hdr_add(r, "Authorization", (const char *)t->data, t->len);
-        if (t->data)
-            memset(t->data, 0, t->len);
-        break;
-    }
+    case SPW__HTTP_AUTH_BASIC:
     case SPW__HTTP_AUTH_BEARER:
-        spw_buf_reset(&s->token);
-        rc = spw_buf_printf(&s->token, "Bearer %s", cf->token ? cf->token : "");
-        if (rc == SPW_OK)
-            rc = hdr_add(r, "Authorization", (const char *)s->token.data, s->token.len);
-        if (s->token.data)
-            memset(s->token.data, 0, s->token.len);
+        rc = hdr_add(r, "Authorization", (const char *)s->auth_value.data, s->auth_value.len);
         break;
     case SPW__HTTP_AUTH_HEADER:
         rc = hdr_adds(r, cf->auth_header, cf->auth_value ? cf->auth_value : "");
@@ -458,25 +449,25 @@ static bool status_fails_endpoint(long status) {
     return status >= 500 && status != 501 && status != 505;
 }
 
-/* Splits r->rhdr into r->hv; 0 when out of memory (the response then has no headers). */
+/* Splits r->rhdr ("name\0value\0" each) into r->hv; stops early when out of memory. */
 static size_t headers_of(spw__http_req *r) {
     size_t n = 0;
-    for (size_t i = 0; i < r->rhdr.len; i++)
-        n += r->rhdr.data[i] == '\0';
-    n /= 2;
-    if (n > r->cap_hv) {
-        spw_http_header *hv = realloc(r->hv, n * sizeof *hv);
-        if (!hv)
-            return 0;
-        r->hv = hv;
-        r->cap_hv = n;
-    }
-    const char *p = (const char *)r->rhdr.data;
-    for (size_t i = 0; i < n; i++) {
-        r->hv[i].name = p;
-        p += strlen(p) + 1;
-        r->hv[i].value = p;
-        p += strlen(p) + 1;
+    const char *p = (const char *)r->rhdr.data, *end = p + r->rhdr.len;
+    while (p < end) {
+        const char *nz = memchr(p, '\0', (size_t)(end - p));
+        const char *vz = nz ? memchr(nz + 1, '\0', (size_t)(end - nz - 1)) : NULL;
+        if (!vz)
+            break;
+        if (n == r->cap_hv) {
+            size_t cap = r->cap_hv ? r->cap_hv * 2 : 16;
+            spw_http_header *hv = realloc(r->hv, cap * sizeof *hv);
+            if (!hv)
+                break;
+            r->hv = hv;
+            r->cap_hv = cap;
+        }
+        r->hv[n++] = (spw_http_header){p, nz + 1};
+        p = vz + 1;
     }
     return n;
 }
@@ -658,8 +649,10 @@ static spw_result add_headers(spw_http *s, spw__http_req *r, const spw_http_requ
         if (strcasecmp(n, "content-length") == 0 || strcasecmp(n, "transfer-encoding") == 0)
             continue;
         if (strcasecmp(n, "host") == 0) {
-            *host_off = r->hdr.len + 6; /* after "Host: " */
-            /* libcurl takes it as a header; the native engines send it as Host or :authority. */
+            /* libcurl takes it as a header; the native engines send it as Host or :authority,
+             * in place of the URL's, and skip it among the others. */
+            *host_off = r->hdr.len + 6; /* after "host: " */
+            r->host_dyn = r->n_dyn;
         }
         own_ua |= strcasecmp(n, "user-agent") == 0;
         if (hdr_adds(r, n, v) != SPW_OK)
@@ -718,6 +711,9 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
             return spw_err_set(err, SPW_ERR_INVAL, "target '%.80s' is not on endpoint %s", t,
                                ep->base);
     } else if (!absolute) {
+        if (s->n_eps == 0)
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "target '%.80s' needs an endpoint, and no url is configured", t);
         ep = spw__http_endpoint_pick(s);
     }
 
@@ -761,6 +757,7 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
 
     spw_buf_reset(&r->hdr);
     r->n_dyn = 0;
+    r->host_dyn = (size_t)-1;
     size_t host_off;
     rc = add_headers(s, r, q, &host_off, err);
     if (rc != SPW_OK) {
@@ -937,11 +934,28 @@ static spw_result client_init(spw_http *s, spw_err *err) {
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         s->connect_to = l;
     }
+    /* Basic and bearer authorization values, built once (wiped at close). */
+    spw_result rc = SPW_OK;
+    if (cf->auth == SPW__HTTP_AUTH_BASIC) {
+        spw_buf cred = SPW_BUF_INIT;
+        rc = spw_buf_printf(&cred, "%s:%s", cf->username, cf->password ? cf->password : "");
+        if (rc == SPW_OK)
+            rc = spw_buf_append(&s->auth_value, "Basic ", 6);
+        if (rc == SPW_OK)
+            rc = spw_buf_append_base64(&s->auth_value, cred.data, cred.len);
+        if (cred.data)
+            memset(cred.data, 0, cred.cap);
+        spw_buf_free(&cred);
+    } else if (cf->auth == SPW__HTTP_AUTH_BEARER) {
+        rc = spw_buf_printf(&s->auth_value, "Bearer %s", cf->token ? cf->token : "");
+    }
+    if (rc != SPW_OK)
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     if (cf->compression == SPW__HTTP_COMP_GZIP &&
         spw__http_gzip_init(&s->gz, (int)cf->compression_level) != SPW_OK)
         return spw_err_set(err, SPW_ERR_NOMEM, "zlib: deflateInit2 failed");
     if (cf->auth == SPW__HTTP_AUTH_SIGV4) {
-        spw_result rc = spw__http_aws_creds_load(cf, &s->aws, err);
+        rc = spw__http_aws_creds_load(cf, &s->aws, err);
         if (rc != SPW_OK)
             return rc;
         snprintf(s->sig.region, sizeof s->sig.region, "%s", cf->aws_region);
@@ -992,7 +1006,12 @@ static void teardown(spw_http *s) {
     spw__http_gzip_free(&s->gz);
     spw__http_sigv4_free(&s->sig);
     spw_buf_free(&s->sig_auth);
+    if (s->token.data)
+        memset(s->token.data, 0, s->token.cap);
     spw_buf_free(&s->token);
+    if (s->auth_value.data)
+        memset(s->auth_value.data, 0, s->auth_value.cap);
+    spw_buf_free(&s->auth_value);
     spw__http_aws_creds_free(&s->aws);
     /* TLS sessions still open hold their own reference to it. */
     spw__http_tls_ctx_free(s->tls_ctx);
@@ -1060,14 +1079,15 @@ spw_result spw_http_new(spw_stage *st, const spw_http_conf *cf, spw_http **out, 
                     "bug 10634, fixed in 8.0.0), so each request opens its own connection; use "
                     "engine = native (without a proxy), or http1.1, for throughput",
                     curl_version_info(CURLVERSION_NOW)->version);
-        const spw__http_endpoint *ep = &s->eps[0];
-        spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s (%s)", s->n_eps,
-                ep->base,
-                s->h2 && ep->h2_use ? (s->h1 ? "HTTP/2 with nghttp2, HTTP/1.1 natively if ALPN "
-                                               "refuses h2"
-                                             : "HTTP/2 with nghttp2")
-                : s->h1 && ep->h1_use ? "HTTP/1.1, native engine"
-                                      : "libcurl");
+        const spw__http_endpoint *ep = s->n_eps ? &s->eps[0] : NULL;
+        if (ep)
+            spw_log(st, SPW_LOG_INFO, "delivering to %zu endpoint(s), first %s (%s)", s->n_eps,
+                    ep->base,
+                    s->h2 && ep->h2_use ? (s->h1 ? "HTTP/2 with nghttp2, HTTP/1.1 natively if "
+                                                   "ALPN refuses h2"
+                                                 : "HTTP/2 with nghttp2")
+                    : s->h1 && ep->h1_use ? "HTTP/1.1, native engine"
+                                          : "libcurl");
     }
     *out = s;
     return SPW_OK;
@@ -1082,7 +1102,9 @@ void spw_http_close(spw_http *s) {
 
 size_t spw_http_endpoints(const spw_http *s) { return s->n_eps; }
 
-size_t spw_http_pick(spw_http *s) { return spw__http_endpoint_pick(s)->idx; }
+size_t spw_http_pick(spw_http *s) {
+    return s->n_eps ? spw__http_endpoint_pick(s)->idx : (size_t)-1;
+}
 
 bool spw_http_endpoint_up(const spw_http *s, size_t i) { return i < s->n_eps && s->eps[i].healthy; }
 

@@ -161,7 +161,7 @@ spw_result spw__http_endpoints_init(spw_http *s, spw_err *err) {
     const struct spw_http_conf *cf = s->cf;
     size_t n = spw_http_conf_urls(cf);
     if (n == 0)
-        return spw_err_set(err, SPW_ERR_CONFIG, "no url: set url or urls");
+        return SPW_OK; /* SPW_HTTP_CONF_URL_OPTIONAL: absolute targets only */
     s->eps = calloc(n, sizeof *s->eps);
     if (!s->eps)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");

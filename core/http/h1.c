@@ -402,9 +402,11 @@ static spw_result build_head(spw_http *s, spw__http_req *r) {
         rc = spw_buf_append(b, " HTTP/1.1\r\n", 11);
     if (rc == SPW_OK)
         rc = spw_buf_printf(b, "Host: %s\r\n", r->host);
-    /* The request's headers: "Name: value" strings at offsets in r->hdr (the client left out
-     * Host, which is above, and the framing headers, which are the engine's). */
+    /* The request's headers: "Name: value" strings at offsets in r->hdr (the caller's Host is
+     * above; the client left out the framing headers, which are the engine's). */
     for (size_t i = 0; i < r->n_dyn && rc == SPW_OK; i++) {
+        if (i == r->host_dyn)
+            continue;
         const char *line = (const char *)r->hdr.data + (uintptr_t)r->dyn[i].data;
         rc = spw_buf_append(b, line, strlen(line));
         if (rc == SPW_OK)

@@ -181,28 +181,34 @@ static void field_retry_after(spw__http_h1parse *p, const char *v, const char *e
     p->retry_after[o] = '\0';
 }
 
-/* Appends "name\0value\0" to p->headers: the value trimmed, folds and tabs as spaces. */
+/* Appends "name\0value\0" to p->headers: the value trimmed, a fold's line breaks as spaces. */
 static void keep_field(spw__http_h1parse *p, const char *name, size_t nl, const char *v,
-                       const char *end) {
+                       const char *end, bool folded) {
     while (v < end && is_ws((unsigned char)*v))
         v++;
     while (end > v && is_ws((unsigned char)end[-1]))
         end--;
+    size_t vl = (size_t)(end - v);
     spw_buf *h = p->headers;
-    if (spw_buf_reserve(h, nl + (size_t)(end - v) + 2) != SPW_OK)
+    if (spw_buf_reserve(h, nl + vl + 2) != SPW_OK)
         return; /* out of memory: the header is missing, the response is still read */
-    memcpy(h->data + h->len, name, nl);
-    h->len += nl;
-    h->data[h->len++] = '\0';
-    for (; v < end; v++)
-        h->data[h->len++] = (uint8_t)((*v == '\r' || *v == '\n' || *v == '\t') ? ' ' : *v);
-    h->data[h->len++] = '\0';
+    uint8_t *o = h->data + h->len;
+    memcpy(o, name, nl);
+    o[nl] = '\0';
+    memcpy(o + nl + 1, v, vl);
+    o[nl + 1 + vl] = '\0';
+    if (folded)
+        for (uint8_t *q = o + nl + 1; q < o + nl + 1 + vl; q++)
+            if (*q == '\r' || *q == '\n')
+                *q = ' ';
+    h->len += nl + vl + 2;
 }
 
 /* One field; its value may span obs-fold lines (CR, LF and whitespace inside). */
-static int field(spw__http_h1parse *p, const char *name, size_t nl, const char *v, const char *end) {
+static int field(spw__http_h1parse *p, const char *name, size_t nl, const char *v, const char *end,
+                 bool folded) {
     if (p->headers)
-        keep_field(p, name, nl, v, end);
+        keep_field(p, name, nl, v, end, folded);
     if (token_is(name, nl, "content-length"))
         return field_content_length(p, v, end);
     if (token_is(name, nl, "transfer-encoding"))
@@ -249,7 +255,7 @@ static int head(spw__http_h1parse *p, const char *h, size_t n) {
     const char *end = h + n, *line = h;
     const char *fname = NULL, *fval = NULL, *fend = NULL; /* the field being gathered */
     size_t fnl = 0;
-    bool first = true;
+    bool first = true, folded = false;
     int rc;
     while (line < end) {
         const char *lf = memchr(line, '\n', (size_t)(end - line));
@@ -269,10 +275,12 @@ static int head(spw__http_h1parse *p, const char *h, size_t n) {
             if (!fname)
                 return bad(p, "whitespace before the first header field");
             fend = le;
+            folded = true;
         } else {
-            if (fname && (rc = field(p, fname, fnl, fval, fend)) != SPW__HTTP_H1_MORE)
+            if (fname && (rc = field(p, fname, fnl, fval, fend, folded)) != SPW__HTTP_H1_MORE)
                 return rc;
             fname = NULL;
+            folded = false;
             if (ln == 0)
                 break; /* the empty line: the section ends */
             const char *colon = memchr(line, ':', ln);

@@ -548,6 +548,8 @@ static size_t build_headers(spw_http *s, spw__http_req *r) {
     NV("content-length", 14, r->clen, (size_t)cl);
     /* The request's own headers: "Name: value" strings at offsets in r->hdr. */
     for (size_t i = 0; i < r->n_dyn; i++) {
+        if (i == r->host_dyn)
+            continue; /* :authority carries it */
         char *line = (char *)r->hdr.data + (uintptr_t)r->dyn[i].data;
         char *colon = strchr(line, ':');
         if (!colon)

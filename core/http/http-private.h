@@ -310,6 +310,7 @@ typedef struct spw__http_req {
     spw_buf hdr;            /* this request's headers, "Name: value\0" each (auth among them) */
     struct curl_slist *dyn; /* libcurl's view of them: nodes pointing into hdr */
     size_t n_dyn, cap_dyn;
+    size_t host_dyn;        /* which of them is the caller's Host, or (size_t)-1 */
     char errbuf[CURL_ERROR_SIZE];
     struct spw__http_req *next; /* free list, or the list of requests ending next loop turn */
     bool busy;
@@ -371,7 +372,8 @@ struct spw_http {
     spw_http_token_fn token_fn;
     void *token_arg;
     const char *token_header;
-    spw_buf token;
+    spw_buf token;         /* "Bearer " + the hook's token, for one request */
+    spw_buf auth_value;    /* the Authorization value of basic and bearer auth */
 
     /* auth */
     spw__http_aws_creds aws;

@@ -82,7 +82,8 @@ typedef struct spw_http_conf spw_http_conf;
     {"http", SPW_OPT_GROUP, (flags), NULL, 0, 0, NULL, offsetof(type, field),                     \
      "HTTP destination options."}
 
-/* Neither url nor urls is required: the plugin derives its endpoint (a region's service URL). */
+/* Neither url nor urls is required: the plugin sends absolute URLs it derives (a region's
+ * service URL); a client without endpoints refuses targets that need one. */
 #define SPW_HTTP_CONF_URL_OPTIONAL 0x100u
 
 /* Configured endpoint URLs (url, or every item of urls), in order; borrowed from cf. */
@@ -205,7 +206,8 @@ SPW_API spw_result spw_http_send(spw_http *c, const spw_http_request *req, spw_h
 
 /* Endpoints: as many as spw_http_conf_urls. */
 SPW_API size_t spw_http_endpoints(const spw_http *c);
-/* The endpoint the client would use next (advancing its round robin): for SPW_HTTP_PINNED. */
+/* The endpoint the client would use next (advancing its round robin): for SPW_HTTP_PINNED.
+ * (size_t)-1 when the client has no endpoint (SPW_HTTP_CONF_URL_OPTIONAL and no url). */
 SPW_API size_t spw_http_pick(spw_http *c);
 /* True while endpoint i is in the rotation (not taken out by failures). */
 SPW_API bool spw_http_endpoint_up(const spw_http *c, size_t i);

@@ -124,6 +124,7 @@ static void drive_send(drive *d, const spw_http_request *q) {
 }
 
 static const spw_http_header hdrs[] = {{"Content-Type", "text/plain"}, {"X-Test", "yes"}};
+static const spw_http_header host_hdr[] = {{"Host", "example.test"}};
 
 static void run_step(spw_timer *t, void *arg) {
     drive *d = arg;
@@ -170,7 +171,8 @@ static void run_step(spw_timer *t, void *arg) {
         break;
     case 19: q.target = "nope"; break;
     case 20: q.target = "/x", q.flags = SPW_HTTP_PINNED, q.endpoint = 99; break;
-    case 21:
+    case 21: q.target = "/ownhost", q.headers = host_hdr, q.n_headers = 1; break;
+    case 22:
         /* A request that never gets an answer, then the client closes under it. */
         q.target = "/hang";
         drive_send(d, &q);
