@@ -645,16 +645,20 @@ static spw_result add_headers(spw_http *s, spw__http_req *r, const spw_http_requ
                                "header %zu is not a token name with a value free of control "
                                "characters",
                                i);
+        /* Only names starting with c, t, h or u need a closer look (checked per request). */
+        int c0 = n[0] | 0x20;
+        bool special = c0 == 'c' || c0 == 't' || c0 == 'h' || c0 == 'u';
         /* Framing is the engine's; a caller's framing header would contradict it. */
-        if (strcasecmp(n, "content-length") == 0 || strcasecmp(n, "transfer-encoding") == 0)
+        if (special &&
+            (strcasecmp(n, "content-length") == 0 || strcasecmp(n, "transfer-encoding") == 0))
             continue;
-        if (strcasecmp(n, "host") == 0) {
+        if (special && strcasecmp(n, "host") == 0) {
             /* libcurl takes it as a header; the native engines send it as Host or :authority,
              * in place of the URL's, and skip it among the others. */
             *host_off = r->hdr.len + 6; /* after "host: " */
             r->host_dyn = r->n_dyn;
         }
-        own_ua |= strcasecmp(n, "user-agent") == 0;
+        own_ua |= special && strcasecmp(n, "user-agent") == 0;
         if (hdr_adds(r, n, v) != SPW_OK)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
