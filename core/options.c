@@ -645,7 +645,7 @@ static void store_field(const spw_option *o, void *conf, const opt_val *v) {
     case SPW_OPT_ENUM: memcpy(f, &v->u.e, sizeof v->u.e); break;
     case SPW_OPT_STRING: memcpy(f, &v->u.s, sizeof v->u.s); break;
     case SPW_OPT_LIST: memcpy(f, &v->list, sizeof v->list); break;
-    case SPW_OPT_GROUP: break; /* expand_groups and spw__opts_free own it */
+    case SPW_OPT_GROUP: memset(f, 0, sizeof(void *)); break; /* only ever cleared (zero_fields) */
     }
 }
 
@@ -708,11 +708,7 @@ spw_result spw__opts_defaults(const spw_option *table, void *conf, spw_err *err)
         return spw_err_set(err, SPW_ERR_INVAL, "spw__opts_defaults: NULL config");
     zero_fields(table, conf);
     spw__opt_target t = {table, conf};
-    size_t ng = count_groups(&t, 1);
-    spw__opt_target ex[1 + ng];
-    for (const spw_option *o = table; o->name; o++)
-        if (o->type == SPW_OPT_GROUP)
-            memset(field(o, conf), 0, sizeof(void *));
+    spw__opt_target ex[1 + count_groups(&t, 1)];
     size_t n = expand_groups(&t, 1, ex);
     spw_result rc = n ? SPW_OK : spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == SPW_OK; i++)
@@ -996,10 +992,6 @@ spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
     size_t n_orig = n_targets;
     for (size_t t = 0; t < n_orig; t++)
         zero_fields(orig[t].table, orig[t].conf);
-    for (size_t t = 0; t < n_orig; t++)
-        for (const spw_option *o = orig[t].table; o && o->name; o++)
-            if (o->type == SPW_OPT_GROUP)
-                memset(field(o, orig[t].conf), 0, sizeof(void *));
     spw__opt_target ex[n_orig + count_groups(orig, n_orig) + 1];
     n_targets = expand_groups(orig, n_orig, ex);
     targets = ex;

@@ -3,7 +3,7 @@
  * (core/options.c): the value parsers, defaults, every type and unit,
  * lists that append, secrets from NAME_file, every error message (file,
  * line, section, key, and never a secret), table checks on bad plugin
- * tables, and the --help-plugin listing.
+ * tables, the --help-plugin listing, and option groups (SPW_OPTION_HTTP).
  *
  * Pipeline files and secret files are written by the test into a private
  * temporary directory.
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <spillway/http.h>
 #include "options.h"
 #include "../tap.h"
 
@@ -787,6 +788,106 @@ static void test_print(void) {
     free(buf);
 }
 
+/* An option group: the HTTP client's options embedded in a plugin's table by one entry. */
+typedef struct gconf {
+    int64_t n;
+    const spw_http_conf *http;
+} gconf;
+static const spw_option gopts[] = {
+    {"n", SPW_OPT_INT, 0, "1", 0, 9, NULL, offsetof(gconf, n), "A number."},
+    SPW_OPTION_HTTP(gconf, http, 0),
+    SPW_OPTIONS_END,
+};
+static const spw_option gopts_opt[] = {
+    SPW_OPTION_HTTP(gconf, http, SPW_HTTP_CONF_URL_OPTIONAL),
+    SPW_OPTIONS_END,
+};
+
+static spw_result gparse(const spw_option *table, gconf *g, const char *text) {
+    spw__cfg_file *f = NULL;
+    memset(&err, 0, sizeof err);
+    if (spw__cfg_load_string(text, "g.ini", &f, &err) != SPW_OK)
+        return SPW_ERR_INVAL;
+    spw__opt_target t = {table, g};
+    spw_result rc = spw__opts_parse(f, &f->sections[0], &t, 1, ignore, &err);
+    spw__cfg_free(f);
+    return rc;
+}
+
+static void test_groups(void) {
+    gconf g;
+    memset(&g, 0xff, sizeof g); /* the parser must not trust what the struct held */
+    ok(spw__opts_check_table(gopts, sizeof g, &err) == SPW_OK, "a table with a group is valid: %s",
+       err.msg);
+    ok(gparse(gopts, &g,
+              "[sink.h]\nplugin = x\nn = 3\nurl = http://127.0.0.1:9/a\ntimeout = 750ms\n") ==
+           SPW_OK,
+       "the group's keys are accepted in the plugin's section: %s", err.msg);
+    ok(g.n == 3 && g.http && spw_http_conf_urls(g.http) == 1 &&
+           strcmp(spw_http_conf_url(g.http, 0), "http://127.0.0.1:9/a") == 0 &&
+           spw_http_conf_timeout(g.http) == 750,
+       "the plugin's own option and the group's land where they belong");
+    spw__opts_free(gopts, &g);
+    ok(g.http == NULL, "spw__opts_free releases the group and clears its pointer");
+
+    ok(gparse(gopts, &g, "[sink.h]\nplugin = x\nurls = http://a/, http://b/\n") == SPW_OK &&
+           spw_http_conf_urls(g.http) == 2 &&
+           strcmp(spw_http_conf_url(g.http, 1), "http://b/") == 0 &&
+           spw_http_conf_url(g.http, 2) == NULL,
+       "urls: every endpoint, in order");
+    spw__opts_free(gopts, &g);
+
+    ok(gparse(gopts, &g, "[sink.h]\nplugin = x\nurl = http://a/\ntimout = 1s\n") ==
+           SPW_ERR_CONFIG,
+       "an unknown key next to the group's is an error");
+    has_str(err.msg, "g.ini:4: [sink.h]", "...naming file, line and section");
+    has_str(err.msg, "timeout", "...and suggesting the group's option");
+    ok(g.http == NULL, "a failed parse leaves no group behind");
+
+    ok(gparse(gopts, &g, "[sink.h]\nplugin = x\n") == SPW_ERR_CONFIG,
+       "the group's own rules run: no url");
+    is_str(err.msg, "g.ini:1: [sink.h] set url (or urls)", "...with the section named");
+    ok(g.http == NULL, "...and nothing left allocated");
+    ok(gparse(gopts, &g, "[sink.h]\nplugin = x\nurl = ftp://a/\n") == SPW_ERR_CONFIG,
+       "a URL that is not http(s) is refused");
+    ok(gparse(gopts, &g, "[sink.h]\nplugin = x\nurl = http://a/\nauth = bearer\n") ==
+           SPW_ERR_CONFIG,
+       "auth = bearer without a token is refused");
+    has_str(err.msg, "needs token", "...saying what is missing");
+    ok(gparse(gopts_opt, &g, "[sink.h]\nplugin = x\n") == SPW_OK && g.http &&
+           spw_http_conf_urls(g.http) == 0,
+       "SPW_HTTP_CONF_URL_OPTIONAL: no url is fine");
+    spw__opts_free(gopts_opt, &g);
+
+    memset(&g, 0xff, sizeof g);
+    ok(spw__opts_defaults(gopts, &g, &err) == SPW_OK && g.http && g.n == 1 &&
+           spw_http_conf_timeout(g.http) == 2000,
+       "defaults reach into the group (timeout 2s)");
+    spw__opts_free(gopts, &g);
+
+    table_bad(T1({"nosuch", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 0, NULL}), 8,
+              "no such option group", "unknown group");
+    table_bad(T1({"http", SPW_OPT_GROUP, 0x4000, NULL, 0, 0, NULL, 0, NULL}), 8, "unknown flags",
+              "a flag the group does not know");
+    table_bad(T1({"http", SPW_OPT_GROUP, 0, "x", 0, 0, NULL, 0, NULL}), 8,
+              "takes no default", "a group with a default");
+    table_bad(T1({"http", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 4, NULL}), 8, "outside",
+              "a group pointer outside the struct");
+    table_bad(T1({"http", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 0, NULL},
+                 {"http", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 8, NULL}),
+              16, "twice", "a group embedded twice");
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    spw__opts_print(out, gopts);
+    fclose(out);
+    has_str(buf, "  n (int", "--help-plugin lists the plugin's option");
+    has_str(buf, "  connect_timeout (duration", "...and the group's, inline");
+    ok(strstr(buf, "group") == NULL, "...never the group entry itself");
+    free(buf);
+}
+
 static void cleanup(void) {
     static const char *names[] = {"pipe.ini", "token", "multi", "empty", "pin", "keys",
                                   "big64", "big65", "nul", "token2", "badpin", "pw"};
@@ -818,6 +919,7 @@ int main(void) {
     test_secrets();
     test_check_table();
     test_print();
+    test_groups();
     spw__opts_free(opts, &c);
     spw__opts_free(core_opts, &cc);
     spw__cfg_free(cfg);
