@@ -4,7 +4,8 @@
  * A plugin of kind K and name N lives in a module file "K-N" (K-N.la or
  * K-N.so) in one of the search directories, in this order: --plugin-dir
  * arguments, SPILLWAY_PLUGIN_PATH (colon-separated), then the installed
- * plugin directory (SPW_PLUGIN_DIR). Modules are opened local and resident
+ * plugin directory (SPW_PLUGIN_DIR), or instead of it SPILLWAY_PLUGIN_DIR
+ * when that is set (empty: none). Modules are opened local and resident
  * (never unloaded: a plugin may have registered callbacks with libraries).
  * Loading happens once, before workers start: libltdl is not thread-safe.
  */
