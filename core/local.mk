@@ -1,6 +1,10 @@
 # libspillway (the core) and the spillway program.
-lib_LTLIBRARIES += libspillway.la
-libspillway_la_SOURCES = \
+#
+# The core is compiled once, into a convenience library that is never
+# installed. The installed libspillway.la is made from it whole; unit tests
+# of internals link it statically instead (tests/local.mk says which may).
+noinst_LTLIBRARIES += libspillway-core.la
+libspillway_core_la_SOURCES = \
 	core/result.c \
 	core/buf.c \
 	core/clock.c \
@@ -21,8 +25,12 @@ libspillway_la_SOURCES = \
 	core/worker.c core/worker.h \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h
-libspillway_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
-libspillway_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS)
+libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
+libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS)
+
+lib_LTLIBRARIES += libspillway.la
+libspillway_la_SOURCES =
+libspillway_la_LIBADD = libspillway-core.la
 libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
 
 bin_PROGRAMS += spillway

@@ -1,4 +1,13 @@
 # Tests: unit tests per component, test-only plugins, end-to-end tests.
+#
+# Which core a test program links:
+#  - libspillway-core.la, the convenience library (a static copy of the
+#    core, internals included), for unit tests of internals. Such a test
+#    must never load a plugin module: the module links libspillway.so and
+#    would run against that second copy of the core, not the test's.
+#  - libspillway.la, the installed shared library, for tests of the public
+#    surface only and for every program that loads plugins, which must
+#    share the one core the plugins link (see core/local.mk).
 dist_noinst_SCRIPTS += tests/run-test
 noinst_HEADERS += tests/tap.h
 include tests/unit-event.mk
