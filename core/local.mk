@@ -3,6 +3,14 @@
 # The core is compiled once, into a convenience library that is never
 # installed. The installed libspillway.la is made from it whole; unit tests
 # of internals link it statically instead (tests/local.mk says which may).
+#
+# libspillway.so exports the SDK (sdk/spillway/, names spw_[a-z]...) and
+# spw__private, the door to the few internals the program needs
+# (core/private.h): core headers do not mark internals SPW_API, so
+# -fvisibility=hidden hides them, and the export list below keeps anything
+# else out (tests/exports.sh checks the result). The program links this
+# shared library and no copy of the core: the plugins it loads link
+# libspillway.so, and they must find the very core the program set up.
 noinst_LTLIBRARIES += libspillway-core.la
 libspillway_core_la_SOURCES = \
 	core/result.c \
@@ -29,11 +37,16 @@ libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS)
 libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS)
 
 lib_LTLIBRARIES += libspillway.la
-libspillway_la_SOURCES =
+libspillway_la_SOURCES = core/private.c core/private.h
 libspillway_la_LIBADD = libspillway-core.la
-libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
+libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION) \
+	-export-symbols-regex '^(spw_[a-z]|spw__private$$)'
+
+# What a program needs to reach the internals in core/private.h's table
+# while linking only libspillway.la.
+SPW_PRIVATE_CLIENT = core/private-client.c core/private.h
 
 bin_PROGRAMS += spillway
-spillway_SOURCES = core/main.c
+spillway_SOURCES = core/main.c $(SPW_PRIVATE_CLIENT)
 spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)
