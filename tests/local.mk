@@ -24,6 +24,11 @@ include tests/http.mk
 include tests/http-h1.mk
 include tests/e2e-sdk.mk
 
+# libspillway.so exports the SDK and spw__private only; the programs that
+# load plugins share the one core in it (core/local.mk, core/private.h).
+TESTS += tests/exports.sh
+dist_noinst_SCRIPTS += tests/exports.sh
+
 # The program itself: flags, exit codes, log formats, signals.
 TESTS += tests/e2e-cli.sh
 dist_noinst_SCRIPTS += tests/e2e-cli.sh
