@@ -29,6 +29,10 @@ include tests/e2e-sdk.mk
 TESTS += tests/exports.sh
 dist_noinst_SCRIPTS += tests/exports.sh
 
+# The README's `make demo` works and leaves nothing behind.
+TESTS += tests/e2e-demo.sh
+dist_noinst_SCRIPTS += tests/e2e-demo.sh
+
 # The program itself: flags, exit codes, log formats, signals.
 TESTS += tests/e2e-cli.sh
 dist_noinst_SCRIPTS += tests/e2e-cli.sh
