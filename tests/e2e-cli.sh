@@ -176,7 +176,10 @@ bad=0
 for i in 1 2 3 4 5 6 7 8; do
     "$SPILLWAY" -c "$tmp/twice.ini" >/dev/null 2>"$tmp/err" &
     pid=$!
-    sleep 0.$((i % 4 + 2))
+    # Signals must reach the running program, not the build tree's libtool
+    # wrapper that starts it: wait for the pipeline to run, then a little.
+    for _ in $(seq 100); do grep -q "running (" "$tmp/err" 2>/dev/null && break; sleep 0.05; done
+    sleep 0.$((i % 4))
     kill -TERM "$pid"; kill -TERM "$pid"
     wait "$pid" || bad=$((bad + 1))
 done
