@@ -23,23 +23,23 @@ enum spw__ack_flags {
 };
 
 /* Combines outcomes: the worse of a and b (OK < REJECT < RETRY). */
-SPW_API spw_result spw__ack_worst(spw_result a, spw_result b);
+spw_result spw__ack_worst(spw_result a, spw_result b);
 
 /* A route took the event (before dispatch finishes). */
 static inline void spw__ack_route_take(spw_event *ev) { ev->routes_pending++; }
 /* A route is done with the event; r is its outcome. Releases the route's reference. */
-SPW_API void spw__ack_route_done(spw_event *ev, spw_result r);
+void spw__ack_route_done(spw_event *ev, spw_result r);
 
 /* True when the event has been answered with a deadline retry (routes may drop it). */
 static inline bool spw__ack_expired(const spw_event *ev) { return (ev->state & SPW__EV_DECIDED) != 0; }
 
 /* Answers every event whose deadline is <= now with RETRY; returns the next deadline or 0. */
-SPW_API uint64_t spw__ack_expire(spw__worker *w, uint64_t now);
+uint64_t spw__ack_expire(spw__worker *w, uint64_t now);
 /* The worker's deadline timer callback (timer data = the worker). */
-SPW_API void spw__ack_timer_cb(uv_timer_t *t);
+void spw__ack_timer_cb(uv_timer_t *t);
 /* Answers every unanswered event with RETRY (forced shutdown). */
-SPW_API void spw__ack_expire_all(spw__worker *w);
+void spw__ack_expire_all(spw__worker *w);
 /* Makes the answers deferred while inside spw_submit. */
-SPW_API void spw__ack_run_deferred(spw__worker *w);
+void spw__ack_run_deferred(spw__worker *w);
 
 #endif /* SPW_CORE_ACK_H */

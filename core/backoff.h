@@ -13,13 +13,13 @@
 typedef struct spw__rng { uint64_t s[2]; } spw__rng;
 
 /* Seeds a small fast PRNG (xorshift128+); seed 0 picks one from the clock and the thread. */
-SPW_API void spw__rng_seed(spw__rng *r, uint64_t seed);
-SPW_API uint64_t spw__rng_next(spw__rng *r);
+void spw__rng_seed(spw__rng *r, uint64_t seed);
+uint64_t spw__rng_next(spw__rng *r);
 /* Uniform in [0, bound] (inclusive). */
-SPW_API uint64_t spw__rng_upto(spw__rng *r, uint64_t bound);
+uint64_t spw__rng_upto(spw__rng *r, uint64_t bound);
 
 /* The cap for retry `attempt` (1-based): min(max_ms, initial_ms << (attempt-1)), overflow-safe. */
-SPW_API uint64_t spw__backoff_cap(uint64_t initial_ms, uint64_t max_ms, unsigned attempt);
+uint64_t spw__backoff_cap(uint64_t initial_ms, uint64_t max_ms, unsigned attempt);
 
 /*
  * Delay before retry `attempt`: full jitter under the cap, at least
@@ -27,8 +27,8 @@ SPW_API uint64_t spw__backoff_cap(uint64_t initial_ms, uint64_t max_ms, unsigned
  * now + delay would reach `deadline` (monotonic ms): the retry must not
  * happen and the events should be answered "retry" now.
  */
-SPW_API uint64_t spw__backoff_delay(spw__rng *r, uint64_t initial_ms, uint64_t max_ms,
-                                    unsigned attempt, uint64_t not_before_ms, uint64_t now,
-                                    uint64_t deadline, int *ok);
+uint64_t spw__backoff_delay(spw__rng *r, uint64_t initial_ms, uint64_t max_ms,
+                            unsigned attempt, uint64_t not_before_ms, uint64_t now,
+                            uint64_t deadline, int *ok);
 
 #endif /* SPW_CORE_BACKOFF_H */

@@ -79,21 +79,21 @@ typedef struct spw__cfg_file {
  * decides: lists append, other types reject). *out is owned by caller:
  * spw__cfg_free.
  */
-SPW_API spw_result spw__cfg_load(const char *path, spw__cfg_file **out, spw_err *err);
+spw_result spw__cfg_load(const char *path, spw__cfg_file **out, spw_err *err);
 /* Same, from a string; `path` is only used in messages (NULL: "(string)"). */
-SPW_API spw_result spw__cfg_load_string(const char *text, const char *path, spw__cfg_file **out,
-                                        spw_err *err);
+spw_result spw__cfg_load_string(const char *text, const char *path, spw__cfg_file **out,
+                                spw_err *err);
 /* NULL is a no-op. */
-SPW_API void spw__cfg_free(spw__cfg_file *f);
+void spw__cfg_free(spw__cfg_file *f);
 
 /*
  * Interpolates one value (exposed for tests). *out owned by caller (free);
  * NULL on failure. Messages have no file context: the loader prefixes
  * "PATH:LINE: [SECTION] key 'KEY': ".
  */
-SPW_API spw_result spw__cfg_interpolate(const char *in, char **out, spw_err *err);
+spw_result spw__cfg_interpolate(const char *in, char **out, spw_err *err);
 
 /* Finds a section by title ("sink.es"), NULL when absent. Borrowed. */
-SPW_API spw__cfg_section *spw__cfg_find(const spw__cfg_file *f, const char *title);
+spw__cfg_section *spw__cfg_find(const spw__cfg_file *f, const char *title);
 
 #endif /* SPW_CORE_CONFIG_H */

@@ -23,7 +23,7 @@
 typedef struct spw__dlq spw__dlq;
 
 /* Opens (creates, mode 0600, O_APPEND) the file and fsyncs its directory. *out owned by caller. */
-SPW_API spw_result spw__dlq_open(const char *path, spw__dlq **out, spw_err *err);
+spw_result spw__dlq_open(const char *path, spw__dlq **out, spw_err *err);
 
 /* r is SPW_OK once the line is durable, a negative error otherwise (the event must then be retried). */
 typedef void (*spw__dlq_cb)(void *arg, spw_result r);
@@ -35,21 +35,21 @@ typedef void (*spw__dlq_cb)(void *arg, spw_result r);
  * lines are already waiting, with INVAL for a malformed line, and with
  * STATE after spw__dlq_close has begun.
  */
-SPW_API spw_result spw__dlq_write(spw__dlq *q, uv_loop_t *loop, const void *line, size_t len,
-                                  spw__dlq_cb cb, void *arg);
+spw_result spw__dlq_write(spw__dlq *q, uv_loop_t *loop, const void *line, size_t len,
+                          spw__dlq_cb cb, void *arg);
 
 /* Formats the line above for one event into out (appended). */
-SPW_API spw_result spw__dlq_format(spw_buf *out, const char *pipeline, const char *sink,
-                                   const spw_event *ev, spw_slice record,
-                                   const char *content_type, const char *reason);
+spw_result spw__dlq_format(spw_buf *out, const char *pipeline, const char *sink,
+                           const spw_event *ev, spw_slice record,
+                           const char *content_type, const char *reason);
 
 /* Lines committed successfully and fsync calls made so far (tests, metrics). */
-SPW_API void spw__dlq_stats(spw__dlq *q, uint64_t *lines, uint64_t *syncs);
+void spw__dlq_stats(spw__dlq *q, uint64_t *lines, uint64_t *syncs);
 
 /*
  * Closes the file. Every write accepted before must have had its callback
  * (callers drain their loops first); closing with writes pending waits for them.
  */
-SPW_API void spw__dlq_close(spw__dlq *q);
+void spw__dlq_close(spw__dlq *q);
 
 #endif /* SPW_CORE_DLQ_H */

@@ -3,7 +3,8 @@
  * refusing any whose descriptor this build cannot safely use.
  *
  * It owns the search path (--plugin-dir, SPILLWAY_PLUGIN_PATH, the
- * installed plugin directory, in that order) and the registry of modules
+ * installed plugin directory or SPILLWAY_PLUGIN_DIR in its place, in that
+ * order) and the registry of modules
  * already opened, so a plugin named by several stages is opened and
  * checked once and every caller gets the same descriptor.
  *
@@ -475,8 +476,17 @@ spw_result spw__loader_init(const char *const *extra_dirs, size_t n_extra, spw_e
         r = dirs_add(env, len, err);
         env = colon ? colon + 1 : NULL;
     }
+    /*
+     * SPILLWAY_PLUGIN_DIR stands in for the installed directory instead of
+     * adding to the list, and set but empty removes it: `make check` does
+     * that, so tests see the build tree's plugins and never what an earlier
+     * `make install` left in the configured prefix.
+     */
+    const char *installed = getenv("SPILLWAY_PLUGIN_DIR");
+    if (!installed)
+        installed = SPW_PLUGIN_DIR;
     if (r == SPW_OK)
-        r = dirs_add(SPW_PLUGIN_DIR, strlen(SPW_PLUGIN_DIR), err);
+        r = dirs_add(installed, strlen(installed), err);
     if (r != SPW_OK) {
         dirs_free();
         lt_dladvise_destroy(&state.advise);

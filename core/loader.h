@@ -4,7 +4,8 @@
  * A plugin of kind K and name N lives in a module file "K-N" (K-N.la or
  * K-N.so) in one of the search directories, in this order: --plugin-dir
  * arguments, SPILLWAY_PLUGIN_PATH (colon-separated), then the installed
- * plugin directory (SPW_PLUGIN_DIR). Modules are opened local and resident
+ * plugin directory (SPW_PLUGIN_DIR), or instead of it SPILLWAY_PLUGIN_DIR
+ * when that is set (empty: none). Modules are opened local and resident
  * (never unloaded: a plugin may have registered callbacks with libraries).
  * Loading happens once, before workers start: libltdl is not thread-safe.
  */
@@ -15,19 +16,19 @@
 #include <spillway/plugin.h>
 
 /* Initialises libltdl and the search path. extra_dirs: --plugin-dir values. */
-SPW_API spw_result spw__loader_init(const char *const *extra_dirs, size_t n_extra, spw_err *err);
-SPW_API void spw__loader_exit(void);
+spw_result spw__loader_init(const char *const *extra_dirs, size_t n_extra, spw_err *err);
+void spw__loader_exit(void);
 
 /*
  * Finds and opens the plugin (kind, name). *out is borrowed (lives until
  * spw__loader_exit). Errors name the module, the directories searched, and
  * for a bad descriptor the file and both ABI versions.
  */
-SPW_API spw_result spw__loader_find(spw_kind kind, const char *name, const spw_plugin **out,
-                                    spw_err *err);
+spw_result spw__loader_find(spw_kind kind, const char *name, const spw_plugin **out,
+                            spw_err *err);
 
 /* Opens one module file by path and checks its descriptor. */
-SPW_API spw_result spw__loader_open_file(const char *path, const spw_plugin **out, spw_err *err);
+spw_result spw__loader_open_file(const char *path, const spw_plugin **out, spw_err *err);
 
 /*
  * Checks a descriptor read from `path`: ABI major equal and minor not newer
@@ -37,16 +38,16 @@ SPW_API spw_result spw__loader_open_file(const char *path, const spw_plugin **ou
  * (spw__opts_check_table). Refusals are one sentence naming the file and,
  * for ABI problems, both versions.
  */
-SPW_API spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err);
+spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err);
 
 /*
  * Prints every plugin found in the search path, one per line:
  * "KIND NAME VERSION  DESCRIPTION"; modules that fail to load are listed
  * on stderr with the reason. Returns the number found.
  */
-SPW_API int spw__loader_list(FILE *out);
+int spw__loader_list(FILE *out);
 
 /* Finds a plugin by name in any kind (for --help-plugin NAME or KIND-NAME). */
-SPW_API spw_result spw__loader_find_any(const char *name, const spw_plugin **out, spw_err *err);
+spw_result spw__loader_find_any(const char *name, const spw_plugin **out, spw_err *err);
 
 #endif /* SPW_CORE_LOADER_H */

@@ -1,6 +1,18 @@
 # libspillway (the core) and the spillway program.
-lib_LTLIBRARIES += libspillway.la
-libspillway_la_SOURCES = \
+#
+# The core is compiled once, into a convenience library that is never
+# installed. The installed libspillway.la is made from it whole; unit tests
+# of internals link it statically instead (tests/local.mk says which may).
+#
+# libspillway.so exports the SDK (sdk/spillway/, names spw_[a-z]...) and
+# spw__private, the door to the few internals the program needs
+# (core/private.h): core headers do not mark internals SPW_API, so
+# -fvisibility=hidden hides them, and the export list below keeps anything
+# else out (tests/exports.sh checks the result). The program links this
+# shared library and no copy of the core: the plugins it loads link
+# libspillway.so, and they must find the very core the program set up.
+noinst_LTLIBRARIES += libspillway-core.la
+libspillway_core_la_SOURCES = \
 	core/result.c \
 	core/buf.c \
 	core/clock.c \
@@ -22,8 +34,8 @@ libspillway_la_SOURCES = \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h \
 	$(SPW_HTTP_SOURCES)
-libspillway_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(SPW_HTTP_CFLAGS)
-libspillway_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS) \
+libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(SPW_HTTP_CFLAGS)
+libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS) \
 	$(SPW_HTTP_LIBS)
 
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
@@ -49,9 +61,18 @@ SPW_HTTP_SOURCES = \
 	core/http/auth.c
 SPW_HTTP_CFLAGS = $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
 SPW_HTTP_LIBS = $(CURL_LIBS) $(NGHTTP2_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
-libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION)
+
+lib_LTLIBRARIES += libspillway.la
+libspillway_la_SOURCES = core/private.c core/private.h
+libspillway_la_LIBADD = libspillway-core.la
+libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION) \
+	-export-symbols-regex '^(spw_[a-z]|spw__private$$)'
+
+# What a program needs to reach the internals in core/private.h's table
+# while linking only libspillway.la.
+SPW_PRIVATE_CLIENT = core/private-client.c core/private.h
 
 bin_PROGRAMS += spillway
-spillway_SOURCES = core/main.c
+spillway_SOURCES = core/main.c $(SPW_PRIVATE_CLIENT)
 spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

@@ -79,7 +79,8 @@ static void usage(FILE *out) {
             "  -V, --version          print the version and exit\n"
             "  -h, --help             print this help and exit\n"
             "\n"
-            "Plugins are searched in --plugin-dir, SPILLWAY_PLUGIN_PATH, then %s.\n"
+            "Plugins are searched in --plugin-dir, SPILLWAY_PLUGIN_PATH, then %s\n"
+            "(SPILLWAY_PLUGIN_DIR replaces that last directory; set but empty, it removes it).\n"
             "Documentation: doc/configuration.md and doc/plugin-guide.md in the source tree.\n",
             SPW_PLUGIN_DIR);
 }

@@ -22,12 +22,12 @@ struct spw_counter {
 
 typedef struct spw__metrics spw__metrics;
 
-SPW_API spw__metrics *spw__metrics_new(void);
-SPW_API void spw__metrics_free(spw__metrics *m);
+spw__metrics *spw__metrics_new(void);
+void spw__metrics_free(spw__metrics *m);
 /* Thread-safe (workers register while they create their stages). */
-SPW_API spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const char *name,
-                                           const char *help);
+spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const char *name,
+                                   const char *help);
 /* One line per stage: "sink.out: batches=12 delivered=1000 ..." (summed over workers). */
-SPW_API void spw__metrics_log(spw__metrics *m);
+void spw__metrics_log(spw__metrics *m);
 
 #endif /* SPW_CORE_METRICS_H */

@@ -74,19 +74,19 @@ typedef struct spw__opt_target {
  * pointers are NULL, so spw__opts_free stays safe. Errors: SPW_ERR_CONFIG
  * (SPW_ERR_NOMEM, SPW_ERR_INVAL for NULL arguments).
  */
-SPW_API spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
-                                   const spw__opt_target *targets, size_t n_targets,
-                                   const char *const *ignore, spw_err *err);
+spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
+                           const spw__opt_target *targets, size_t n_targets,
+                           const char *const *ignore, spw_err *err);
 
 /* Applies only the defaults (for stages built without a file); on failure frees. */
-SPW_API spw_result spw__opts_defaults(const spw_option *table, void *conf, spw_err *err);
+spw_result spw__opts_defaults(const spw_option *table, void *conf, spw_err *err);
 
 /*
  * Frees strings and lists the parser allocated in conf and sets them to
  * NULL / empty, so calling it twice is harmless. conf must have been filled
  * by spw__opts_parse or spw__opts_defaults, or zeroed. NULL table: no-op.
  */
-SPW_API void spw__opts_free(const spw_option *table, void *conf);
+void spw__opts_free(const spw_option *table, void *conf);
 
 /*
  * Checks an option table itself (plugin descriptors are untrusted input):
@@ -101,7 +101,7 @@ SPW_API void spw__opts_free(const spw_option *table, void *conf);
  * SPW_ERR_INVAL with "option 'NAME': ..."; the caller names the plugin.
  * NULL table: SPW_OK.
  */
-SPW_API spw_result spw__opts_check_table(const spw_option *table, size_t config_size, spw_err *err);
+spw_result spw__opts_check_table(const spw_option *table, size_t config_size, spw_err *err);
 
 /*
  * Prints the table for --help-plugin, two lines per option:
@@ -109,9 +109,9 @@ SPW_API spw_result spw__opts_check_table(const spw_option *table, size_t config_
  * with the choices of an ENUM, "required", bounds in the option's units,
  * and "secret: or NAME_file = PATH" for secrets.
  */
-SPW_API void spw__opts_print(FILE *out, const spw_option *table);
+void spw__opts_print(FILE *out, const spw_option *table);
 /* The same as a Markdown table (key, type, default, bounds, meaning), for the docs. */
-SPW_API void spw__opts_print_markdown(FILE *out, const spw_option *table);
+void spw__opts_print_markdown(FILE *out, const spw_option *table);
 
 /*
  * Value parsers (exposed for tests and for the core's own uses). The whole
@@ -126,10 +126,10 @@ SPW_API void spw__opts_print_markdown(FILE *out, const spw_option *table);
  *   size      NUMBER[.DECIMALS][ ]UNIT, unit k/K/KiB, M/MiB, G/GiB
  *             (powers of 1024); bare = bytes; whole bytes ("1.5M" is fine)
  */
-SPW_API spw_result spw__parse_bool(const char *s, bool *out);
-SPW_API spw_result spw__parse_int(const char *s, int64_t *out);
-SPW_API spw_result spw__parse_double(const char *s, double *out);
-SPW_API spw_result spw__parse_duration_ms(const char *s, int64_t *out);
-SPW_API spw_result spw__parse_size(const char *s, int64_t *out);
+spw_result spw__parse_bool(const char *s, bool *out);
+spw_result spw__parse_int(const char *s, int64_t *out);
+spw_result spw__parse_double(const char *s, double *out);
+spw_result spw__parse_duration_ms(const char *s, int64_t *out);
+spw_result spw__parse_size(const char *s, int64_t *out);
 
 #endif /* SPW_CORE_OPTIONS_H */

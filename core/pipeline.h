@@ -98,22 +98,22 @@ typedef struct spw__pipeline {
  * no other side effects (no file opened but the pipeline and plugins), so
  * `spillway --check` is exactly this. *out owned by caller.
  */
-SPW_API spw_result spw__pipeline_load(const char *path, const char *text, spw__pipeline **out,
-                                      spw_err *err);
-SPW_API void spw__pipeline_free(spw__pipeline *p);
+spw_result spw__pipeline_load(const char *path, const char *text, spw__pipeline **out,
+                              spw_err *err);
+void spw__pipeline_free(spw__pipeline *p);
 
 /* The core's option tables: [pipeline], and what every [sink.*] route takes (for help and docs). */
-SPW_API const spw_option *spw__pipeline_options(void);
-SPW_API const spw_option *spw__route_options(void);
+const spw_option *spw__pipeline_options(void);
+const spw_option *spw__route_options(void);
 
 /*
  * Runs the pipeline until a signal stops it or every source has finished
  * and nothing is in flight. Returns SPW_OK on a clean stop, an error when
  * it could not start (err says why; nothing was acknowledged).
  */
-SPW_API spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err);
+spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err);
 
 /* Worker -> main: a worker failed at start; records the first message and wakes main. */
-SPW_API void spw__pipeline_fail(spw__pipeline *p, const char *msg);
+void spw__pipeline_fail(spw__pipeline *p, const char *msg);
 
 #endif /* SPW_CORE_PIPELINE_H */

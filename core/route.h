@@ -58,15 +58,15 @@ typedef struct spw__route {
         *c_batches, *c_retries, *c_encode_errors;
 } spw__route;
 
-SPW_API spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def,
-                                   spw_err *err);
+spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def,
+                           spw_err *err);
 /* Offers an event to the route; returns false when a filter skipped it. */
-SPW_API bool spw__route_offer(spw__route *r, spw_event *ev);
+bool spw__route_offer(spw__route *r, spw_event *ev);
 /* Sends ready batches while concurrency allows (called from the worker's pump). */
-SPW_API void spw__route_pump(spw__route *r);
+void spw__route_pump(spw__route *r);
 /* Closes the filling batch now (shutdown, or no more input). */
-SPW_API void spw__route_flush(spw__route *r);
+void spw__route_flush(spw__route *r);
 /* Releases every event still queued (reported RETRY) and closes handles. */
-SPW_API void spw__route_close(spw__route *r);
+void spw__route_close(spw__route *r);
 
 #endif /* SPW_CORE_ROUTE_H */

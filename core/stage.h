@@ -19,9 +19,9 @@ struct spw_stage {
 };
 
 /* Creates the plugin instance (on the worker thread). */
-SPW_API spw_result spw__stage_create(struct spw_stage *st, struct spw__worker *w,
-                                     const spw__stage_def *def, spw_err *err);
+spw_result spw__stage_create(struct spw_stage *st, struct spw__worker *w,
+                             const spw__stage_def *def, spw_err *err);
 /* Destroys the instance if it was created. */
-SPW_API void spw__stage_destroy(struct spw_stage *st);
+void spw__stage_destroy(struct spw_stage *st);
 
 #endif /* SPW_CORE_STAGE_H */

@@ -41,17 +41,17 @@ typedef struct spw__xform_scratch {
  * an empty side, the same bin renamed twice, an unknown metadata name)
  * are returned with a message for the caller to prefix with file and line.
  */
-SPW_API spw_result spw__xform_compile(const spw_strlist *include, const spw_strlist *exclude,
-                                      const spw_strlist *rename, const spw_strlist *meta_exclude,
-                                      spw__xform *x, spw_err *err);
-SPW_API void spw__xform_free(spw__xform *x);
+spw_result spw__xform_compile(const spw_strlist *include, const spw_strlist *exclude,
+                              const spw_strlist *rename, const spw_strlist *meta_exclude,
+                              spw__xform *x, spw_err *err);
+void spw__xform_free(spw__xform *x);
 
 /*
  * The event the codec should see: ev itself when the transform is inactive,
  * otherwise *shadow filled in (valid as long as ev and scratch). NULL when
  * the scratch array could not grow (out of memory).
  */
-SPW_API const spw_event *spw__xform_apply(const spw__xform *x, const spw_event *ev,
-                                          struct spw_event *shadow, spw__xform_scratch *scratch);
+const spw_event *spw__xform_apply(const spw__xform *x, const spw_event *ev,
+                                  struct spw_event *shadow, spw__xform_scratch *scratch);
 
 #endif /* SPW_CORE_TRANSFORM_H */

@@ -62,13 +62,13 @@ typedef struct spw__worker {
 } spw__worker;
 
 /* Runs on the worker thread: create stages, wait for go, run, tear down. */
-SPW_API void spw__worker_main(void *arg);
+void spw__worker_main(void *arg);
 
 /* Schedules the pump (deferred answers, route sends) on the next loop turn. */
-SPW_API void spw__worker_kick(spw__worker *w);
+void spw__worker_kick(spw__worker *w);
 /* Called when in_flight drops: resumes sources, detects the end of work. */
-SPW_API void spw__worker_released(spw__worker *w);
+void spw__worker_released(spw__worker *w);
 /* Pauses the worker's sources (in-flight cap reached). */
-SPW_API void spw__worker_pause(spw__worker *w);
+void spw__worker_pause(spw__worker *w);
 
 #endif /* SPW_CORE_WORKER_H */

@@ -22,5 +22,5 @@ tests_unit_test_codec_avro_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DGENERIC_AVSC='"$(abs_top_srcdir)/plugins/codec-avro/generic.avsc"' \
 	-DGOLDEN_DIR='"$(abs_top_srcdir)/tests/golden"'
 tests_unit_test_codec_avro_CFLAGS = $(AM_CFLAGS) $(AVRO_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS)
-tests_unit_test_codec_avro_LDADD = libspillway.la $(UV_LIBS) $(AVRO_LIBS) $(JANSSON_LIBS) \
+tests_unit_test_codec_avro_LDADD = libspillway-core.la $(UV_LIBS) $(AVRO_LIBS) $(JANSSON_LIBS) \
 	$(ZLIB_LIBS) -lm

@@ -8,7 +8,7 @@
 SPW_CODEC_TEST_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DCODEC_ORACLE_PY='"$(abs_top_srcdir)/tests/codec-oracle.py"' \
 	-DCODEC_GOLDEN_DIR='"$(abs_top_srcdir)/tests/golden"'
-SPW_CODEC_TEST_LIBS = libspillway.la $(UV_LIBS) -lm
+SPW_CODEC_TEST_LIBS = libspillway-core.la $(UV_LIBS) -lm
 SPW_CODEC_ENCODERS = \
 	plugins/codec-json/encode.c \
 	$(SPW_JSON_SHARED) \

@@ -46,9 +46,21 @@ check "--plugin-dir adds a search directory" '[ $rc -eq 0 ] && grep -q goodtest 
 env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "without --plugin-dir that directory is not searched" '! grep -q goodtest "$tmp/out"'
 
-# Run from its build tree, the program finds the plugins built beside it.
+# Run from its build tree, the program finds the plugins built beside it
+# (the harness sets SPILLWAY_PLUGIN_DIR empty: nothing installed helps).
 env -u SPILLWAY_PLUGIN_PATH "$SPILLWAY" --list-plugins >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "uninstalled, the build tree's plugins are found without any setting" '[ $rc -eq 0 ] && grep -q generate "$tmp/out"'
+
+# The installed plugin directory: searched by default, never by the tests.
+installed=$("$SPILLWAY" --help | sed -n 's/^Plugins are searched in .*, then //p')
+echo "# installed plugin directory: $installed"
+"$SPILLWAY" --help-plugin nosuch >"$tmp/out" 2>"$tmp/err"
+check "under make check the installed plugin directory is not searched" \
+    '[ -n "$installed" ] && grep -q "searched" "$tmp/err" && ! grep -qF "$installed" "$tmp/err"'
+env -u SPILLWAY_PLUGIN_DIR "$SPILLWAY" --help-plugin nosuch >"$tmp/out" 2>"$tmp/err"
+check "without SPILLWAY_PLUGIN_DIR it is searched" 'grep -qF "$installed" "$tmp/err"'
+env -u SPILLWAY_PLUGIN_PATH SPILLWAY_PLUGIN_DIR="$top_builddir/tests/plugins" "$SPILLWAY" --list-plugins >"$tmp/out" 2>"$tmp/err"
+check "SPILLWAY_PLUGIN_DIR=DIR searches DIR in its place" 'grep -q goodtest "$tmp/out"'
 
 # --- --check ------------------------------------------------------------------
 cat >"$tmp/good.ini" <<'EOF'

@@ -1,4 +1,13 @@
 # Tests: unit tests per component, test-only plugins, end-to-end tests.
+#
+# Which core a test program links:
+#  - libspillway-core.la, the convenience library (a static copy of the
+#    core, internals included), for unit tests of internals. Such a test
+#    must never load a plugin module: the module links libspillway.so and
+#    would run against that second copy of the core, not the test's.
+#  - libspillway.la, the installed shared library, for tests of the public
+#    surface only and for every program that loads plugins, which must
+#    share the one core the plugins link (see core/local.mk).
 dist_noinst_SCRIPTS += tests/run-test
 noinst_HEADERS += tests/tap.h
 include tests/unit-event.mk
@@ -14,6 +23,15 @@ include tests/avro.mk
 include tests/http.mk
 include tests/http-h1.mk
 include tests/e2e-sdk.mk
+
+# libspillway.so exports the SDK and spw__private only; the programs that
+# load plugins share the one core in it (core/local.mk, core/private.h).
+TESTS += tests/exports.sh
+dist_noinst_SCRIPTS += tests/exports.sh
+
+# The README's `make demo` works and leaves nothing behind.
+TESTS += tests/e2e-demo.sh
+dist_noinst_SCRIPTS += tests/e2e-demo.sh
 
 # The program itself: flags, exit codes, log formats, signals.
 TESTS += tests/e2e-cli.sh

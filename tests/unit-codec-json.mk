@@ -12,4 +12,4 @@ tests_unit_test_codec_json_SOURCES = tests/unit/test-codec-json.c \
 tests_unit_test_codec_json_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DCODEC_JSON_CHECK_PY='"$(abs_top_srcdir)/tests/codec-json-check.py"'
 tests_unit_test_codec_json_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_codec_json_LDADD = libspillway.la $(UV_LIBS) $(JANSSON_LIBS) -lm
+tests_unit_test_codec_json_LDADD = libspillway-core.la $(UV_LIBS) $(JANSSON_LIBS) -lm

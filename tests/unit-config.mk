@@ -5,7 +5,7 @@ check_PROGRAMS += tests/unit/test-config tests/unit/test-options
 TESTS += tests/unit/test-config tests/unit/test-options
 
 tests_unit_test_config_SOURCES = tests/unit/test-config.c
-tests_unit_test_config_LDADD = libspillway.la $(UV_LIBS)
+tests_unit_test_config_LDADD = libspillway-core.la $(UV_LIBS)
 
 tests_unit_test_options_SOURCES = tests/unit/test-options.c
-tests_unit_test_options_LDADD = libspillway.la $(UV_LIBS)
+tests_unit_test_options_LDADD = libspillway-core.la $(UV_LIBS)

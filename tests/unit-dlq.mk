@@ -3,8 +3,8 @@ check_PROGRAMS += tests/unit/test-backoff tests/unit/test-dlq
 TESTS += tests/unit/test-backoff tests/unit/test-dlq
 
 tests_unit_test_backoff_SOURCES = tests/unit/test-backoff.c
-tests_unit_test_backoff_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)
+tests_unit_test_backoff_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)
 
 tests_unit_test_dlq_SOURCES = tests/unit/test-dlq.c
 tests_unit_test_dlq_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_dlq_LDADD = libspillway.la $(UV_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+tests_unit_test_dlq_LDADD = libspillway-core.la $(UV_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)

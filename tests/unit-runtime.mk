@@ -2,9 +2,9 @@
 check_PROGRAMS += tests/unit/test-ack
 TESTS += tests/unit/test-ack
 tests_unit_test_ack_SOURCES = tests/unit/test-ack.c
-tests_unit_test_ack_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)
+tests_unit_test_ack_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/test-transform
 TESTS += tests/unit/test-transform
 tests_unit_test_transform_SOURCES = tests/unit/test-transform.c
-tests_unit_test_transform_LDADD = libspillway.la $(UV_LIBS)
+tests_unit_test_transform_LDADD = libspillway-core.la $(UV_LIBS)

@@ -415,9 +415,10 @@ static void test_find(void) {
     const char *b = strstr(err.msg, plugdir);
     const char *c = strstr(err.msg, "/nonexistent-spw-env-a");
     const char *d = strstr(err.msg, "/nonexistent-spw-env-b");
-    const char *e = strstr(err.msg, SPW_PLUGIN_DIR);
+    const char *e = strstr(err.msg, "/nonexistent-spw-installed");
     ok(a && b && c && d && e && a < b && b < c && c < d && d < e,
-       "  ... listing --plugin-dir, then SPILLWAY_PLUGIN_PATH, then " SPW_PLUGIN_DIR);
+       "  ... listing --plugin-dir, then SPILLWAY_PLUGIN_PATH, then SPILLWAY_PLUGIN_DIR");
+    ok(!strstr(err.msg, SPW_PLUGIN_DIR), "  ... which replaced the installed directory " SPW_PLUGIN_DIR);
     diag("%s", err.msg);
 
     is_int(spw__loader_find(SPW_KIND_SINK, "abimajor", &q, &err), SPW_ERR_ABI,
@@ -586,8 +587,45 @@ static void test_lifecycle(void) {
 
     const char *dirs[] = {"/nonexistent-spw-cli/", plugdir, "", plugdir};
     setenv("SPILLWAY_PLUGIN_PATH", "/nonexistent-spw-env-a::/nonexistent-spw-env-b:", 1);
+    /* Whatever is installed in the configured prefix must not show up in these tests. */
+    setenv("SPILLWAY_PLUGIN_DIR", "/nonexistent-spw-installed", 1);
     is_int(spw__loader_init(dirs, 4, &err), SPW_OK, "init: %s", err.msg);
     is_int(spw__loader_init(dirs, 4, &err), SPW_ERR_STATE, "a second init is refused");
+}
+
+/* The search path as a failed find reports it, after a fresh init from the environment alone. */
+static void searched_with(char *msg, size_t cap) {
+    spw__loader_exit();
+    spw_err err = {{0}};
+    const spw_plugin *p = NULL;
+    if (spw__loader_init(NULL, 0, &err) != SPW_OK ||
+        spw__loader_find(SPW_KIND_SINK, "nosuch", &p, &err) != SPW_ERR_NOTFOUND)
+        diag("unexpected: %s", err.msg);
+    snprintf(msg, cap, "%s", err.msg);
+    diag("%s", msg);
+}
+
+/*
+ * The installed directory is searched by default, and SPILLWAY_PLUGIN_DIR
+ * replaces it rather than adding a directory: set but empty, nothing
+ * installed is searched at all (make check sets it so).
+ */
+static void test_installed_dir(void) {
+    char msg[SPW_ERR_MSG_MAX];
+    unsetenv("SPILLWAY_PLUGIN_PATH");
+
+    unsetenv("SPILLWAY_PLUGIN_DIR");
+    searched_with(msg, sizeof msg);
+    has_str(msg, "searched " SPW_PLUGIN_DIR " (", "by default the installed directory is searched");
+
+    setenv("SPILLWAY_PLUGIN_DIR", plugdir, 1);
+    searched_with(msg, sizeof msg);
+    has_str(msg, plugdir, "SPILLWAY_PLUGIN_DIR is searched");
+    ok(!strstr(msg, SPW_PLUGIN_DIR), "  ... instead of the installed directory");
+
+    setenv("SPILLWAY_PLUGIN_DIR", "", 1);
+    searched_with(msg, sizeof msg);
+    has_str(msg, "searched (no directories)", "SPILLWAY_PLUGIN_DIR empty: no installed directory");
 }
 
 int main(void) {
@@ -611,6 +649,7 @@ int main(void) {
     test_list();
     test_first_dir_wins();
     test_orphan_la();
+    test_installed_dir();
 
     spw__loader_exit();
     spw__loader_exit(); /* harmless twice */
