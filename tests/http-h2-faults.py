@@ -230,8 +230,13 @@ def check_intact(res, content_type, templated=False):
            "%d bad: %s" % (len(bad), bad[:5]))
     with open(res.tee, "rb") as f:
         want = set(H.records_of(f.read()))
-    tap.ok(got == want, "%s: the records are byte for byte the codec's (%d)" % (tag, len(want)),
-           "received %d distinct records, the file route %d; %d differ" % (len(got), len(want), len(got ^ want)))
+    # The file route sees every attempt's encoding; the receiver only those sent before their
+    # deadline (a loaded machine lets some expire in the queue, and the resent record differs).
+    # Every record that arrived must be one the codec wrote; that each one arrived is checked
+    # by sequence number above.
+    tap.ok(got and got <= want, "%s: the records are byte for byte the codec's (%d)" % (tag, len(got)),
+           "received %d distinct records, %d not among the file route's %d"
+           % (len(got), len(got - want), len(want)))
 
 
 def run_engine(engine):
