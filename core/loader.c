@@ -39,6 +39,7 @@
  */
 static const size_t descriptor_size[SPW_ABI_MINOR + 1] = {
     [0] = sizeof(spw_plugin),
+    [1] = sizeof(spw_plugin), /* 1.1 added functions only */
 };
 
 /* One opened and accepted module. */

@@ -8,3 +8,9 @@ check_PROGRAMS += tests/unit/test-transform
 TESTS += tests/unit/test-transform
 tests_unit_test_transform_SOURCES = tests/unit/test-transform.c
 tests_unit_test_transform_LDADD = libspillway.la $(UV_LIBS)
+
+# The metric registry: counters, gauges, histograms, merging, the stats line.
+check_PROGRAMS += tests/unit/test-metrics
+TESTS += tests/unit/test-metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test-metrics.c
+tests_unit_test_metrics_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

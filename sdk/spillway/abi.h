@@ -17,6 +17,8 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.1  Sink contract, core side: gauges and histograms
+ *                    (spw_gauge_*, spw_histogram_*, spw_buckets_*).
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
  *                    accessors and builder, list/map walker, buffers,
  *                    logging, counters, timers, ordered completion,
@@ -26,7 +28,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 0
+#define SPW_ABI_MINOR 1
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

@@ -126,17 +126,67 @@ SPW_API const char *spw_pipeline_name(const spw_stage *st);
 SPW_API int64_t spw_time_unix_ms(void);
 SPW_API uint64_t spw_time_mono_ms(void);
 
-/* Counters: registered in create(), summed over workers by the core. */
-typedef struct spw_counter spw_counter;
 /*
- * Returns the counter (borrowed, lives as long as the stage), or NULL when
- * out of memory or when a sink asks for a name the core already counts for
- * every sink (events, delivered, retried, rejected, dead_lettered, dropped,
- * requests, request_retries, encode_errors). spw_counter_add(NULL, n) is a no-op.
+ * Metrics: counters, gauges and histograms. Each is registered in create()
+ * by name, lives as long as the stage, and belongs to the worker that
+ * registered it: write it only from the stage's own worker thread (the
+ * core never locks on this path). Reports merge every worker's instance of
+ * a stage's metric: counters and gauges are summed, histograms summed
+ * bucket by bucket. A later Prometheus exporter shows names as they are,
+ * so name a metric for what it counts, with its base unit where it has one
+ * (`_seconds`, `_bytes`): lowercase letters, digits and '_'.
+ *
+ * Registration returns NULL when out of memory, when the name is one the
+ * core keeps for the stage (for a sink: events, delivered, retried,
+ * rejected, dead_lettered, dropped, requests, request_retries,
+ * encode_errors, and the 1.1 names listed in the plugin guide; for a
+ * filter: filter_errors), or when the stage already has a metric of that
+ * name of another kind. Every write function accepts NULL as a no-op, so a
+ * plugin may ignore a failed registration.
  */
+
+/* Counters: only go up. */
+typedef struct spw_counter spw_counter;
 SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
-/* Adds n. Call it only from the stage's own worker thread (counters are per worker). */
+/* Adds n. */
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
+
+/*
+ * Gauges (ABI 1.1): a value that goes up and down (connections open,
+ * requests waiting). The report is the sum over workers, so keep each
+ * worker's own share in its gauge. Names are checked: [a-z_][a-z0-9_]*,
+ * at most 64 characters.
+ */
+typedef struct spw_gauge spw_gauge;
+SPW_API spw_gauge *spw_gauge_register(spw_stage *st, const char *name, const char *help);
+SPW_API void spw_gauge_set(spw_gauge *g, int64_t v);
+SPW_API void spw_gauge_add(spw_gauge *g, int64_t delta);
+
+/*
+ * Histograms (ABI 1.1): a distribution of observed values (latencies,
+ * sizes), counted in fixed buckets chosen at registration. A bucket counts
+ * the observations <= its upper bound and above the previous one; one more,
+ * unbounded, counts the rest. The bounds are copied; they must be 1 to 64
+ * finite, strictly increasing values, the same on every worker.
+ */
+typedef struct spw_buckets {
+    const double *bounds; /* borrowed for the call */
+    size_t n;
+} spw_buckets;
+/* Buckets from a static array: SPW_BUCKETS(my_bounds). */
+#define SPW_BUCKETS(array) ((spw_buckets){(array), sizeof(array) / sizeof((array)[0])})
+/* Log-scale presets: seconds from 1 ms to ~65 s (doubling); bytes from 64 B to
+ * 1 GiB (times 4); counts 1, 2, 5, 10, 20, 50 ... 1,000,000. */
+SPW_API spw_buckets spw_buckets_seconds(void);
+SPW_API spw_buckets spw_buckets_bytes(void);
+SPW_API spw_buckets spw_buckets_count(void);
+
+typedef struct spw_histogram spw_histogram;
+/* Name checked as for gauges; use the base unit: latency in seconds, sizes in bytes. */
+SPW_API spw_histogram *spw_histogram_register(spw_stage *st, const char *name, const char *help,
+                                              spw_buckets buckets);
+/* Counts one observation (NaN is ignored). No lock, no allocation. */
+SPW_API void spw_histogram_observe(spw_histogram *h, double v);
 
 /* Timers on the stage's loop. */
 typedef struct spw_timer spw_timer;
