@@ -366,7 +366,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     spw__run run;
     memset(&run, 0, sizeof run);
     spw_result r = SPW_OK;
-    if (!(p->metrics = spw__metrics_new()))
+    /* A caller (a test) may lend its own registry, to read the metrics after the run. */
+    bool own_metrics = p->metrics == NULL;
+    if (own_metrics && !(p->metrics = spw__metrics_new()))
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     if (p->conf.dead_letter && (r = spw__dlq_open(p->conf.dead_letter, &p->dlq, err)) != SPW_OK)
         return r;
@@ -454,7 +456,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         spw__dlq_close(p->dlq);
         p->dlq = NULL;
     }
-    spw__metrics_free(p->metrics);
-    p->metrics = NULL;
+    if (own_metrics) {
+        spw__metrics_free(p->metrics);
+        p->metrics = NULL;
+    }
     return r;
 }
