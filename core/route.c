@@ -88,26 +88,40 @@ static spw_result batch_push(spw_batch *b, spw_event *ev, size_t off, size_t len
     return SPW_OK;
 }
 
-/* Keeps only items whose `keep` flag is set, compacting records in place. */
-static void batch_compact(spw_batch *b, const bool *keep) {
-    size_t n = 0, pos = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        spw__batch_item it = b->items[i];
-        if (!keep[i]) {
-            free(it.reason);
-            continue;
-        }
-        if (it.off != pos)
-            memmove(b->records.data + pos, b->records.data + it.off, it.len);
-        it.off = pos;
-        it.result = SPW__NO_RESULT;
-        free(it.reason);
-        it.reason = NULL;
-        pos += it.len;
-        b->items[n++] = it;
-    }
-    b->n = n;
-    b->records.len = pos;
+/*
+ * Compacting a batch in place, one item at a time, in order: a kept item
+ * moves down to slot `n` and its record down to offset `pos`. Both only
+ * ever move towards the front, over items already dealt with, so an item
+ * not yet reached (and its record, which a reject may still read) is never
+ * overwritten. No storage sized by the batch: a batch may hold a million
+ * records, far too many for a stack array.
+ */
+typedef struct compactor {
+    size_t n, pos;
+} compactor;
+
+/* Keeps item i for the next attempt, clearing this attempt's result. */
+static void compact_keep(spw_batch *b, compactor *c, size_t i) {
+    spw__batch_item it = b->items[i];
+    if (it.off != c->pos)
+        memmove(b->records.data + c->pos, b->records.data + it.off, it.len);
+    it.off = c->pos;
+    it.result = SPW__NO_RESULT;
+    free(it.reason);
+    it.reason = NULL;
+    c->pos += it.len;
+    b->items[c->n++] = it;
+}
+
+/* Leaves item i out; its event reference has gone elsewhere (reported, moved). */
+static void compact_drop(spw_batch *b, size_t i) {
+    free(b->items[i].reason);
+    b->items[i].reason = NULL;
+}
+
+static void compact_end(spw_batch *b, const compactor *c) {
+    b->n = c->n;
+    b->records.len = c->pos;
 }
 
 /* ---- outcomes --------------------------------------------------------- */
@@ -264,13 +278,16 @@ static bool drop_expired(spw__route *r, spw_batch *b) {
         expired += spw__ack_expired(b->items[i].ev);
     if (!expired)
         return b->n > 0;
-    bool keep[b->n];
+    compactor c = {0, 0};
     for (size_t i = 0; i < b->n; i++) {
-        keep[i] = !spw__ack_expired(b->items[i].ev);
-        if (!keep[i])
+        if (spw__ack_expired(b->items[i].ev)) {
             report(r, b->items[i].ev, SPW_RETRY);
+            compact_drop(b, i);
+        } else {
+            compact_keep(b, &c, i);
+        }
     }
-    batch_compact(b, keep);
+    compact_end(b, &c);
     return b->n > 0;
 }
 
@@ -278,17 +295,18 @@ static spw_result build_body(spw__route *r, spw_batch *b, spw_err *err) {
     const spw_codec_ops *codec = r->codec->def->plugin->codec;
     if (!r->batching || !codec->frame)
         return SPW_OK; /* the body is the records buffer itself */
-    spw_slice stack[64];
-    spw_slice *recs = b->n <= 64 ? stack : malloc(b->n * sizeof *recs);
-    if (!recs)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory framing a batch");
+    /* The slices live in route-owned scratch that only grows: no allocation per send. */
+    if (b->n > r->recs_cap) {
+        spw_slice *grown = realloc(r->recs, b->n * sizeof *grown);
+        if (!grown)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory framing a batch");
+        r->recs = grown;
+        r->recs_cap = b->n;
+    }
     for (size_t i = 0; i < b->n; i++)
-        recs[i] = (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
+        r->recs[i] = (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
     b->body.len = 0;
-    spw_result res = codec->frame(r->codec->inst, recs, b->n, &b->body, err);
-    if (recs != stack)
-        free(recs);
-    return res;
+    return codec->frame(r->codec->inst, r->recs, b->n, &b->body, err);
 }
 
 static void send_batch(spw__route *r, spw_batch *b) {
@@ -374,13 +392,11 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     b->lent = false;
     r->lent--;
 
-    bool keep[b->n ? b->n : 1];
-    size_t n_retry = 0;
+    compactor c = {0, 0};
     for (size_t i = 0; i < b->n; i++) {
         spw__batch_item *it = &b->items[i];
         spw_result rr = it->result != SPW__NO_RESULT ? (spw_result)it->result : res;
         const char *why = it->reason ? it->reason : reason;
-        keep[i] = false;
         if (rr == SPW_OK) {
             report(r, it->ev, SPW_OK);
         } else if (rr == SPW_REJECT) {
@@ -388,18 +404,19 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         } else if (spw__ack_expired(it->ev) || r->closing) {
             report(r, it->ev, SPW_RETRY);
         } else {
-            keep[i] = true;
-            n_retry++;
+            /* Also when every event is kept: it clears this attempt's per-event
+             * results, which must not decide the next attempt. */
+            compact_keep(b, &c, i);
+            continue;
         }
+        compact_drop(b, i);
     }
-    if (n_retry == 0) {
+    compact_end(b, &c);
+    if (b->n == 0) {
         batch_recycle(r, b);
         spw__worker_kick(w);
         return;
     }
-    /* Also when every event is kept: it clears this attempt's per-event
-     * results, which must not decide the next attempt. */
-    batch_compact(b, keep);
 
     int ok = 0;
     uint64_t now = uv_now(&w->loop);
@@ -563,6 +580,8 @@ void spw__route_close(spw__route *r) {
         r->spare = NULL;
     }
     spw_buf_free(&r->scratch);
+    free(r->recs);
+    r->recs = NULL;
     free(r->xbins.bins);
     free(r->filters);
     r->filters = NULL;

@@ -51,6 +51,8 @@ typedef struct spw__route {
     unsigned lent;               /* batches with the sink */
     bool closing;
     spw_buf scratch;             /* dead-letter lines */
+    spw_slice *recs;             /* framing scratch: one slice per record of the batch */
+    size_t recs_cap;
     spw__xform_scratch xbins;    /* bins of the transformed (shadow) event */
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 

@@ -1,0 +1,399 @@
+/*
+ * tests/unit/test-contract.c: the sink contract, run for real.
+ *
+ * Like test-ack.c, each scenario builds a pipeline around plugins defined
+ * in this file (a scripted source, a framing codec, a scripted filter and
+ * a scripted sink) and runs it with the real worker, route and ack code.
+ * What the sink does with each batch is the scenario's own function, so a
+ * scenario can answer "too large", say the destination is down, hold
+ * batches for a later confirmation, and look at what the core lends it.
+ * The test lends the run its metrics registry and reads the counters,
+ * gauges and histograms afterwards.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <spillway/spillway.h>
+#include "../tap.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+
+#define MAX_EV 4096 /* events a scenario follows one by one */
+#define MAX_Q 1024  /* batches the sink keeps at once */
+
+/* ---- scenario knobs and observations (worker thread only while running) -- */
+
+typedef struct sink sink;
+
+static struct {
+    int n_events;          /* events the source submits */
+    int submit_burst;      /* events per loop turn; 0 = all at once */
+    void (*send)(sink *k, spw_batch *b);   /* what the sink does with a batch */
+    void (*created)(sink *k);              /* after the sink instance is made */
+    spw_result (*filter)(int seq);         /* the filter's answer; NULL = no filter */
+} sc;
+
+static struct {
+    int answered;
+    spw_result outcome[MAX_EV];
+    uint64_t answered_at[MAX_EV];
+    uint64_t started_at;
+    int sends;                 /* batches lent to the sink */
+    int seen[MAX_EV];          /* times each event was lent to the sink */
+    int lent_now, lent_max;    /* batches with the sink, now and at most */
+} ob;
+
+/* The last run's pipeline and metrics: metric stage names are borrowed from its sections. */
+static spw__pipeline *last;
+static spw__metrics *metrics;
+
+static void forget_last_run(void) {
+    spw__metrics_free(metrics);
+    metrics = NULL;
+    if (last)
+        last->metrics = NULL;
+    spw__pipeline_free(last);
+    last = NULL;
+}
+
+static void reset(void) {
+    memset(&sc, 0, sizeof sc);
+    memset(&ob, 0, sizeof ob);
+}
+
+static uint64_t since_start(void) { return spw_time_mono_ms() - ob.started_at; }
+
+/* ---- source: n_events events, generation = sequence number --------------- */
+
+typedef struct src {
+    spw_stage *st;
+    spw_timer *tick;
+    int next;
+    bool paused;
+} src;
+
+static void src_done(spw_event *ev, spw_result r, void *arg) {
+    src *s = arg;
+    int seq = (int)spw_event_generation(ev);
+    if (seq < MAX_EV) {
+        ob.outcome[seq] = r;
+        ob.answered_at[seq] = since_start();
+    }
+    if (++ob.answered == sc.n_events)
+        spw_source_finished(s->st);
+}
+
+static void src_tick(spw_timer *t, void *arg) {
+    src *s = arg;
+    (void)t;
+    int burst = sc.submit_burst ? sc.submit_burst : sc.n_events;
+    for (int i = 0; i < burst && s->next < sc.n_events && !s->paused; i++) {
+        spw_event *ev = spw_event_new(1, 64);
+        spw_event_set_op(ev, SPW_OP_WRITE, false);
+        spw_event_set_namespace(ev, "test", 4);
+        spw_event_set_generation(ev, (uint32_t)s->next);
+        spw_event_add_bin(ev, "b", 1, SPW_PT_STRING, "x", 1, 0);
+        spw_submit(s->st, ev, NULL, src_done, s);
+        s->next++;
+    }
+    if (s->next < sc.n_events && !s->paused)
+        spw_timer_start(s->tick, 1, 0);
+}
+
+static spw_result src_create(spw_stage *st, const void *conf, void **inst, spw_err *err) {
+    (void)conf;
+    (void)err;
+    src *s = calloc(1, sizeof *s);
+    s->st = st;
+    s->tick = spw_timer_new(st, src_tick, s);
+    *inst = s;
+    return SPW_OK;
+}
+static spw_result src_start(void *inst, spw_err *err) {
+    (void)err;
+    ob.started_at = spw_time_mono_ms();
+    spw_timer_start(((src *)inst)->tick, 0, 0);
+    return SPW_OK;
+}
+static void src_pause(void *inst) { ((src *)inst)->paused = true; }
+static void src_resume(void *inst) {
+    src *s = inst;
+    s->paused = false;
+    spw_timer_start(s->tick, 0, 0);
+}
+static void src_stop(void *inst) { ((src *)inst)->paused = true; }
+static void src_destroy(void *inst) {
+    src *s = inst;
+    spw_timer_free(s->tick);
+    free(s);
+}
+static const spw_source_ops src_ops = {src_start, src_pause, src_resume, src_stop};
+static const spw_plugin src_plugin = {
+    SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_SOURCE, "script", "1", "scripted source",
+    NULL, 0, NULL, src_create, src_destroy, &src_ops, NULL, NULL, NULL, {0}};
+
+/* ---- codec: "SEQ," per record, a batch framed as "[...]" ------------------ */
+
+static spw_result codec_encode(void *inst, const spw_event *ev, spw_buf *out, spw_err *err) {
+    (void)inst;
+    (void)err;
+    return spw_buf_printf(out, "%u,", spw_event_generation(ev));
+}
+static spw_result codec_frame(void *inst, const spw_slice *recs, size_t n, spw_buf *out,
+                              spw_err *err) {
+    (void)inst;
+    (void)err;
+    spw_result r = spw_buf_append(out, "[", 1);
+    for (size_t i = 0; i < n && r == SPW_OK; i++)
+        r = spw_buf_append(out, recs[i].ptr, recs[i].len);
+    return r == SPW_OK ? spw_buf_append(out, "]", 1) : r;
+}
+static const char *codec_ct(void *inst, bool batch) {
+    (void)inst;
+    return batch ? "text/x-batch" : "text/x-record";
+}
+static spw_result nop_create(spw_stage *st, const void *conf, void **inst, spw_err *err) {
+    (void)st;
+    (void)conf;
+    (void)err;
+    *inst = NULL;
+    return SPW_OK;
+}
+static void nop_destroy(void *inst) { (void)inst; }
+static const spw_codec_ops codec_ops = {codec_encode, codec_frame, codec_ct};
+static const spw_plugin codec_plugin = {
+    SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_CODEC, "seq", "1", "sequence codec",
+    NULL, 0, NULL, nop_create, nop_destroy, NULL, NULL, &codec_ops, NULL, {0}};
+
+/* ---- filter: the scenario's answer per event ------------------------------ */
+
+static spw_result filter_match(void *inst, const spw_event *ev) {
+    (void)inst;
+    return sc.filter((int)spw_event_generation(ev));
+}
+static const spw_filter_ops filter_ops = {filter_match};
+static const spw_plugin filter_plugin = {
+    SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_FILTER, "script", "1",
+    "scripted filter", NULL, 0, NULL, nop_create, nop_destroy, NULL, &filter_ops, NULL, NULL, {0}};
+
+/* ---- sink: the scenario decides; batches may be answered later ------------ */
+
+typedef struct later {
+    spw_batch *b;
+    uint64_t due;
+    spw_result r;
+    const char *reason;
+} later;
+
+struct sink {
+    spw_stage *st;
+    spw_timer *t;
+    later q[MAX_Q];
+    int n;
+    void *user; /* the scenario's state */
+};
+
+static int batch_seq(const spw_batch *b, size_t i) {
+    return (int)spw_event_generation(spw_batch_event(b, i));
+}
+
+/* Gives a batch back with `r`, counting what the sink holds. */
+static void give_back(spw_batch *b, spw_result r, const char *reason) {
+    ob.lent_now--;
+    spw_batch_done(b, r, reason);
+}
+
+/* Re-arms the timer for the earliest entry still waiting. */
+static void sink_arm(sink *k) {
+    uint64_t next = UINT64_MAX, now = since_start();
+    for (int i = 0; i < k->n; i++)
+        next = k->q[i].due < next ? k->q[i].due : next;
+    if (next != UINT64_MAX)
+        spw_timer_start(k->t, next > now ? next - now : 0, 0);
+}
+
+/* Answers due entries one by one, oldest first (an answer may queue more). */
+static void sink_tick(spw_timer *t, void *arg) {
+    sink *k = arg;
+    (void)t;
+    for (;;) {
+        int i = 0;
+        while (i < k->n && k->q[i].due > since_start())
+            i++;
+        if (i == k->n)
+            break;
+        later e = k->q[i];
+        memmove(&k->q[i], &k->q[i + 1], (size_t)(k->n - i - 1) * sizeof k->q[0]);
+        k->n--;
+        give_back(e.b, e.r, e.reason);
+    }
+    sink_arm(k);
+}
+
+/* Answers b with r after `ms` (from the sink's timer, never from inside send). */
+static void answer_later(sink *k, spw_batch *b, uint64_t ms, spw_result r, const char *reason) {
+    k->q[k->n++] = (later){b, since_start() + ms, r, reason};
+    sink_arm(k);
+}
+
+static void send_ok_later(sink *k, spw_batch *b) { answer_later(k, b, 1, SPW_OK, NULL); }
+
+static spw_result sink_send(void *inst, spw_batch *b, spw_err *err) {
+    sink *k = inst;
+    (void)err;
+    ob.sends++;
+    if (++ob.lent_now > ob.lent_max)
+        ob.lent_max = ob.lent_now;
+    for (size_t i = 0; i < spw_batch_count(b); i++) {
+        int seq = batch_seq(b, i);
+        if (seq < MAX_EV)
+            ob.seen[seq]++;
+    }
+    (sc.send ? sc.send : send_ok_later)(k, b);
+    return SPW_OK;
+}
+
+static spw_result sink_create(spw_stage *st, const void *conf, void **inst, spw_err *err) {
+    (void)conf;
+    (void)err;
+    sink *k = calloc(1, sizeof *k);
+    k->st = st;
+    k->t = spw_timer_new(st, sink_tick, k);
+    *inst = k;
+    if (sc.created)
+        sc.created(k);
+    return SPW_OK;
+}
+static void sink_destroy(void *inst) {
+    sink *k = inst;
+    /* A sink gives back every batch it still has, held ones included. */
+    for (int i = 0; i < k->n; i++)
+        give_back(k->q[i].b, SPW_RETRY, "shutting down");
+    spw_timer_free(k->t);
+    free(k);
+}
+static const spw_sink_ops sink_ops = {sink_send, 4};
+static const spw_plugin sink_plugin = {
+    SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_SINK, "script", "1", "scripted sink",
+    NULL, 0, NULL, sink_create, sink_destroy, NULL, NULL, NULL, &sink_ops, {0}};
+
+/* ---- building and running a pipeline ----------------------------------- */
+
+typedef struct opts {
+    int64_t max_in_flight;
+    int64_t deadline_ms;
+    int64_t batch;          /* batch_max_records */
+    int64_t batch_bytes;
+    int64_t batch_delay_ms;
+    int64_t concurrency;
+    int on_reject;
+    const char *dead_letter;
+} opts;
+
+static spw__stage_def def(spw_kind kind, const char *title, const spw_plugin *pl) {
+    spw__stage_def d;
+    memset(&d, 0, sizeof d);
+    d.kind = kind;
+    d.title = strdup(title);
+    d.name = strdup(strchr(title, '.') + 1);
+    d.plugin = pl;
+    d.conf = calloc(1, 1);
+    return d;
+}
+
+static spw_result run(const opts *o) {
+    spw__pipeline *p = calloc(1, sizeof *p);
+    p->path = strdup("<test>");
+    p->conf.name = strdup("test");
+    p->conf.workers = 1;
+    p->conf.max_in_flight = o->max_in_flight ? o->max_in_flight : 100000;
+    p->conf.event_deadline_ms = o->deadline_ms ? o->deadline_ms : 3000;
+    p->conf.shutdown_timeout_ms = 1000;
+    p->conf.dead_letter = o->dead_letter ? strdup(o->dead_letter) : NULL;
+    p->defs = calloc(4, sizeof *p->defs);
+    p->defs[p->n_defs++] = def(SPW_KIND_SOURCE, "source.s", &src_plugin);
+    p->defs[p->n_defs++] = def(SPW_KIND_CODEC, "codec.c", &codec_plugin);
+    p->defs[p->n_defs++] = def(SPW_KIND_FILTER, "filter.f", &filter_plugin);
+    spw__stage_def d = def(SPW_KIND_SINK, "sink.a", &sink_plugin);
+    d.codec = 1;
+    d.sink.codec = strdup("c");
+    d.sink.batch_max_records = o->batch ? o->batch : 1;
+    d.sink.batch_max_bytes = o->batch_bytes ? o->batch_bytes : 1 << 20;
+    d.sink.batch_max_delay_ms = o->batch_delay_ms ? o->batch_delay_ms : 5;
+    d.sink.concurrency = o->concurrency;
+    d.sink.on_reject = o->on_reject;
+    d.sink.retry_initial_ms = 10;
+    d.sink.retry_max_ms = 50;
+    if (sc.filter) {
+        d.n_filters = 1;
+        d.filters = calloc(1, sizeof(size_t));
+        d.filters[0] = 2;
+    }
+    p->defs[p->n_defs++] = d;
+
+    forget_last_run();
+    metrics = spw__metrics_new();
+    p->metrics = metrics;
+    last = p;
+    spw_err err = {""};
+    spw_result r = spw__pipeline_run(p, &err);
+    if (r != SPW_OK)
+        diag("run failed: %s", err.msg);
+    return r;
+}
+
+/* A metric of the last run, merged over workers; -1 when it does not exist. */
+static int64_t metric(const char *stage, const char *name) {
+    int64_t v = -1;
+    if (!spw__metrics_value(metrics, stage, name, &v))
+        return -1;
+    return v;
+}
+
+/* ---- a batch of 100,000 records on a small stack ---------------------------- */
+
+static void send_ok_now(sink *k, spw_batch *b) {
+    (void)k;
+    give_back(b, SPW_OK, NULL);
+}
+
+/*
+ * The route once sized stack arrays by the batch (bool keep[n]); a batch
+ * may hold a million records. Worker threads take their stack size from
+ * RLIMIT_STACK, so a 64 KiB limit makes a 100,000-record batch overflow
+ * such an array at once, while the route's own code fits easily.
+ */
+static void test_big_batch(void) {
+    enum { N = 100000 };
+    struct rlimit old, small;
+    getrlimit(RLIMIT_STACK, &old);
+    small = old;
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer's redzones need more stack than the code does. */
+    small.rlim_cur = 1 << 20;
+#else
+    small.rlim_cur = 64 << 10;
+#endif
+    setrlimit(RLIMIT_STACK, &small);
+
+    reset();
+    sc.n_events = N;
+    sc.send = send_ok_now;
+    is_int(run(&(opts){.batch = N, .batch_delay_ms = 1000, .max_in_flight = 2 * N,
+                       .deadline_ms = 20000}),
+           SPW_OK, "big batch: the pipeline runs on a small worker stack");
+    setrlimit(RLIMIT_STACK, &old);
+    is_int(ob.answered, N, "big batch: every event answered");
+    is_int(metric("sink.a", "delivered"), N, "big batch: all %d delivered", N);
+    is_int(ob.sends, 1, "big batch: in one request");
+}
+
+int main(void) {
+    spw__log_set_level(SPW_LOG_ERROR);
+    test_big_batch();
+    forget_last_run();
+    return tap_done();
+}
