@@ -322,8 +322,11 @@ static void send_batch(spw__route *r, spw_batch *b) {
     spw_counter_add(r->c_batches, 1);
     if (b->attempt > 1)
         spw_counter_add(r->c_retries, 1);
-    if (res == SPW_OK)
+    if (res == SPW_OK) {
+        spw_histogram_observe(r->h_records, (double)b->n);
+        spw_histogram_observe(r->h_bytes, (double)spw_batch_body(b).len);
         res = r->sink->def->plugin->sink->send(r->sink->inst, b, &err);
+    }
     if (res != SPW_OK)
         spw_batch_done(b, SPW_RETRY, err.msg[0] ? err.msg : spw_result_str(res));
 }
@@ -544,8 +547,14 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->c_batches = spw__metrics_register(m, t, "requests", "batches handed to the sink");
     r->c_retries = spw__metrics_register(m, t, "request_retries", "batches handed to the sink again");
     r->c_encode_errors = spw__metrics_register(m, t, "encode_errors", "events the codec failed to encode");
+    spw_buckets count = spw_buckets_count(), bytes = spw_buckets_bytes();
+    r->h_records = spw__metrics_histogram(m, t, "batch_records", "records per request sent",
+                                          count.bounds, count.n);
+    r->h_bytes = spw__metrics_histogram(m, t, "batch_bytes", "body bytes per request sent",
+                                        bytes.bounds, bytes.n);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
-        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors)
+        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->h_records ||
+        !r->h_bytes)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }

@@ -58,6 +58,7 @@ typedef struct spw__route {
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,
         *c_batches, *c_retries, *c_encode_errors;
+    spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 
 SPW_API spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def,

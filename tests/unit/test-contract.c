@@ -353,6 +353,32 @@ static int64_t metric(const char *stage, const char *name) {
     return v;
 }
 
+/* A histogram of the last run, merged over workers. */
+typedef struct hist {
+    bool found;
+    uint64_t count;
+    double sum, p50, p99;
+} hist;
+
+static hist hist_got;
+static const char *hist_stage, *hist_name;
+
+static void hist_cb(const spw__metric_view *v, void *arg) {
+    (void)arg;
+    if (v->type == SPW__METRIC_HISTOGRAM && strcmp(v->stage, hist_stage) == 0 &&
+        strcmp(v->name, hist_name) == 0)
+        hist_got = (hist){true, v->count, v->sum, spw__metrics_quantile(v, 0.5),
+                          spw__metrics_quantile(v, 0.99)};
+}
+
+static hist histogram(const char *stage, const char *name) {
+    memset(&hist_got, 0, sizeof hist_got);
+    hist_stage = stage;
+    hist_name = name;
+    spw__metrics_visit(metrics, hist_cb, NULL);
+    return hist_got;
+}
+
 /* ---- a batch of 100,000 records on a small stack ---------------------------- */
 
 static void send_ok_now(sink *k, spw_batch *b) {
@@ -391,9 +417,48 @@ static void test_big_batch(void) {
     is_int(ob.sends, 1, "big batch: in one request");
 }
 
+/* ---- the core's own gauges and histograms ---------------------------------- */
+
+static int64_t in_flight_seen;
+static size_t body_bytes_sent;
+
+static void send_count_later(sink *k, spw_batch *b) {
+    int64_t v = metric("pipeline", "in_flight");
+    if (v > in_flight_seen)
+        in_flight_seen = v;
+    body_bytes_sent += spw_batch_body(b).len;
+    answer_later(k, b, 20, SPW_OK, NULL);
+}
+
+static void test_core_metrics(void) {
+    reset();
+    in_flight_seen = 0;
+    body_bytes_sent = 0;
+    sc.n_events = 30;
+    sc.send = send_count_later;
+    run(&(opts){.batch = 10, .batch_delay_ms = 1000});
+    is_int(ob.answered, 30, "metrics: every event answered");
+    is_int(in_flight_seen, 30, "metrics: the in_flight gauge showed the 30 events while they were out");
+    is_int(metric("pipeline", "in_flight"), 0, "metrics: and 0 once they were released");
+    hist h = histogram("pipeline", "answer_latency_seconds");
+    ok(h.found && h.count == 30, "metrics: one answer latency per answered event (%llu)",
+       (unsigned long long)h.count);
+    /* Each batch is answered 20 ms after it is sent: no answer can come sooner. */
+    ok(h.p50 >= 0.016 && h.p99 < 4, "metrics: latencies in the right buckets (p50 %g s, p99 %g s)",
+       h.p50, h.p99);
+    h = histogram("sink.a", "batch_records");
+    ok(h.found && h.count == 3 && h.sum == 30 && h.p50 == 10,
+       "metrics: batch_records saw 3 requests of 10 (count %llu, sum %g, p50 %g)",
+       (unsigned long long)h.count, h.sum, h.p50);
+    h = histogram("sink.a", "batch_bytes");
+    ok(h.found && h.count == 3 && h.sum == (double)body_bytes_sent,
+       "metrics: batch_bytes summed the framed bodies (%g of %zu bytes)", h.sum, body_bytes_sent);
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
+    test_core_metrics();
     forget_last_run();
     return tap_done();
 }
