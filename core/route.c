@@ -448,12 +448,43 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
 
 /* ---- offering events -------------------------------------------------- */
 
+/*
+ * A filter answered something other than SPW_OK or SPW_SKIP: a bug or a
+ * failure in the filter, not a decision about the event. Counted on the
+ * filter's stage and logged at most once a second per worker thread.
+ */
+static void filter_error(spw__route *r, spw_stage *f, spw_result res) {
+    static _Thread_local uint64_t last_ms;
+    static _Thread_local uint64_t suppressed;
+    spw_counter_add(f->c_filter_errors, 1);
+    uint64_t now = uv_now(&r->w->loop);
+    if (last_ms && now - last_ms < 1000) {
+        suppressed++;
+        return;
+    }
+    if (suppressed)
+        spw__log(f->def->title, SPW_LOG_WARN,
+                 "filter answered %s (%d), neither ok nor skip; the event goes on to [%s] as if it "
+                 "passed (%llu more such answers in the last second)",
+                 spw_result_str(res), (int)res, route_title(r), (unsigned long long)suppressed);
+    else
+        spw__log(f->def->title, SPW_LOG_WARN,
+                 "filter answered %s (%d), neither ok nor skip; the event goes on to [%s] as if it "
+                 "passed",
+                 spw_result_str(res), (int)res, route_title(r));
+    last_ms = now;
+    suppressed = 0;
+}
+
 bool spw__route_offer(spw__route *r, spw_event *ev) {
     for (size_t i = 0; i < r->n_filters; i++) {
         spw_stage *f = r->filters[i];
-        /* Only an explicit SKIP drops: a failing filter must not lose events. */
-        if (f->def->plugin->filter->match(f->inst, ev) == SPW_SKIP)
+        spw_result fr = f->def->plugin->filter->match(f->inst, ev);
+        if (fr == SPW_SKIP)
             return false;
+        /* Only an explicit SKIP drops: a failing filter must not lose events. */
+        if (fr != SPW_OK)
+            filter_error(r, f, fr);
     }
     spw__ack_route_take(ev);
     spw_event_ref(ev);

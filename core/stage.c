@@ -18,6 +18,11 @@ spw_result spw__stage_create(spw_stage *st, spw__worker *w, const spw__stage_def
     memset(st, 0, sizeof *st);
     st->worker = w;
     st->def = def;
+    if (def->kind == SPW_KIND_FILTER &&
+        !(st->c_filter_errors = spw__metrics_register(
+              w->p->metrics, def->title, "filter_errors",
+              "answers other than ok or skip (the event passed on)")))
+        return spw_err_set(err, SPW_ERR_NOMEM, "[%s] out of memory", def->title);
     spw_err perr = {""};
     void *inst = NULL;
     spw_result r = def->plugin->create(st, def->conf, &inst, &perr);
@@ -63,7 +68,7 @@ static const char *const route_metrics[] = {
     "events", "delivered", "retried", "rejected", "dead_lettered",
     "dropped", "requests", "request_retries", "encode_errors", "batch_records", "batch_bytes", NULL,
 };
-static const char *const filter_metrics[] = {NULL};
+static const char *const filter_metrics[] = {"filter_errors", NULL};
 
 static bool core_metric(const spw_stage *st, const char *name) {
     const char *const *names = st->def->kind == SPW_KIND_SINK     ? route_metrics

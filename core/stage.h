@@ -16,6 +16,7 @@ struct spw_stage {
     void *inst;          /* the plugin's instance; NULL until create succeeded */
     bool created;
     bool finished;       /* sources: spw_source_finished was called */
+    spw_counter *c_filter_errors; /* filters: answers other than SPW_OK and SPW_SKIP */
 };
 
 /* Creates the plugin instance (on the worker thread). */

@@ -266,7 +266,14 @@ typedef struct spw_source_ops {
 /* ---------------------------------------------------------------------- */
 
 typedef struct spw_filter_ops {
-    /* SPW_OK to pass the event on, SPW_SKIP when it is not for this route. */
+    /*
+     * SPW_OK to pass the event on, SPW_SKIP when it is not for this route
+     * (an event no route wants is answered delivered at once). Any other
+     * answer (SPW_RETRY, SPW_REJECT, an error) is a filter error, not a
+     * decision: the event passes on as with SPW_OK, so a failing filter
+     * never loses data, and the core counts it (`filter_errors` under the
+     * filter's name) and logs it at most once a second per worker.
+     */
     spw_result (*match)(void *inst, const spw_event *ev);
 } spw_filter_ops;
 

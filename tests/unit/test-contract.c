@@ -379,6 +379,48 @@ static hist histogram(const char *stage, const char *name) {
     return hist_got;
 }
 
+/* The log of a run, captured in a file: start before run(), take after. */
+static char log_path[64];
+
+static void log_start(spw_log_level level) {
+    snprintf(log_path, sizeof log_path, "/tmp/spw-contract-XXXXXX");
+    int fd = mkstemp(log_path);
+    if (fd >= 0)
+        close(fd);
+    spw_err err;
+    spw__log_setup(level, SPW__LOG_TEXT, log_path, &err);
+}
+
+/* The captured text (owned by caller); logging goes back to stderr, errors only. */
+static char *log_take(void) {
+    spw_err err;
+    spw__log_setup(SPW_LOG_ERROR, SPW__LOG_TEXT, NULL, &err);
+    FILE *f = fopen(log_path, "r");
+    size_t cap = 1 << 20, len = 0;
+    char *text = calloc(1, cap);
+    if (f) {
+        len = fread(text, 1, cap - 1, f);
+        fclose(f);
+    }
+    text[len] = '\0';
+    unlink(log_path);
+    return text;
+}
+
+static int count_lines(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static int count_outcome(spw_result want) {
+    int n = 0;
+    for (int i = 0; i < sc.n_events && i < MAX_EV; i++)
+        n += ob.outcome[i] == want;
+    return n;
+}
+
 /* ---- a batch of 100,000 records on a small stack ---------------------------- */
 
 static void send_ok_now(sink *k, spw_batch *b) {
@@ -455,10 +497,44 @@ static void test_core_metrics(void) {
        "metrics: batch_bytes summed the framed bodies (%g of %zu bytes)", h.sum, body_bytes_sent);
 }
 
+/* ---- filters: ok passes, skip drops, anything else is a filter error ------- */
+
+static spw_result filter_by_seq(int seq) {
+    static const spw_result answers[] = {SPW_OK, SPW_SKIP, SPW_REJECT, SPW_RETRY, SPW_ERR_INVAL};
+    return answers[seq % 5];
+}
+
+static void test_filters(void) {
+    reset();
+    sc.n_events = 50;
+    sc.filter = filter_by_seq;
+    log_start(SPW_LOG_WARN);
+    run(&(opts){0});
+    char *log = log_take();
+    is_int(count_outcome(SPW_OK), 50, "filters: every event answered delivered");
+    bool skipped_unseen = true, others_seen = true;
+    for (int i = 0; i < 50; i++) {
+        if (i % 5 == 1)
+            skipped_unseen = skipped_unseen && ob.seen[i] == 0;
+        else
+            others_seen = others_seen && ob.seen[i] == 1;
+    }
+    ok(skipped_unseen, "filters: SPW_SKIP keeps the event off the route (answered at once)");
+    ok(others_seen, "filters: SPW_OK, and REJECT, RETRY or an error (filter errors), pass the event on");
+    is_int(metric("filter.f", "filter_errors"), 30, "filters: the 30 other answers are filter errors");
+    is_int(metric("sink.a", "delivered"), 40, "filters: the sink delivered the 40 that passed");
+    is_int(count_lines(log, "neither ok nor skip"), 1,
+           "filters: 30 filter errors within a second make one log line");
+    has_str(log, "filter answered rejected (2)", "filters: the line names the answer");
+    has_str(log, "[filter.f]", "filters: and the filter");
+    free(log);
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
     test_core_metrics();
+    test_filters();
     forget_last_run();
     return tap_done();
 }

@@ -270,6 +270,8 @@ static void test_sdk_rules(void) {
        "counter names are not spell-checked (ABI 1.0 plugins keep working)");
     ok(spw_counter_register(&filter, "requests", "h") != NULL,
        "a filter may use a name the core keeps only for sinks");
+    ok(spw_counter_register(&filter, "filter_errors", "h") == NULL,
+       "  ... but not the one it keeps for filters");
     spw__metrics_free(p.metrics);
 }
 
