@@ -385,6 +385,40 @@ void spw_batch_retry_after(spw_batch *b, uint64_t ms) {
         b->retry_after_ms = ms;
 }
 
+/* Moves item `it` of b (its event reference and a copy of its record) to the end of h. */
+static spw_result split_push(spw_batch *h, const spw_batch *b, const spw__batch_item *it) {
+    size_t off = h->records.len;
+    if (spw_buf_append(&h->records, b->records.data + it->off, it->len) != SPW_OK)
+        return SPW_ERR_NOMEM;
+    if (batch_push(h, it->ev, off, it->len) != SPW_OK) {
+        h->records.len = off;
+        return SPW_ERR_NOMEM;
+    }
+    return SPW_OK;
+}
+
+/*
+ * Queues the halves of a batch the destination refused for its size, at
+ * the front of the ready queue, first half first: they carry the oldest
+ * events of the route, and go out before anything newer. Each is a new
+ * batch (attempt 1, framed again by the codec when sent). An empty half
+ * (a batch of one splittable record among others) is only recycled.
+ */
+static void split_queue(spw__route *r, spw_batch **half, size_t n_split, const char *reason) {
+    spw_counter_add(r->c_splits, 1);
+    spw__log(route_title(r), SPW_LOG_DEBUG,
+             "destination refused %zu record(s) as too large (%s); sending them again as %zu and %zu",
+             n_split, reason ? reason : "no reason given", half[0]->n, half[1] ? half[1]->n : 0);
+    for (int k = 1; k >= 0; k--) {
+        if (!half[k])
+            continue;
+        if (half[k]->n == 0)
+            batch_recycle(r, half[k]);
+        else
+            ready_push(r, half[k], true);
+    }
+}
+
 void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     spw__route *r = b->route;
     spw__worker *w = r->w;
@@ -394,20 +428,63 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     }
     b->lent = false;
     r->lent--;
+    uint64_t now = uv_now(&w->loop);
+
+    /*
+     * "Too large" for the whole batch: the events that have no outcome of
+     * their own go on in two halves, each a new request, as long as their
+     * deadline has not come (a split is sent at once, so like a retry it
+     * must start before the deadline). Only a record that was refused
+     * alone is rejected for its size.
+     */
+    size_t n_split = 0;
+    if (res == SPW_TOO_LARGE && !r->closing && b->n > 1)
+        for (size_t i = 0; i < b->n; i++) {
+            const spw__batch_item *it = &b->items[i];
+            n_split += it->result == SPW__NO_RESULT && !spw__ack_expired(it->ev) &&
+                       it->ev->deadline > now;
+        }
+    spw_batch *half[2] = {NULL, NULL};
+    if (n_split > 0) {
+        half[0] = batch_new(r);
+        half[1] = n_split > 1 ? batch_new(r) : NULL;
+        if (!half[0] || (n_split > 1 && !half[1])) {
+            /* Out of memory: the events are retried as they are, which is never wrong. */
+            if (half[0])
+                batch_free(half[0]);
+            half[0] = NULL;
+            n_split = 0;
+        }
+    }
 
     compactor c = {0, 0};
+    size_t k = 0; /* splittable events met so far */
+    char why_big[SPW_ERR_MSG_MAX];
     for (size_t i = 0; i < b->n; i++) {
         spw__batch_item *it = &b->items[i];
-        spw_result rr = it->result != SPW__NO_RESULT ? (spw_result)it->result : res;
+        bool own = it->result != SPW__NO_RESULT;
+        spw_result rr = own ? (spw_result)it->result : res;
         const char *why = it->reason ? it->reason : reason;
-        if (rr == SPW_OK) {
+        bool in_time = !spw__ack_expired(it->ev) && it->ev->deadline > now && !r->closing;
+        if (rr == SPW_TOO_LARGE && !own && n_split > 0 && in_time) {
+            spw_batch *h = half[k++ < (n_split + 1) / 2 ? 0 : 1];
+            if (split_push(h, b, it) != SPW_OK) {
+                compact_keep(b, &c, i); /* retried as it is */
+                continue;
+            }
+        } else if (rr == SPW_OK) {
             report(r, it->ev, SPW_OK);
         } else if (rr == SPW_REJECT) {
             reject(r, it->ev, (spw_slice){b->records.data + it->off, it->len}, why);
-        } else if (spw__ack_expired(it->ev) || r->closing) {
+        } else if (rr == SPW_TOO_LARGE && in_time && (own || b->n == 1)) {
+            /* Refused alone (a batch of one, or its own result): no smaller body exists. */
+            snprintf(why_big, sizeof why_big, "too large: %s", why && *why ? why : "no reason given");
+            reject(r, it->ev, (spw_slice){b->records.data + it->off, it->len}, why_big);
+        } else if (!in_time) {
             report(r, it->ev, SPW_RETRY);
         } else {
-            /* Also when every event is kept: it clears this attempt's per-event
+            /* Retry, and "too large" that could not be split (out of memory).
+             * Also when every event is kept: it clears this attempt's per-event
              * results, which must not decide the next attempt. */
             compact_keep(b, &c, i);
             continue;
@@ -415,6 +492,8 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         compact_drop(b, i);
     }
     compact_end(b, &c);
+    if (half[0])
+        split_queue(r, half, n_split, reason);
     if (b->n == 0) {
         batch_recycle(r, b);
         spw__worker_kick(w);
@@ -422,7 +501,6 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     }
 
     int ok = 0;
-    uint64_t now = uv_now(&w->loop);
     uint64_t delay = spw__backoff_delay(&w->rng, (uint64_t)r->def->sink.retry_initial_ms,
                                         (uint64_t)r->def->sink.retry_max_ms, b->attempt,
                                         b->retry_after_ms, now, batch_deadline(b), &ok);
@@ -578,14 +656,15 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->c_batches = spw__metrics_register(m, t, "requests", "batches handed to the sink");
     r->c_retries = spw__metrics_register(m, t, "request_retries", "batches handed to the sink again");
     r->c_encode_errors = spw__metrics_register(m, t, "encode_errors", "events the codec failed to encode");
+    r->c_splits = spw__metrics_register(m, t, "splits", "batches split in two after the destination refused them as too large");
     spw_buckets count = spw_buckets_count(), bytes = spw_buckets_bytes();
     r->h_records = spw__metrics_histogram(m, t, "batch_records", "records per request sent",
                                           count.bounds, count.n);
     r->h_bytes = spw__metrics_histogram(m, t, "batch_bytes", "body bytes per request sent",
                                         bytes.bounds, bytes.n);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
-        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->h_records ||
-        !r->h_bytes)
+        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->c_splits ||
+        !r->h_records || !r->h_bytes)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }

@@ -57,7 +57,7 @@ typedef struct spw__route {
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,
-        *c_batches, *c_retries, *c_encode_errors;
+        *c_batches, *c_retries, *c_encode_errors, *c_splits;
     spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 

@@ -331,7 +331,11 @@ SPW_API unsigned spw_batch_attempt(const spw_batch *b);
  */
 SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
 
-/* Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT); reason is copied. */
+/*
+ * Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT, or since ABI
+ * 1.1 SPW_TOO_LARGE: this record alone is too big for the destination, and
+ * is rejected with the reason "too large: REASON"); reason is copied.
+ */
 SPW_API void spw_batch_set_result(spw_batch *b, size_t i, spw_result r, const char *reason);
 /* A retry should not come before `ms` from now (e.g. an HTTP Retry-After). */
 SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
@@ -340,6 +344,15 @@ SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
  * applies to every event without its own result. The core then retries,
  * dead-letters or completes events as the route's policy says. May be
  * called from inside send() or later, on the worker thread.
+ *
+ * r = SPW_TOO_LARGE (ABI 1.1): the destination refused the body for its
+ * size (HTTP 413, a 1 MB Lambda cap). The core splits the events without
+ * their own result into two halves, each a new batch framed again by the
+ * codec and sent before newer batches (first half first), recursively;
+ * only a batch of one record refused so is rejected, with the reason
+ * "too large: REASON" (then on_reject applies: dead-letter, retry, drop).
+ * n records cost at most 2n - 1 requests. A half is sent only while its
+ * events' deadline has not passed; after it, they are answered retry.
  */
 SPW_API void spw_batch_done(spw_batch *b, spw_result r, const char *reason);
 

@@ -530,11 +530,120 @@ static void test_filters(void) {
     free(log);
 }
 
+/* ---- too large: split, reframe, reject alone ------------------------------- */
+
+static int order_seen[MAX_EV], n_order; /* delivered events, in the order the sink took them */
+static int too_large_answers;           /* batches of more than one answered SPW_TOO_LARGE */
+static bool bodies_framed, attempts_first;
+
+/* The body the codec frames for b's records: "[" records "]". */
+static bool body_is_frame(const spw_batch *b) {
+    char want[8192];
+    size_t n = 0;
+    want[n++] = '[';
+    for (size_t i = 0; i < spw_batch_count(b); i++) {
+        spw_slice rec = spw_batch_record(b, i);
+        memcpy(want + n, rec.ptr, rec.len);
+        n += rec.len;
+    }
+    want[n++] = ']';
+    spw_slice body = spw_batch_body(b);
+    return body.len == n && memcmp(body.ptr, want, n) == 0;
+}
+
+/* A destination taking at most 4 records per request, and never event 5. */
+static void send_capped(sink *k, spw_batch *b) {
+    (void)k;
+    size_t n = spw_batch_count(b);
+    bool has5 = false;
+    for (size_t i = 0; i < n; i++)
+        has5 = has5 || batch_seq(b, i) == 5;
+    bodies_framed = bodies_framed && body_is_frame(b);
+    attempts_first = attempts_first && spw_batch_attempt(b) == 1;
+    if (n > 4 || has5) {
+        too_large_answers += n > 1;
+        give_back(b, SPW_TOO_LARGE, "body over the test cap");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        order_seen[n_order++] = batch_seq(b, i);
+    give_back(b, SPW_OK, NULL);
+}
+
+static void test_too_large_split(void) {
+    reset();
+    n_order = too_large_answers = 0;
+    bodies_framed = attempts_first = true;
+    sc.n_events = 12;
+    sc.send = send_capped;
+    log_start(SPW_LOG_WARN);
+    run(&(opts){.batch = 12, .batch_delay_ms = 1000, .concurrency = 1,
+                .on_reject = SPW__REJECT_DROP});
+    char *log = log_take();
+    is_int(ob.answered, 12, "too large: every event answered");
+    is_int(count_outcome(SPW_OK), 11, "too large: the 11 that fit a smaller request are delivered");
+    is_int(ob.outcome[5], SPW_REJECT, "too large: the record refused alone is rejected (on_reject = drop)");
+    has_str(log, "too large: body over the test cap", "too large: rejected with the reason \"too large: ...\"");
+    is_int(metric("sink.a", "splits"), too_large_answers,
+           "too large: one split per batch of several refused (%d)", too_large_answers);
+    ok(ob.sends <= 2 * 12 - 1, "too large: at most 2n-1 requests for n records (%d)", ob.sends);
+    ok(bodies_framed, "too large: every half is framed again by the codec");
+    ok(attempts_first, "too large: a half is a new request (attempt 1), not a retry");
+    is_int(metric("sink.a", "request_retries"), 0, "too large: splits are not counted as retries");
+    bool in_order = n_order == 11;
+    for (int i = 1; i < n_order; i++)
+        in_order = in_order && order_seen[i] > order_seen[i - 1];
+    ok(in_order, "too large: with concurrency 1 the halves go out in order, before newer batches");
+    is_int(metric("sink.a", "rejected"), 1, "too large: one rejection counted");
+    free(log);
+}
+
+static void send_one_too_large(sink *k, spw_batch *b) {
+    (void)k;
+    for (size_t i = 0; i < spw_batch_count(b); i++)
+        if (batch_seq(b, i) == 2)
+            spw_batch_set_result(b, i, SPW_TOO_LARGE, "record over 1 MB");
+    give_back(b, SPW_OK, NULL);
+}
+
+static void test_too_large_record(void) {
+    reset();
+    sc.n_events = 5;
+    sc.send = send_one_too_large;
+    log_start(SPW_LOG_WARN);
+    run(&(opts){.batch = 5, .batch_delay_ms = 1000, .on_reject = SPW__REJECT_DROP});
+    char *log = log_take();
+    is_int(count_outcome(SPW_OK), 4, "too large record: the others are delivered");
+    is_int(ob.outcome[2], SPW_REJECT, "too large record: that record alone is rejected");
+    has_str(log, "too large: record over 1 MB", "too large record: with the sink's reason");
+    is_int(ob.sends, 1, "too large record: nothing is split or sent again");
+    is_int(metric("sink.a", "splits"), 0, "too large record: no split counted");
+    free(log);
+}
+
+static void send_too_large_late(sink *k, spw_batch *b) {
+    answer_later(k, b, 400, SPW_TOO_LARGE, "answered after the deadline");
+}
+
+static void test_too_large_deadline(void) {
+    reset();
+    sc.n_events = 8;
+    sc.send = send_too_large_late;
+    run(&(opts){.batch = 8, .batch_delay_ms = 1000, .deadline_ms = 200});
+    is_int(count_outcome(SPW_RETRY), 8, "too large late: events answered retry at their deadline");
+    is_int(ob.sends, 1, "too large late: no split is sent after the deadline");
+    is_int(metric("sink.a", "splits"), 0, "too large late: no split counted");
+    is_int(metric("sink.a", "rejected"), 0, "too large late: nothing rejected either");
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
     test_core_metrics();
     test_filters();
+    test_too_large_split();
+    test_too_large_record();
+    test_too_large_deadline();
     forget_last_run();
     return tap_done();
 }
