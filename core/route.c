@@ -309,11 +309,16 @@ static spw_result build_body(spw__route *r, spw_batch *b, spw_err *err) {
     return codec->frame(r->codec->inst, r->recs, b->n, &b->body, err);
 }
 
-static void send_batch(spw__route *r, spw_batch *b) {
+/* Sends b (as the probe of a route that is down when `probe`); false when nothing was left to send. */
+static bool send_batch(spw__route *r, spw_batch *b, bool probe) {
     spw_err err = {""};
     if (!drop_expired(r, b)) {
         batch_recycle(r, b);
-        return;
+        return false;
+    }
+    if (probe) {
+        r->probe = b;
+        r->probe_due = false;
     }
     spw_result res = build_body(r, b, &err);
     b->attempt++;
@@ -329,17 +334,90 @@ static void send_batch(spw__route *r, spw_batch *b) {
     }
     if (res != SPW_OK)
         spw_batch_done(b, SPW_RETRY, err.msg[0] ? err.msg : spw_result_str(res));
+    return true;
 }
 
 void spw__route_pump(spw__route *r) {
     while (r->lent < r->concurrency && r->ready_head && !r->closing) {
+        /* Down: the batches wait, but for one probe once its time has come. */
+        if (r->down && (!r->probe_due || r->probe))
+            break;
         spw_batch *b = r->ready_head;
         r->ready_head = b->next;
         if (!r->ready_head)
             r->ready_tail = NULL;
         b->next = NULL;
-        send_batch(r, b);
+        /* A batch whose events all expired is released, not sent: the next one may probe. */
+        send_batch(r, b, r->down);
     }
+}
+
+/* ---- destination down ------------------------------------------------- */
+
+/* Longest hold between probes: a sink's mistake must not park a route for days. */
+#define PROBE_MAX_MS (3600u * 1000u)
+
+static void on_probe(uv_timer_t *t) {
+    spw__route *r = t->data;
+    r->probe_due = true;
+    spw__worker_kick(r->w);
+}
+
+static void probe_arm(spw__route *r) {
+    r->probe_due = false;
+    uv_timer_start(&r->probe_timer, on_probe, r->probe_ms, 0);
+}
+
+static void route_up(spw__route *r, const char *why) {
+    if (!r->down)
+        return;
+    r->down = false;
+    r->probe = NULL;
+    r->probe_due = false;
+    uv_timer_stop(&r->probe_timer);
+    spw_gauge_set(r->g_down, 0);
+    spw_gauge_add(r->w->g_routes_down, -1);
+    spw__log(route_title(r), SPW_LOG_INFO, "destination up again after %llu ms (%s); resuming",
+             (unsigned long long)(uv_now(&r->w->loop) - r->down_since), why);
+    spw__worker_kick(r->w);
+}
+
+void spw_sink_down(spw_stage *st, uint64_t probe_after_ms, const char *reason) {
+    spw__route *r = st ? st->route : NULL;
+    if (!r) {
+        if (st)
+            spw_log(st, SPW_LOG_ERROR, "spw_sink_down: only a sink may say so, after create(); ignored");
+        return;
+    }
+    if (r->closing)
+        return;
+    if (probe_after_ms > PROBE_MAX_MS)
+        probe_after_ms = PROBE_MAX_MS;
+    const char *why = reason && *reason ? reason : "no reason given";
+    if (!r->down) {
+        /* Logged and counted once per transition, not per batch. */
+        r->down = true;
+        r->down_since = uv_now(&r->w->loop);
+        spw_counter_add(r->c_down, 1);
+        spw_gauge_set(r->g_down, 1);
+        spw_gauge_add(r->w->g_routes_down, 1);
+        spw__log(route_title(r), SPW_LOG_WARN,
+                 "destination down (%s); holding this route's batches, probing in %llu ms", why,
+                 (unsigned long long)probe_after_ms);
+    } else {
+        spw__log(route_title(r), SPW_LOG_DEBUG, "destination still down (%s); next probe in %llu ms",
+                 why, (unsigned long long)probe_after_ms);
+    }
+    /* A probe still out has failed: the sink says so. Its batch ends as the sink answers it. */
+    r->probe = NULL;
+    r->probe_ms = probe_after_ms;
+    probe_arm(r);
+}
+
+void spw_sink_up(spw_stage *st) {
+    spw__route *r = st ? st->route : NULL;
+    if (r)
+        route_up(r, "the sink says so");
 }
 
 /* ---- the sink's side of a batch (SDK) ---------------------------------- */
@@ -429,6 +507,10 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     b->lent = false;
     r->lent--;
     uint64_t now = uv_now(&w->loop);
+    bool was_probe = r->probe == b;
+    if (was_probe)
+        r->probe = NULL;
+    bool answered = false; /* the destination answered some event: it is up */
 
     /*
      * "Too large" for the whole batch: the events that have no outcome of
@@ -466,6 +548,7 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         spw_result rr = own ? (spw_result)it->result : res;
         const char *why = it->reason ? it->reason : reason;
         bool in_time = !spw__ack_expired(it->ev) && it->ev->deadline > now && !r->closing;
+        answered = answered || rr == SPW_OK || rr == SPW_REJECT || rr == SPW_TOO_LARGE;
         if (rr == SPW_TOO_LARGE && !own && n_split > 0 && in_time) {
             spw_batch *h = half[k++ < (n_split + 1) / 2 ? 0 : 1];
             if (split_push(h, b, it) != SPW_OK) {
@@ -494,6 +577,13 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     compact_end(b, &c);
     if (half[0])
         split_queue(r, half, n_split, reason);
+    if (was_probe && r->down) {
+        /* A probe the destination answered ends the hold; one all "retry" waits for the next. */
+        if (answered)
+            route_up(r, "a probe was answered");
+        else
+            probe_arm(r);
+    }
     if (b->n == 0) {
         batch_recycle(r, b);
         spw__worker_kick(w);
@@ -643,7 +733,9 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->on_reject = (enum spw__on_reject)def->sink.on_reject;
     uv_timer_init(&w->loop, &r->delay_timer);
     uv_timer_init(&w->loop, &r->retry_timer);
-    r->delay_timer.data = r->retry_timer.data = r;
+    uv_timer_init(&w->loop, &r->probe_timer);
+    r->delay_timer.data = r->retry_timer.data = r->probe_timer.data = r;
+    r->sink->route = r;
 
     const char *t = def->title;
     spw__metrics *m = p->metrics;
@@ -657,6 +749,8 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->c_retries = spw__metrics_register(m, t, "request_retries", "batches handed to the sink again");
     r->c_encode_errors = spw__metrics_register(m, t, "encode_errors", "events the codec failed to encode");
     r->c_splits = spw__metrics_register(m, t, "splits", "batches split in two after the destination refused them as too large");
+    r->c_down = spw__metrics_register(m, t, "down_transitions", "times the sink said its destination went down");
+    r->g_down = spw__metrics_gauge(m, t, "destination_down", "1 while the sink says its destination is down");
     spw_buckets count = spw_buckets_count(), bytes = spw_buckets_bytes();
     r->h_records = spw__metrics_histogram(m, t, "batch_records", "records per request sent",
                                           count.bounds, count.n);
@@ -664,7 +758,7 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
                                         bytes.bounds, bytes.n);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
         !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->c_splits ||
-        !r->h_records || !r->h_bytes)
+        !r->c_down || !r->g_down || !r->h_records || !r->h_bytes)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }
@@ -704,6 +798,13 @@ void spw__route_close(spw__route *r) {
     free(r->xbins.bins);
     free(r->filters);
     r->filters = NULL;
+    if (r->down) {
+        r->down = false;
+        spw_gauge_set(r->g_down, 0);
+        spw_gauge_add(r->w->g_routes_down, -1);
+    }
+    r->sink->route = NULL;
     uv_close((uv_handle_t *)&r->delay_timer, NULL);
     uv_close((uv_handle_t *)&r->retry_timer, NULL);
+    uv_close((uv_handle_t *)&r->probe_timer, NULL);
 }

@@ -50,6 +50,17 @@ typedef struct spw__route {
     uv_timer_t retry_timer;
     unsigned lent;               /* batches with the sink */
     bool closing;
+
+    /*
+     * Destination down (spw_sink_down): no batch goes to the sink but one
+     * probe at a time, the first probe_ms after the sink said so.
+     */
+    bool down;
+    bool probe_due;              /* the probe timer fired: the next ready batch is the probe */
+    spw_batch *probe;            /* the probe with the sink; NULL when none */
+    uint64_t probe_ms;           /* the interval the sink asked for */
+    uint64_t down_since;         /* loop time of the transition, for the log */
+    uv_timer_t probe_timer;
     spw_buf scratch;             /* dead-letter lines */
     spw_slice *recs;             /* framing scratch: one slice per record of the batch */
     size_t recs_cap;
@@ -57,7 +68,8 @@ typedef struct spw__route {
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,
-        *c_batches, *c_retries, *c_encode_errors, *c_splits;
+        *c_batches, *c_retries, *c_encode_errors, *c_splits, *c_down;
+    spw_gauge *g_down;                  /* 1 while the destination is down */
     spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 

@@ -66,7 +66,8 @@ const char *spw_pipeline_name(const spw_stage *st) { return st->worker->p->conf.
 /* The metrics the core keeps under a stage's name: a plugin's must not land on them. */
 static const char *const route_metrics[] = {
     "events", "delivered", "retried", "rejected", "dead_lettered",
-    "dropped", "requests", "request_retries", "encode_errors", "batch_records", "batch_bytes", "splits", NULL,
+    "dropped", "requests", "request_retries", "encode_errors", "batch_records", "batch_bytes", "splits", "down_transitions",
+    "destination_down", NULL,
 };
 static const char *const filter_metrics[] = {"filter_errors", NULL};
 

@@ -9,6 +9,7 @@
 #include "pipeline.h"
 
 struct spw__worker;
+struct spw__route;
 
 struct spw_stage {
     struct spw__worker *worker;
@@ -17,6 +18,7 @@ struct spw_stage {
     bool created;
     bool finished;       /* sources: spw_source_finished was called */
     spw_counter *c_filter_errors; /* filters: answers other than SPW_OK and SPW_SKIP */
+    struct spw__route *route;     /* sinks: the route it serves; set once create() returned */
 };
 
 /* Creates the plugin instance (on the worker thread). */

@@ -356,6 +356,30 @@ SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
  */
 SPW_API void spw_batch_done(spw_batch *b, spw_result r, const char *reason);
 
+/*
+ * Destination down (ABI 1.1). A sink that knows its destination cannot
+ * take requests now (connections refused, every endpoint out of rotation)
+ * says so with spw_sink_down, instead of letting every batch fail. The
+ * route is then held on this worker: no new batch goes to the sink (they
+ * wait in the ready queue; the in-flight cap still bounds memory and
+ * events are answered retry at their deadline as always), except one
+ * probe: probe_after_ms later (at most one hour) the next ready batch is
+ * sent alone. When the destination answers the probe (some event
+ * delivered, rejected or too large), or the batch is held
+ * (spw_batch_hold), or the sink calls spw_sink_up, the route resumes full
+ * concurrency. A probe answered only "retry" keeps the route down and the
+ * next probe follows probe_after_ms later; spw_sink_down while down (for
+ * example during the probe) keeps it down and restarts the wait with the
+ * new interval. Batches already with the sink are unaffected and end as
+ * the sink answers them. The core logs and counts each transition
+ * (down_transitions, and the gauges destination_down and routes_down),
+ * not each batch. st is the sink's own stage; call either from send() or
+ * any later callback on the worker thread, not from create(). reason is
+ * borrowed for the call (logged; never a secret).
+ */
+SPW_API void spw_sink_down(spw_stage *st, uint64_t probe_after_ms, const char *reason);
+SPW_API void spw_sink_up(spw_stage *st);
+
 typedef struct spw_sink_ops {
     /*
      * Deliver the batch (borrowed until spw_batch_done). Returning an error

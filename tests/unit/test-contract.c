@@ -33,6 +33,7 @@ static struct {
     int submit_burst;      /* events per loop turn; 0 = all at once */
     void (*send)(sink *k, spw_batch *b);   /* what the sink does with a batch */
     void (*created)(sink *k);              /* after the sink instance is made */
+    void (*aux)(sink *k);                  /* the sink's second timer fired */
     spw_result (*filter)(int seq);         /* the filter's answer; NULL = no filter */
 } sc;
 
@@ -193,6 +194,7 @@ struct sink {
     spw_timer *t;
     later q[MAX_Q];
     int n;
+    spw_timer *aux; /* a second timer for the scenario (sc.aux) */
     void *user; /* the scenario's state */
 };
 
@@ -256,12 +258,19 @@ static spw_result sink_send(void *inst, spw_batch *b, spw_err *err) {
     return SPW_OK;
 }
 
+static void sink_aux(spw_timer *t, void *arg) {
+    (void)t;
+    if (sc.aux)
+        sc.aux(arg);
+}
+
 static spw_result sink_create(spw_stage *st, const void *conf, void **inst, spw_err *err) {
     (void)conf;
     (void)err;
     sink *k = calloc(1, sizeof *k);
     k->st = st;
     k->t = spw_timer_new(st, sink_tick, k);
+    k->aux = spw_timer_new(st, sink_aux, k);
     *inst = k;
     if (sc.created)
         sc.created(k);
@@ -273,6 +282,7 @@ static void sink_destroy(void *inst) {
     for (int i = 0; i < k->n; i++)
         give_back(k->q[i].b, SPW_RETRY, "shutting down");
     spw_timer_free(k->t);
+    spw_timer_free(k->aux);
     free(k);
 }
 static const spw_sink_ops sink_ops = {sink_send, 4};
@@ -636,6 +646,124 @@ static void test_too_large_deadline(void) {
     is_int(metric("sink.a", "rejected"), 0, "too large late: nothing rejected either");
 }
 
+/* ---- destination down: hold, one probe at a time, resume -------------------- */
+
+static struct {
+    int phase;               /* 0 up, 1..3 down (probe n expected), 4 up again */
+    uint64_t t_down;
+    uint64_t probe_at[4];
+    int probes;
+    int lent_while_down;     /* most batches with the sink while down */
+    int lent_after_up;       /* most batches with the sink once up again */
+    int64_t gauge_down, gauge_routes;
+} dn;
+
+static void send_down(sink *k, spw_batch *b) {
+    uint64_t now = since_start();
+    if (dn.phase == 0) {
+        /* The first request finds the destination refusing connections. */
+        dn.phase = 1;
+        dn.t_down = now;
+        spw_sink_down(k->st, 100, "connection refused");
+        give_back(b, SPW_RETRY, "connection refused");
+        return;
+    }
+    if (dn.phase >= 1 && dn.phase <= 3) {
+        dn.probe_at[dn.probes++] = now;
+        if (ob.lent_now > dn.lent_while_down)
+            dn.lent_while_down = ob.lent_now;
+        dn.gauge_down = metric("sink.a", "destination_down");
+        dn.gauge_routes = metric("pipeline", "routes_down");
+        if (dn.phase == 1) {
+            /* Probe 1 fails with a plain retry: still down, next probe after the same wait. */
+            dn.phase = 2;
+            answer_later(k, b, 10, SPW_RETRY, "timeout");
+        } else if (dn.phase == 2) {
+            /* Probe 2: the sink says down again, before answering. */
+            dn.phase = 3;
+            spw_sink_down(k->st, 100, "still refused");
+            answer_later(k, b, 10, SPW_RETRY, "still refused");
+        } else {
+            /* Probe 3 is delivered: the route resumes. */
+            dn.phase = 4;
+            answer_later(k, b, 10, SPW_OK, NULL);
+        }
+        return;
+    }
+    if (ob.lent_now > dn.lent_after_up)
+        dn.lent_after_up = ob.lent_now;
+    answer_later(k, b, 20, SPW_OK, NULL);
+}
+
+static void test_down_probe(void) {
+    reset();
+    memset(&dn, 0, sizeof dn);
+    sc.n_events = 40;
+    sc.send = send_down;
+    log_start(SPW_LOG_INFO);
+    run(&(opts){.concurrency = 4});
+    char *log = log_take();
+    is_int(count_outcome(SPW_OK), 40, "down: every event delivered once the destination is back");
+    is_int(dn.probes, 3, "down: three probes (retry, down again, delivered)");
+    ok(dn.probes == 3 && dn.probe_at[0] >= dn.t_down + 95,
+       "down: nothing is sent before the first probe is due (%llu ms after the down)",
+       (unsigned long long)(dn.probe_at[0] - dn.t_down));
+    ok(dn.probes == 3 && dn.probe_at[1] >= dn.probe_at[0] + 95,
+       "down: a probe answered retry waits probe_after_ms for the next (%llu ms)",
+       (unsigned long long)(dn.probe_at[1] - dn.probe_at[0]));
+    ok(dn.probes == 3 && dn.probe_at[2] >= dn.probe_at[1] + 95,
+       "down: down again during a probe holds the route again (%llu ms)",
+       (unsigned long long)(dn.probe_at[2] - dn.probe_at[1]));
+    is_int(dn.lent_while_down, 1, "down: exactly one batch (the probe) with the sink while down");
+    is_int(dn.lent_after_up, 4, "down: once a probe is delivered, full concurrency (4) again");
+    is_int(dn.gauge_down, 1, "down: the route's destination_down gauge is 1 while down");
+    is_int(dn.gauge_routes, 1, "down: the pipeline's routes_down gauge is 1 while down");
+    is_int(metric("sink.a", "destination_down"), 0, "down: and 0 after");
+    is_int(metric("pipeline", "routes_down"), 0, "down: routes_down 0 after");
+    is_int(metric("sink.a", "down_transitions"), 1, "down: one transition counted, not one per probe");
+    is_int(count_lines(log, "destination down ("), 1, "down: logged once when it went down");
+    is_int(count_lines(log, "destination up again"), 1, "down: logged once when it came back");
+    has_str(log, "connection refused", "down: the log line carries the sink's reason");
+    free(log);
+}
+
+static void aux_up(sink *k) { spw_sink_up(k->st); }
+
+static void send_down_then_up(sink *k, spw_batch *b) {
+    if (dn.phase == 0) {
+        dn.phase = 1;
+        dn.t_down = since_start();
+        /* A long probe interval: only spw_sink_up can end this hold in time. */
+        spw_sink_down(k->st, 60000, "every endpoint out of rotation");
+        spw_timer_start(k->aux, 50, 0);
+        give_back(b, SPW_RETRY, "every endpoint out of rotation");
+        return;
+    }
+    if (dn.phase == 1) {
+        dn.phase = 2;
+        dn.probe_at[0] = since_start();
+    }
+    answer_later(k, b, 1, SPW_OK, NULL);
+}
+
+static void test_down_up(void) {
+    reset();
+    memset(&dn, 0, sizeof dn);
+    sc.n_events = 10;
+    sc.send = send_down_then_up;
+    sc.aux = aux_up;
+    log_start(SPW_LOG_INFO);
+    run(&(opts){.concurrency = 2});
+    char *log = log_take();
+    is_int(count_outcome(SPW_OK), 10, "down/up: every event delivered");
+    ok(dn.probe_at[0] >= dn.t_down + 45 && dn.probe_at[0] < dn.t_down + 2000,
+       "down/up: sending resumes when the sink calls up (%llu ms), not at the probe",
+       (unsigned long long)(dn.probe_at[0] - dn.t_down));
+    has_str(log, "destination up again", "down/up: the transition is logged");
+    has_str(log, "the sink says so", "down/up: saying why");
+    free(log);
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
@@ -644,6 +772,8 @@ int main(void) {
     test_too_large_split();
     test_too_large_record();
     test_too_large_deadline();
+    test_down_probe();
+    test_down_up();
     forget_last_run();
     return tap_done();
 }
