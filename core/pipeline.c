@@ -61,6 +61,8 @@ static const spw_option sink_options[] = {
      "Longest time the first event of a batch waits for more."},
     {"concurrency", SPW_OPT_INT, 0, "0", 0, 4096, NULL, SC(concurrency),
      "Requests in progress at once per worker; 0 uses the sink's default."},
+    {"max_held", SPW_OPT_INT, 0, "0", 0, 65536, NULL, SC(max_held),
+     "Delivered batches a sink may hold per worker until a later confirmation (they no longer count against concurrency); 0: as many as concurrency."},
     {"on_reject", SPW_OPT_ENUM, 0, "default", 0, 0, "default|dead-letter|retry|drop", SC(on_reject),
      "What a rejected event becomes: dead-letter (default when [pipeline] dead_letter is set), retry (default otherwise) or drop (XDR abandons it)."},
     {"retry_initial", SPW_OPT_DURATION, 0, "100ms", 1, 60000, NULL, SC(retry_initial_ms),

@@ -56,6 +56,7 @@ static void batch_clear_items(spw_batch *b) {
     b->due = 0;
     b->next = NULL;
     b->lent = false;
+    b->held = false;
 }
 
 static void batch_free(spw_batch *b) {
@@ -458,6 +459,26 @@ void spw_batch_set_result(spw_batch *b, size_t i, spw_result res, const char *re
     b->items[i].reason = reason ? strdup(reason) : NULL;
 }
 
+spw_result spw_batch_hold(spw_batch *b) {
+    spw__route *r = b->route;
+    if (!b->lent || r->closing)
+        return SPW_ERR_STATE;
+    if (b->held)
+        return SPW_OK;
+    /* The cap keeps memory bounded: batches held plus batches in progress. */
+    if (r->held >= r->max_held)
+        return SPW_ERR_NOSPACE;
+    b->held = true;
+    r->lent--;
+    r->held++;
+    spw_gauge_set(r->g_held, (int64_t)r->held);
+    /* The destination took the probe's body: it is up. */
+    if (r->probe == b)
+        route_up(r, "a probe was accepted and held");
+    spw__worker_kick(r->w); /* a concurrency slot is free */
+    return SPW_OK;
+}
+
 void spw_batch_retry_after(spw_batch *b, uint64_t ms) {
     if (ms > b->retry_after_ms)
         b->retry_after_ms = ms;
@@ -505,7 +526,13 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         return;
     }
     b->lent = false;
-    r->lent--;
+    if (b->held) {
+        b->held = false;
+        r->held--;
+        spw_gauge_set(r->g_held, (int64_t)r->held);
+    } else {
+        r->lent--;
+    }
     uint64_t now = uv_now(&w->loop);
     bool was_probe = r->probe == b;
     if (was_probe)
@@ -540,7 +567,8 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
     }
 
     compactor c = {0, 0};
-    size_t k = 0; /* splittable events met so far */
+    size_t k = 0;    /* splittable events met so far */
+    size_t late = 0; /* events already answered by their deadline */
     char why_big[SPW_ERR_MSG_MAX];
     for (size_t i = 0; i < b->n; i++) {
         spw__batch_item *it = &b->items[i];
@@ -549,6 +577,8 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         const char *why = it->reason ? it->reason : reason;
         bool in_time = !spw__ack_expired(it->ev) && it->ev->deadline > now && !r->closing;
         answered = answered || rr == SPW_OK || rr == SPW_REJECT || rr == SPW_TOO_LARGE;
+        /* Safe, and said: the sender was answered retry and resends it (a duplicate if delivered). */
+        late += spw__ack_expired(it->ev);
         if (rr == SPW_TOO_LARGE && !own && n_split > 0 && in_time) {
             spw_batch *h = half[k++ < (n_split + 1) / 2 ? 0 : 1];
             if (split_push(h, b, it) != SPW_OK) {
@@ -575,6 +605,7 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         compact_drop(b, i);
     }
     compact_end(b, &c);
+    spw_counter_add(r->c_late, late);
     if (half[0])
         split_queue(r, half, n_split, reason);
     if (was_probe && r->down) {
@@ -730,6 +761,7 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->batching = def->sink.batch_max_records > 1;
     unsigned dflt = def->plugin->sink->default_concurrency;
     r->concurrency = def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
+    r->max_held = def->sink.max_held > 0 ? (unsigned)def->sink.max_held : r->concurrency;
     r->on_reject = (enum spw__on_reject)def->sink.on_reject;
     uv_timer_init(&w->loop, &r->delay_timer);
     uv_timer_init(&w->loop, &r->retry_timer);
@@ -751,6 +783,8 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->c_splits = spw__metrics_register(m, t, "splits", "batches split in two after the destination refused them as too large");
     r->c_down = spw__metrics_register(m, t, "down_transitions", "times the sink said its destination went down");
     r->g_down = spw__metrics_gauge(m, t, "destination_down", "1 while the sink says its destination is down");
+    r->c_late = spw__metrics_register(m, t, "late_outcomes", "events the sink gave back after their deadline had answered them retry");
+    r->g_held = spw__metrics_gauge(m, t, "batches_held", "delivered batches the sink holds until a later confirmation");
     spw_buckets count = spw_buckets_count(), bytes = spw_buckets_bytes();
     r->h_records = spw__metrics_histogram(m, t, "batch_records", "records per request sent",
                                           count.bounds, count.n);
@@ -758,7 +792,7 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
                                         bytes.bounds, bytes.n);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
         !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->c_splits ||
-        !r->c_down || !r->g_down || !r->h_records || !r->h_bytes)
+        !r->c_down || !r->g_down || !r->c_late || !r->g_held || !r->h_records || !r->h_bytes)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }
@@ -785,9 +819,11 @@ void spw__route_close(spw__route *r) {
     r->ready_head = r->ready_tail = NULL;
     release_all(r, r->retry_head);
     r->retry_head = NULL;
-    if (r->lent)
+    if (r->lent || r->held)
         spw__log(route_title(r), SPW_LOG_ERROR,
-                 "sink still holds %u batch(es) after destroy; their events stay unanswered", r->lent);
+                 "sink still has %u batch(es) after destroy (%u of them held); a sink must give "
+                 "every batch back in destroy",
+                 r->lent + r->held, r->held);
     if (r->spare) {
         batch_free(r->spare);
         r->spare = NULL;

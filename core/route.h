@@ -31,6 +31,7 @@ struct spw_batch {
     uint64_t retry_after_ms;
     uint64_t due;                /* retry list: when to send again (monotonic ms) */
     bool lent;                   /* with the sink, between send and spw_batch_done */
+    bool held;                   /* lent, and held by the sink (spw_batch_hold) */
 };
 
 typedef struct spw__route {
@@ -41,6 +42,7 @@ typedef struct spw__route {
     size_t n_filters;
     bool batching;               /* batch_max_records > 1 */
     unsigned concurrency;
+    unsigned max_held;           /* batches the sink may hold (spw_batch_hold) at once */
     enum spw__on_reject on_reject;
 
     spw_batch *filling;          /* being filled; NULL when none */
@@ -48,7 +50,8 @@ typedef struct spw__route {
     spw_batch *ready_head, *ready_tail;
     spw_batch *retry_head;       /* sorted by due */
     uv_timer_t retry_timer;
-    unsigned lent;               /* batches with the sink */
+    unsigned lent;               /* batches with the sink, counted against concurrency */
+    unsigned held;               /* batches with the sink, held: not counted against concurrency */
     bool closing;
 
     /*
@@ -68,8 +71,9 @@ typedef struct spw__route {
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,
-        *c_batches, *c_retries, *c_encode_errors, *c_splits, *c_down;
+        *c_batches, *c_retries, *c_encode_errors, *c_splits, *c_down, *c_late;
     spw_gauge *g_down;                  /* 1 while the destination is down */
+    spw_gauge *g_held;                  /* batches held */
     spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 

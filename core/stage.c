@@ -67,7 +67,7 @@ const char *spw_pipeline_name(const spw_stage *st) { return st->worker->p->conf.
 static const char *const route_metrics[] = {
     "events", "delivered", "retried", "rejected", "dead_lettered",
     "dropped", "requests", "request_retries", "encode_errors", "batch_records", "batch_bytes", "splits", "down_transitions",
-    "destination_down", NULL,
+    "destination_down", "late_outcomes", "batches_held", NULL,
 };
 static const char *const filter_metrics[] = {"filter_errors", NULL};
 

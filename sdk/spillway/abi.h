@@ -19,7 +19,8 @@
  * Changelog (newest first):
  *   2026-12-07  1.1  Sink contract, core side: SPW_TOO_LARGE (the core
  *                    splits the batch); spw_sink_down/spw_sink_up (the
- *                    core holds the route and probes); gauges and
+ *                    core holds the route and probes); spw_batch_hold
+ *                    (held batches, the route's max_held); gauges and
  *                    histograms (spw_gauge_*, spw_histogram_*,
  *                    spw_buckets_*).
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event

@@ -14,6 +14,10 @@
  *     an instance is shared with another worker, so instances need no locks.
  *   - destroy() may close libuv handles: the core keeps running the loop
  *     until every handle is closed, so memory is released in close callbacks.
+ *   - A sink's destroy() gives back, with spw_batch_done(), every batch it
+ *     still has, held ones (spw_batch_hold) included; any outcome will do
+ *     (the core is stopping and answers what is left retry). A batch not
+ *     given back leaks, and its events stay counted in flight.
  *   - A function that takes a callback and returns an error never calls the
  *     callback.
  *   - Ordering guarantees: no source starts and no sink receives a batch on
@@ -337,6 +341,26 @@ SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
  * is rejected with the reason "too large: REASON"); reason is copied.
  */
 SPW_API void spw_batch_set_result(spw_batch *b, size_t i, spw_result r, const char *reason);
+/*
+ * Held batches (ABI 1.1): the destination took the body but confirms it
+ * later (Splunk HEC indexer acknowledgement), so the sink keeps the batch
+ * until then and gives it back with spw_batch_done as usual. Holding it
+ * frees its place against the route's `concurrency`, so new batches keep
+ * flowing while confirmations are pending; the route's `max_held` (per
+ * worker; default: as many as concurrency) caps the batches held at once,
+ * so memory stays bounded. SPW_OK: held. SPW_ERR_NOSPACE: max_held batches
+ * are held already; nothing changed, the batch still counts against
+ * concurrency (keep it and answer it later all the same). SPW_ERR_STATE:
+ * the batch is not lent to the sink, or the pipeline is stopping. Holding
+ * a held batch is SPW_OK. A held probe ends a destination-down hold.
+ *
+ * A held batch stays lent until given back, also past its events'
+ * deadline: the core answers those events retry at the deadline as
+ * always. A late spw_batch_done is safe: nothing is answered twice, each
+ * late event is counted (late_outcomes) and reported as the sink says
+ * (delivered counts as delivered; the sender will resend it anyway).
+ */
+SPW_API spw_result spw_batch_hold(spw_batch *b);
 /* A retry should not come before `ms` from now (e.g. an HTTP Retry-After). */
 SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
 /*
@@ -387,7 +411,10 @@ typedef struct spw_sink_ops {
      * err as the reason and send() must not have called spw_batch_done.
      */
     spw_result (*send)(void *inst, spw_batch *b, spw_err *err);
-    /* Batches this sink handles at once per worker unless the pipeline sets `concurrency`. */
+    /*
+     * Batches this sink handles at once per worker unless the pipeline sets
+     * `concurrency` (held batches, spw_batch_hold, do not count).
+     */
     unsigned default_concurrency;
 } spw_sink_ops;
 
@@ -410,7 +437,7 @@ typedef struct spw_plugin {
     spw_result (*check)(const void *config, spw_err *err);
     /* Creates an instance on the calling worker; *inst is owned by the plugin. */
     spw_result (*create)(spw_stage *st, const void *config, void **inst, spw_err *err);
-    /* Releases an instance (transferred). */
+    /* Releases an instance (transferred); a sink first gives back every batch it has. */
     void (*destroy)(void *inst);
 
     /* Exactly the one matching `kind` is set. */

@@ -11,6 +11,8 @@
  * gauges and histograms afterwards.
  */
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -299,6 +301,7 @@ typedef struct opts {
     int64_t batch_bytes;
     int64_t batch_delay_ms;
     int64_t concurrency;
+    int64_t max_held;
     int on_reject;
     const char *dead_letter;
 } opts;
@@ -334,6 +337,7 @@ static spw_result run(const opts *o) {
     d.sink.batch_max_bytes = o->batch_bytes ? o->batch_bytes : 1 << 20;
     d.sink.batch_max_delay_ms = o->batch_delay_ms ? o->batch_delay_ms : 5;
     d.sink.concurrency = o->concurrency;
+    d.sink.max_held = o->max_held;
     d.sink.on_reject = o->on_reject;
     d.sink.retry_initial_ms = 10;
     d.sink.retry_max_ms = 50;
@@ -764,6 +768,146 @@ static void test_down_up(void) {
     free(log);
 }
 
+/* ---- held batches: out of concurrency, capped, safe past the deadline ------- */
+
+static struct {
+    int refused;            /* spw_batch_hold answered SPW_ERR_NOSPACE */
+    int64_t held_max;       /* the batches_held gauge, at most */
+    bool failed_once;       /* event 0's first confirmation said "failed" */
+    int sends_while_probe_held;
+    bool probe_held;
+    int given_back_in_destroy;
+} hd;
+
+static void note_held(void) {
+    int64_t g = metric("sink.a", "batches_held");
+    if (g > hd.held_max)
+        hd.held_max = g;
+}
+
+/* Splunk HEC style: delivered now, confirmed (or not) 60 ms later. */
+static void send_hold(sink *k, spw_batch *b) {
+    spw_result h = spw_batch_hold(b);
+    if (h == SPW_ERR_NOSPACE)
+        hd.refused++;
+    note_held();
+    if (batch_seq(b, 0) == 0 && !hd.failed_once) {
+        hd.failed_once = true;
+        answer_later(k, b, 60, SPW_RETRY, "indexer acknowledgement: failed");
+        return;
+    }
+    answer_later(k, b, 60, SPW_OK, NULL);
+}
+
+static void test_held(void) {
+    reset();
+    memset(&hd, 0, sizeof hd);
+    sc.n_events = 20;
+    sc.send = send_hold;
+    run(&(opts){.concurrency = 1, .max_held = 3});
+    is_int(count_outcome(SPW_OK), 20, "held: every event delivered once confirmed");
+    is_int(ob.lent_max, 4, "held: 1 in progress plus 3 held with the sink at once (concurrency + max_held)");
+    is_int(hd.held_max, 3, "held: the batches_held gauge reached max_held and no more");
+    ok(hd.refused > 0, "held: beyond max_held, spw_batch_hold says SPW_ERR_NOSPACE (%d times)", hd.refused);
+    is_int(ob.seen[0], 2, "held: a held batch given back retry is sent again");
+    is_int(metric("sink.a", "batches_held"), 0, "held: the gauge is 0 once all are given back");
+    is_int(metric("sink.a", "late_outcomes"), 0, "held: nothing came back late");
+}
+
+static void send_hold_late(sink *k, spw_batch *b) {
+    spw_batch_hold(b);
+    answer_later(k, b, 400, SPW_OK, NULL);
+}
+
+static void test_held_late(void) {
+    reset();
+    sc.n_events = 6;
+    sc.send = send_hold_late;
+    /* 2 in progress and 4 held: all 6 are out before the deadline. */
+    is_int(run(&(opts){.concurrency = 2, .max_held = 4, .deadline_ms = 200}), SPW_OK,
+           "held late: the pipeline ends cleanly");
+    is_int(count_outcome(SPW_RETRY), 6, "held late: events answered retry at their deadline");
+    bool at_deadline = true;
+    for (int i = 0; i < 6; i++)
+        at_deadline = at_deadline && ob.answered_at[i] >= 195 && ob.answered_at[i] < 390;
+    ok(at_deadline, "held late: answered at the deadline, not when the batch came back");
+    is_int(metric("sink.a", "late_outcomes"), 6, "held late: each late event counted once");
+    is_int(metric("sink.a", "delivered"), 6, "held late: and counted delivered, as the sink said");
+    is_int(metric("pipeline", "answered_retry"), 6, "held late: answered once each (retry)");
+    is_int(metric("pipeline", "in_flight"), 0, "held late: released once given back");
+    is_int(metric("sink.a", "batches_held"), 0, "held late: nothing held at the end");
+}
+
+static void send_hold_probe(sink *k, spw_batch *b) {
+    if (dn.phase == 0) {
+        dn.phase = 1;
+        spw_sink_down(k->st, 50, "connection refused");
+        give_back(b, SPW_RETRY, "connection refused");
+        return;
+    }
+    if (dn.phase == 1) {
+        /* The probe's body is taken; its confirmation comes much later. */
+        dn.phase = 2;
+        hd.probe_held = spw_batch_hold(b) == SPW_OK;
+        answer_later(k, b, 300, SPW_OK, NULL);
+        return;
+    }
+    hd.sends_while_probe_held += k->n > 0 && ob.lent_now > 1;
+    answer_later(k, b, 1, SPW_OK, NULL);
+}
+
+static void test_held_probe(void) {
+    reset();
+    memset(&dn, 0, sizeof dn);
+    memset(&hd, 0, sizeof hd);
+    sc.n_events = 10;
+    sc.send = send_hold_probe;
+    log_start(SPW_LOG_INFO);
+    run(&(opts){.concurrency = 2});
+    char *log = log_take();
+    ok(hd.probe_held, "held probe: the probe can be held");
+    ok(hd.sends_while_probe_held > 0,
+       "held probe: the route resumes while the probe is still held (%d sends)",
+       hd.sends_while_probe_held);
+    has_str(log, "a probe was accepted and held", "held probe: the transition says why");
+    is_int(count_outcome(SPW_OK), 10, "held probe: every event delivered");
+    free(log);
+}
+
+/* Holds every batch and never confirms: only the shutdown ends it. */
+static void send_hold_forever(sink *k, spw_batch *b) {
+    spw_batch_hold(b);
+    answer_later(k, b, 3600000, SPW_OK, NULL);
+    if (ob.sends == 1)
+        spw_timer_start(k->aux, 100, 0);
+}
+
+static void aux_sigterm(sink *k) {
+    (void)k;
+    kill(getpid(), SIGTERM);
+}
+
+static void test_held_destroy(void) {
+    reset();
+    sc.n_events = 4;
+    sc.send = send_hold_forever;
+    sc.aux = aux_sigterm;
+    /* Every run ends with SIGTERM blocked (a late one must not kill a clean exit): unblock it. */
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+    log_start(SPW_LOG_ERROR);
+    is_int(run(&(opts){.concurrency = 1, .max_held = 8}), SPW_OK,
+           "held at shutdown: the pipeline stops on SIGTERM");
+    char *log = log_take();
+    is_int(count_outcome(SPW_RETRY), 4, "held at shutdown: held events answered retry");
+    is_int(ob.lent_now, 0, "held at shutdown: the sink gave back every held batch in destroy");
+    is_int(metric("sink.a", "batches_held"), 0, "held at shutdown: none left held");
+    ok(!strstr(log, "after destroy"), "held at shutdown: the core saw every batch come back");
+    free(log);
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
@@ -774,6 +918,10 @@ int main(void) {
     test_too_large_deadline();
     test_down_probe();
     test_down_up();
+    test_held();
+    test_held_late();
+    test_held_probe();
+    test_held_destroy();
     forget_last_run();
     return tap_done();
 }
