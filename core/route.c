@@ -451,6 +451,39 @@ unsigned spw_batch_attempt(const spw_batch *b) { return b->attempt; }
 
 uint64_t spw_batch_deadline(const spw_batch *b) { return batch_deadline(b); }
 
+/* What a sink's section makes of concurrency: the pipeline's, else the plugin's, else 1. */
+static unsigned route_concurrency(const spw__stage_def *def) {
+    unsigned dflt = def->plugin->sink->default_concurrency;
+    return def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
+}
+
+static unsigned route_max_held(const spw__stage_def *def) {
+    return def->sink.max_held > 0 ? (unsigned)def->sink.max_held : route_concurrency(def);
+}
+
+/* From the section, not the route: a sink may ask in create(), before its route exists. */
+static spw_limits limits_of(const spw__stage_def *def) {
+    spw_limits l;
+    memset(&l, 0, sizeof l);
+    l.max_records = (uint64_t)def->sink.batch_max_records;
+    l.max_bytes = (uint64_t)def->sink.batch_max_bytes;
+    l.max_delay_ms = (uint64_t)def->sink.batch_max_delay_ms;
+    l.concurrency = route_concurrency(def);
+    l.max_held = route_max_held(def);
+    return l;
+}
+
+spw_limits spw_batch_limits(const spw_batch *b) { return limits_of(b->route->def); }
+
+spw_limits spw_sink_limits(const spw_stage *st) {
+    if (!st || st->def->kind != SPW_KIND_SINK) {
+        spw_limits none;
+        memset(&none, 0, sizeof none);
+        return none;
+    }
+    return limits_of(st->def);
+}
+
 void spw_batch_set_result(spw_batch *b, size_t i, spw_result res, const char *reason) {
     if (i >= b->n)
         return;
@@ -759,9 +792,8 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
             r->filters[i] = &w->stages[def->filters[i]];
     }
     r->batching = def->sink.batch_max_records > 1;
-    unsigned dflt = def->plugin->sink->default_concurrency;
-    r->concurrency = def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
-    r->max_held = def->sink.max_held > 0 ? (unsigned)def->sink.max_held : r->concurrency;
+    r->concurrency = route_concurrency(def);
+    r->max_held = route_max_held(def);
     r->on_reject = (enum spw__on_reject)def->sink.on_reject;
     uv_timer_init(&w->loop, &r->delay_timer);
     uv_timer_init(&w->loop, &r->retry_timer);

@@ -18,7 +18,8 @@
  *
  * Changelog (newest first):
  *   2026-12-07  1.1  Sink contract, core side: SPW_TOO_LARGE (the core
- *                    splits the batch); spw_sink_down/spw_sink_up (the
+ *                    splits the batch); spw_batch_limits/spw_sink_limits
+ *                    (spw_limits); spw_sink_down/spw_sink_up (the
  *                    core holds the route and probes); spw_batch_hold
  *                    (held batches, the route's max_held); gauges and
  *                    histograms (spw_gauge_*, spw_histogram_*,

@@ -336,6 +336,27 @@ SPW_API unsigned spw_batch_attempt(const spw_batch *b);
 SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
 
 /*
+ * The route's batching and concurrency limits (ABI 1.1), as configured in
+ * the sink's section (or defaulted), so a sink can check its own request
+ * against them, e.g. its body after compression against max_bytes. The
+ * records of a batch stay within max_records and, but for a single record
+ * larger than it, max_bytes; the framed body adds the codec's framing.
+ * Returned by value; the reserved fields are zero (room for later minors).
+ */
+typedef struct spw_limits {
+    uint64_t max_records;  /* batch_max_records */
+    uint64_t max_bytes;    /* batch_max_bytes: encoded bytes of a batch's records */
+    uint64_t max_delay_ms; /* batch_max_delay */
+    uint32_t concurrency;  /* batches in progress with the sink at once, per worker */
+    uint32_t max_held;     /* batches the sink may hold at once, per worker (spw_batch_hold) */
+    uint64_t reserved[4];
+} spw_limits;
+/* The limits of the route that lent b. */
+SPW_API spw_limits spw_batch_limits(const spw_batch *b);
+/* The limits of a sink's route, from create() on (all zero for a stage that is not a sink). */
+SPW_API spw_limits spw_sink_limits(const spw_stage *st);
+
+/*
  * Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT, or since ABI
  * 1.1 SPW_TOO_LARGE: this record alone is too big for the destination, and
  * is rejected with the reason "too large: REASON"); reason is copied.

@@ -908,6 +908,51 @@ static void test_held_destroy(void) {
     free(log);
 }
 
+/* ---- the route's limits, as the sink sees them ------------------------------- */
+
+static spw_limits lim_create, lim_batch;
+
+static void created_limits(sink *k) { lim_create = spw_sink_limits(k->st); }
+
+static void send_limits(sink *k, spw_batch *b) {
+    lim_batch = spw_batch_limits(b);
+    answer_later(k, b, 1, SPW_OK, NULL);
+}
+
+static bool limits_are(spw_limits l, uint64_t recs, uint64_t bytes, uint64_t delay, uint32_t conc,
+                       uint32_t held) {
+    bool zero = true;
+    for (size_t i = 0; i < sizeof l.reserved / sizeof l.reserved[0]; i++)
+        zero = zero && l.reserved[i] == 0;
+    return l.max_records == recs && l.max_bytes == bytes && l.max_delay_ms == delay &&
+           l.concurrency == conc && l.max_held == held && zero;
+}
+
+static void test_limits(void) {
+    reset();
+    memset(&lim_create, 0, sizeof lim_create);
+    memset(&lim_batch, 0, sizeof lim_batch);
+    sc.n_events = 3;
+    sc.created = created_limits;
+    sc.send = send_limits;
+    run(&(opts){.batch = 7, .batch_bytes = 12345, .batch_delay_ms = 30, .concurrency = 3,
+                .max_held = 5});
+    ok(limits_are(lim_create, 7, 12345, 30, 3, 5),
+       "limits: spw_sink_limits in create() gives the section's values (%llu, %llu, %llu, %u, %u)",
+       (unsigned long long)lim_create.max_records, (unsigned long long)lim_create.max_bytes,
+       (unsigned long long)lim_create.max_delay_ms, lim_create.concurrency, lim_create.max_held);
+    ok(limits_are(lim_batch, 7, 12345, 30, 3, 5), "limits: spw_batch_limits gives the same");
+
+    reset();
+    sc.n_events = 1;
+    sc.send = send_limits;
+    run(&(opts){.batch_delay_ms = 30});
+    ok(limits_are(lim_batch, 1, 1 << 20, 30, 4, 4),
+       "limits: defaults: the sink's default concurrency (4), max_held as many (%u, %u)",
+       lim_batch.concurrency, lim_batch.max_held);
+    ok(limits_are(spw_sink_limits(NULL), 0, 0, 0, 0, 0), "limits: NULL stage: all zero");
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
     test_big_batch();
@@ -922,6 +967,7 @@ int main(void) {
     test_held_late();
     test_held_probe();
     test_held_destroy();
+    test_limits();
     forget_last_run();
     return tap_done();
 }
