@@ -5,7 +5,9 @@
  * K-N.so) in one of the search directories, in this order: --plugin-dir
  * arguments, SPILLWAY_PLUGIN_PATH (colon-separated), then the installed
  * plugin directory (SPW_PLUGIN_DIR). Modules are opened local and resident
- * (never unloaded: a plugin may have registered callbacks with libraries).
+ * (never unloaded: a plugin may have registered callbacks with libraries),
+ * with every symbol bound at load (RTLD_NOW), so an unresolved symbol or a
+ * missing library fails the open, and --check, naming what is missing.
  * Loading happens once, before workers start: libltdl is not thread-safe.
  */
 #ifndef SPW_CORE_LOADER_H

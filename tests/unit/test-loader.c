@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "pipeline.h"
 #include "tap.h"
 
 static char plugdir[4096];
@@ -371,13 +372,15 @@ static void test_open_file(void) {
     has_str(err.msg, "bad option table", "  ... blaming the option table");
     diag("%s", err.msg);
 
-    /* Lazy binding hides the undefined symbol: this is what test-dlopen-all is for. */
-    if (getenv("LD_BIND_NOW") && *getenv("LD_BIND_NOW")) {
-        ok(1, "# SKIP LD_BIND_NOW is set, so libltdl resolves eagerly");
-    } else {
-        is_int(spw__loader_open_file(module_path("sink-unresolved"), &q, &err), SPW_OK,
-               "sink-unresolved loads through libltdl (lazy binding): %s", err.msg);
-    }
+    /* Every symbol is bound at load: the undefined one fails the open, named. */
+    open_refused("sink-unresolved", SPW_ERR_IO, "undefined symbol: spw_does_not_exist");
+    spw__loader_open_file(module_path("sink-unresolved"), &q, &err);
+    has_str(err.msg, ".libs/sink-unresolved.so", "  ... naming the shared object dlopen tried");
+    q = NULL;
+    err.msg[0] = '\0';
+    is_int(spw__loader_open_file(module_path("sink-unresolved"), &q, &err), SPW_ERR_IO,
+           "  ... and again on a second try (nothing of it stayed loaded)");
+    ok(q == NULL, "  ... with no descriptor handed out");
 
     char missing[4300];
     snprintf(missing, sizeof missing, "%s/sink-absent.la", plugdir);
@@ -484,6 +487,23 @@ static long column_of(const char *text, const char *prefix, const char *word) {
     return -1;
 }
 
+/*
+ * `spillway --check` is spw__pipeline_load: a plugin with an unresolved
+ * symbol must stop it, with the file, line, section and key of the
+ * pipeline and the symbol dlopen could not find.
+ */
+static void test_check_unresolved(void) {
+    spw__pipeline *p = NULL;
+    spw_err err = {{0}};
+    const char *text = "[sink.u]\nplugin = unresolved\ncodec = c\n\n[codec.c]\nplugin = json\n";
+    spw_result r = spw__pipeline_load("unresolved.ini", text, &p, &err);
+    ok(r != SPW_OK && p == NULL, "--check refuses a pipeline naming a plugin with an unresolved symbol");
+    has_str(err.msg, "unresolved.ini:2: [sink.u] key 'plugin'", "  ... naming file, line, section and key");
+    has_str(err.msg, "spw_does_not_exist", "  ... and the missing symbol");
+    diag("%s", err.msg);
+    spw__pipeline_free(p);
+}
+
 static void test_list(void) {
     char *out = NULL, *errs = NULL;
     int n = run_list(&out, &errs);
@@ -498,6 +518,7 @@ static void test_list(void) {
     has_str(errs, "sink-abimajor.la: built for plugin ABI", "  ... but on stderr with its reason");
     has_str(errs, "sink-nodescriptor.la: not a spillway plugin", "  ... every broken one");
     has_str(errs, "filter-wrongkind.la", "  ... including a mis-named one");
+    has_str(errs, "undefined symbol: spw_does_not_exist", "  ... and one with an unresolved symbol");
     diag("stdout:\n%s", out);
     free(out);
     free(errs);
@@ -608,6 +629,7 @@ int main(void) {
     test_lifecycle();
     test_open_file();
     test_find();
+    test_check_unresolved();
     test_list();
     test_first_dir_wins();
     test_orphan_la();
