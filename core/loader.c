@@ -28,6 +28,7 @@
 
 #include "loader.h"
 #include "options.h"
+#include "pipeline.h"
 
 #ifndef SPW_PLUGIN_DIR
 #error "SPW_PLUGIN_DIR must be defined by the build (see Makefile.am)"
@@ -166,6 +167,32 @@ static const char *missing_kind_callback(const spw_plugin *p) {
     return NULL;
 }
 
+/* True when option o claims key k (a secret also claims K_file). */
+static bool claims(const spw_option *o, const char *k) {
+    if (strcmp(o->name, k) == 0)
+        return true;
+    size_t n = strlen(o->name);
+    return (o->flags & SPW_OPT_SECRET) && strncmp(k, o->name, n) == 0 && strcmp(k + n, "_file") == 0;
+}
+
+/*
+ * The first key of the plugin's option table that the core reads in the
+ * plugin's section (`plugin` in every section; a sink's route options in
+ * [sink.*]), or NULL. Such a key could never reach the plugin: the core
+ * takes it first, or the section's tables claim it twice.
+ */
+static const char *core_key_clash(const spw_plugin *p) {
+    const spw_option *route = p->kind == SPW_KIND_SINK ? spw__route_options() : NULL;
+    for (const spw_option *o = p->options; o && o->name; o++) {
+        if (claims(o, "plugin"))
+            return "plugin";
+        for (const spw_option *c = route; c && c->name; c++)
+            if (claims(o, c->name))
+                return c->name;
+    }
+    return NULL;
+}
+
 spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err) {
     if (!path)
         path = "plugin";
@@ -245,6 +272,12 @@ spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err
         spw_result r = spw__opts_check_table(p->options, p->config_size, &sub);
         if (r != SPW_OK)
             return spw_err_set(err, r, "%s: bad option table: %s", path, sub.msg);
+        const char *key = core_key_clash(p);
+        if (key)
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "%s: option table declares '%s', a key the core reads in every "
+                               "[%s.*] section; the plugin must name its option otherwise",
+                               path, key, kname);
     }
     return SPW_OK;
 }

@@ -36,8 +36,9 @@ SPW_API spw_result spw__loader_open_file(const char *path, const spw_plugin **ou
  * than the core, struct_size as the minor implies, known kind with exactly
  * the matching ops set and their mandatory callbacks present, name, version
  * and description present, create/destroy present, option table valid
- * (spw__opts_check_table). Refusals are one sentence naming the file and,
- * for ABI problems, both versions.
+ * (spw__opts_check_table) and declaring no key the core reads in the
+ * plugin's section (`plugin`; for a sink, the route's options). Refusals
+ * are one sentence naming the file and, for ABI problems, both versions.
  */
 SPW_API spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err);
 

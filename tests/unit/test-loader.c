@@ -174,6 +174,57 @@ static void test_check_reads_header_first(void) {
     is_int(spw__loader_check(NULL, "null.so", &err), SPW_ERR_INVAL, "a NULL descriptor is refused");
 }
 
+/* A plugin's option table must not declare a key the core reads in its section. */
+static void test_check_core_keys(void) {
+    spw_plugin p;
+    spw_err err = {{0}};
+    static const spw_option plugin_key[] = {
+        {"plugin", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, 0, "Mine."},
+        SPW_OPTIONS_END,
+    };
+    for (int k = SPW_KIND_SOURCE; k <= SPW_KIND_SINK; k++) {
+        p = valid((spw_kind)k);
+        p.options = plugin_key;
+        p.config_size = sizeof(char *);
+        refused(&p, SPW_ERR_INVAL, "declares 'plugin', a key the core reads", kinds[k]);
+    }
+    spw__loader_check(&p, "mem.so", &err);
+    has_str(err.msg, "[sink.*] section", "  ... naming the kind of section");
+
+    /* Every option of a route is a sink's core key, and only a sink's. */
+    const spw_option *route = spw__route_options();
+    int n = 0, refused_sink = 0, accepted_other = 0;
+    for (const spw_option *o = route; o && o->name; o++, n++) {
+        spw_option one[2] = {{o->name, SPW_OPT_INT, 0, NULL, 0, 0, NULL, 0, "Mine."},
+                             SPW_OPTIONS_END};
+        p = valid(SPW_KIND_SINK);
+        p.options = one;
+        p.config_size = sizeof(int64_t);
+        char want[128];
+        snprintf(want, sizeof want, "declares '%s'", o->name);
+        err.msg[0] = '\0';
+        refused_sink += spw__loader_check(&p, "mem.so", &err) == SPW_ERR_INVAL &&
+                        strstr(err.msg, want) != NULL;
+        p = valid(SPW_KIND_CODEC);
+        p.options = one;
+        p.config_size = sizeof(int64_t);
+        accepted_other += spw__loader_check(&p, "mem.so", &err) == SPW_OK;
+    }
+    ok(n >= 10, "the route has its options (%d)", n);
+    is_int(refused_sink, n, "a sink declaring any route option (concurrency, batch_*...) is refused");
+    is_int(accepted_other, n, "  ... while a codec may use those names");
+
+    static const spw_option secret_file[] = {
+        {"batch_max", SPW_OPT_STRING, SPW_OPT_SECRET, NULL, 0, 0, NULL, 0, "Mine."},
+        SPW_OPTIONS_END,
+    };
+    p = valid(SPW_KIND_SINK);
+    p.options = secret_file;
+    p.config_size = sizeof(char *);
+    is_int(spw__loader_check(&p, "mem.so", &err), SPW_OK,
+           "a sink option merely starting like a core key is fine: %s", err.msg);
+}
+
 static void test_check_fields(void) {
     spw_plugin p;
 
@@ -363,6 +414,10 @@ static void test_open_file(void) {
     open_refused("sink-opsmismatch", SPW_ERR_INVAL, "must not set .filter");
     open_refused("sink-namemismatch", SPW_ERR_INVAL, "sink 'other'");
     open_refused("filter-wrongkind", SPW_ERR_INVAL, "module is named 'filter-wrongkind'");
+    open_refused("sink-corekey", SPW_ERR_INVAL,
+                 "declares 'concurrency', a key the core reads in every [sink.*] section");
+    open_refused("filter-corekey", SPW_ERR_INVAL,
+                 "declares 'plugin', a key the core reads in every [filter.*] section");
 
     q = NULL;
     err.msg[0] = '\0';
@@ -625,6 +680,7 @@ int main(void) {
     test_check_abi();
     test_check_reads_header_first();
     test_check_fields();
+    test_check_core_keys();
 
     test_lifecycle();
     test_open_file();
