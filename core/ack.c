@@ -57,14 +57,20 @@ static void maybe_release(spw_event *ev) {
         return;
     spw__worker *w = ev->worker;
     w->in_flight--;
+    spw_gauge_set(w->g_in_flight, (int64_t)w->in_flight);
     spw_event_unref(ev);
     spw__worker_released(w);
 }
 
 static void answer_now(spw_event *ev, bool call) {
     ev->state |= SPW__EV_ANSWERED;
-    if (call && ev->done)
+    if (call && ev->done) {
+        /* The deadline is submission time plus a constant: no timestamp of its own needed. */
+        spw__worker *w = ev->worker;
+        uint64_t submitted = ev->deadline - (uint64_t)w->p->conf.event_deadline_ms;
+        spw_histogram_observe(w->h_answer, (double)(uv_now(&w->loop) - submitted) / 1000.0);
         ev->done(ev, (spw_result)ev->outcome, ev->done_arg);
+    }
     maybe_release(ev);
 }
 
@@ -208,6 +214,7 @@ spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order, spw_done_
         order->tail = ev;
     }
     w->in_flight++;
+    spw_gauge_set(w->g_in_flight, (int64_t)w->in_flight);
     spw_counter_add(w->c_submitted, 1);
 
     /* The guard count keeps the event undecided until every route has been offered it. */

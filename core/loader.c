@@ -16,6 +16,7 @@
  * resident, so workers may read them freely afterwards.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <ltdl.h>
 #include <stdbool.h>
@@ -24,9 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader.h"
 #include "options.h"
+#include "pipeline.h"
 
 #ifndef SPW_PLUGIN_DIR
 #error "SPW_PLUGIN_DIR must be defined by the build (see Makefile.am)"
@@ -58,6 +61,15 @@ static struct {
      */
     bool ltdl_ready;
     bool ready; /* between spw__loader_init and spw__loader_exit */
+    /*
+     * The first dlopen failure of an existing file during the current
+     * open (libltdl goes on to try other candidates and would keep only
+     * the last, usually a mere "file not found"); lt_dlerror shows it
+     * through now_errcode, registered with lt_dladderror.
+     */
+    char now_error[SPW_ERR_MSG_MAX];
+    bool now_failed;
+    int now_errcode;
     lt_dladvise advise;
     char **dirs;
     size_t n_dirs;
@@ -156,6 +168,32 @@ static const char *missing_kind_callback(const spw_plugin *p) {
     return NULL;
 }
 
+/* True when option o claims key k (a secret also claims K_file). */
+static bool claims(const spw_option *o, const char *k) {
+    if (strcmp(o->name, k) == 0)
+        return true;
+    size_t n = strlen(o->name);
+    return (o->flags & SPW_OPT_SECRET) && strncmp(k, o->name, n) == 0 && strcmp(k + n, "_file") == 0;
+}
+
+/*
+ * The first key of the plugin's option table that the core reads in the
+ * plugin's section (`plugin` in every section; a sink's route options in
+ * [sink.*]), or NULL. Such a key could never reach the plugin: the core
+ * takes it first, or the section's tables claim it twice.
+ */
+static const char *core_key_clash(const spw_plugin *p) {
+    const spw_option *route = p->kind == SPW_KIND_SINK ? spw__route_options() : NULL;
+    for (const spw_option *o = p->options; o && o->name; o++) {
+        if (claims(o, "plugin"))
+            return "plugin";
+        for (const spw_option *c = route; c && c->name; c++)
+            if (claims(o, c->name))
+                return c->name;
+    }
+    return NULL;
+}
+
 spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err) {
     if (!path)
         path = "plugin";
@@ -235,6 +273,12 @@ spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err
         spw_result r = spw__opts_check_table(p->options, p->config_size, &sub);
         if (r != SPW_OK)
             return spw_err_set(err, r, "%s: bad option table: %s", path, sub.msg);
+        const char *key = core_key_clash(p);
+        if (key)
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "%s: option table declares '%s', a key the core reads in every "
+                               "[%s.*] section; the plugin must name its option otherwise",
+                               path, key, kname);
     }
     return SPW_OK;
 }
@@ -322,6 +366,78 @@ static char *module_file_in(const char *dir, const char *module, bool *nomem) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* Binding every symbol at load                                            */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * libltdl's own dlopen loader binds lazily (RTLD_LAZY) and has no advice
+ * to ask otherwise, so a plugin calling a function nothing defines would
+ * load, pass --check, and crash the first time that call runs, in
+ * production. This loader takes its place: libltdl still finds the file
+ * (search path, .la files, extensions) and hands it the path of the
+ * shared object, which it opens with RTLD_NOW, so an unresolved symbol or
+ * a missing library fails the open, naming what is missing, and nothing
+ * of the module stays mapped. Always RTLD_LOCAL: plugins are opened local
+ * (see spw__loader_init), and a plugin's symbols must never satisfy
+ * another's.
+ */
+static lt_module now_open(lt_user_data data, const char *filename, lt_dladvise advise) {
+    (void)data;
+    (void)advise;
+    dlerror();
+    void *h = dlopen(filename, RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        return h;
+    const char *why = dlerror();
+    if (filename && !state.now_failed && access(filename, F_OK) == 0) {
+        snprintf(state.now_error, sizeof state.now_error, "%s", why ? why : "dlopen failed");
+        state.now_failed = true;
+    }
+    lt_dlseterror(state.now_failed ? state.now_errcode : LT_ERROR_FILE_NOT_FOUND);
+    return NULL;
+}
+
+static int now_close(lt_user_data data, lt_module module) {
+    (void)data;
+    return dlclose(module) == 0 ? 0 : 1;
+}
+
+static void *now_sym(lt_user_data data, lt_module module, const char *name) {
+    (void)data;
+    void *p = dlsym(module, name);
+    if (!p)
+        lt_dlseterror(LT_ERROR_SYMBOL_NOT_FOUND);
+    return p;
+}
+
+static const lt_dlvtable now_loader = {
+    .name = "spw_dlopen_now",
+    .module_open = now_open,
+    .module_close = now_close,
+    .find_sym = now_sym,
+    .priority = LT_DLLOADER_PREPEND,
+};
+
+/* Puts now_loader first and, when libltdl lets us, removes its lazy loader. */
+static spw_result now_loader_install(spw_err *err) {
+    state.now_errcode = lt_dladderror(state.now_error);
+    if (state.now_errcode < 0 || lt_dlloader_add(&now_loader) != 0) {
+        const char *why = lt_dlerror();
+        return spw_err_set(err, SPW_ERR_STATE, "cannot install the plugin loader: %s",
+                           why ? why : "unknown libltdl error");
+    }
+    /*
+     * Without its lazy loader libltdl cannot fall back to a lazy open
+     * after ours failed. If it will not go, a fallback open is still
+     * refused (open_file checks now_failed), only with the module mapped.
+     * libltdl's own lt_dlexit frees a removed loader's vtable the same way.
+     */
+    lt_dlvtable *lazy = lt_dlloader_remove("lt_dlopen");
+    free(lazy);
+    return SPW_OK;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Registry and opening                                                    */
 /* ---------------------------------------------------------------------- */
 
@@ -391,8 +507,17 @@ spw_result spw__loader_open_file(const char *path, const spw_plugin **out, spw_e
      * Opening a rejected module runs its constructors and leaves it
      * mapped (resident modules cannot be closed); that is the price of
      * reading its descriptor at all, and it happens only at startup.
+     * (A module with an unresolved symbol or a missing library is not
+     * mapped at all: now_open binds everything first.)
      */
+    state.now_failed = false;
+    state.now_error[0] = '\0';
     lt_dlhandle h = lt_dlopenadvise(path, state.advise);
+    if (state.now_failed)
+        return spw_err_set(err, SPW_ERR_IO,
+                           "%s: cannot load module: %s (every symbol of a plugin must resolve "
+                           "when it is opened)",
+                           path, state.now_error);
     if (!h) {
         const char *why = lt_dlerror();
         if (!any_module_file(path))
@@ -449,6 +574,9 @@ spw_result spw__loader_init(const char *const *extra_dirs, size_t n_extra, spw_e
             return spw_err_set(err, SPW_ERR_STATE, "cannot initialise libltdl: %s",
                                why ? why : "unknown error");
         }
+        spw_result r = now_loader_install(err);
+        if (r != SPW_OK)
+            return r;
         state.ltdl_ready = true;
     }
     /*

@@ -6,7 +6,9 @@
  * arguments, SPILLWAY_PLUGIN_PATH (colon-separated), then the installed
  * plugin directory (SPW_PLUGIN_DIR), or instead of it SPILLWAY_PLUGIN_DIR
  * when that is set (empty: none). Modules are opened local and resident
- * (never unloaded: a plugin may have registered callbacks with libraries).
+ * (never unloaded: a plugin may have registered callbacks with libraries),
+ * with every symbol bound at load (RTLD_NOW), so an unresolved symbol or a
+ * missing library fails the open, and --check, naming what is missing.
  * Loading happens once, before workers start: libltdl is not thread-safe.
  */
 #ifndef SPW_CORE_LOADER_H
@@ -35,8 +37,9 @@ spw_result spw__loader_open_file(const char *path, const spw_plugin **out, spw_e
  * than the core, struct_size as the minor implies, known kind with exactly
  * the matching ops set and their mandatory callbacks present, name, version
  * and description present, create/destroy present, option table valid
- * (spw__opts_check_table). Refusals are one sentence naming the file and,
- * for ABI problems, both versions.
+ * (spw__opts_check_table) and declaring no key the core reads in the
+ * plugin's section (`plugin`; for a sink, the route's options). Refusals
+ * are one sentence naming the file and, for ABI problems, both versions.
  */
 spw_result spw__loader_check(const spw_plugin *p, const char *path, spw_err *err);
 

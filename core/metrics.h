@@ -1,9 +1,15 @@
 /*
- * core/metrics.h: counters. A counter belongs to one stage instance on one
- * worker and is only ever added to by that worker's thread (a relaxed
- * atomic load and store, so the main thread can read it at any time
- * without a lock, and the hot path takes no locked instruction). Reports sum
- * counters of the same stage and name across workers.
+ * core/metrics.h: counters, gauges and histograms. A metric belongs to one
+ * stage instance on one worker and is only ever written by that worker's
+ * thread (relaxed atomic loads and stores, so the main thread can read it
+ * at any time without a lock, and the hot path takes no locked
+ * instruction). Reports merge the metrics of the same stage and name
+ * across workers: counters and gauges are summed, histograms are summed
+ * bucket by bucket.
+ *
+ * Names are meant for a Prometheus exporter as they are: lowercase with
+ * '_', base units in the name of what has one (answer_latency_seconds,
+ * batch_bytes); counters keep their existing names (no `_total`).
  */
 #ifndef SPW_CORE_METRICS_H
 #define SPW_CORE_METRICS_H
@@ -12,22 +18,106 @@
 #include <stdio.h>
 #include <spillway/plugin.h>
 
-struct spw_counter {
-    struct spw_counter *next;  /* registry list */
-    const char *stage;         /* borrowed from the stage def ("sink.es") */
+enum spw__metric_type {
+    SPW__METRIC_COUNTER = 1,
+    SPW__METRIC_GAUGE = 2,
+    SPW__METRIC_HISTOGRAM = 3,
+};
+
+/* Histograms have at most this many finite bucket bounds (plus +Inf). */
+#define SPW__HIST_MAX_BOUNDS 64
+
+/* What every metric in the registry starts with. */
+typedef struct spw__metric {
+    struct spw__metric *next; /* registry list */
+    const char *stage;        /* borrowed from the stage def ("sink.es") */
     char *name;
     char *help;
+    enum spw__metric_type type;
+} spw__metric;
+
+struct spw_counter {
+    spw__metric m;
     atomic_uint_fast64_t value;
+};
+
+struct spw_gauge {
+    spw__metric m;
+    atomic_int_fast64_t value;
+};
+
+struct spw_histogram {
+    spw__metric m;
+    size_t n_bounds;
+    double *bounds;                /* n_bounds finite upper bounds, increasing */
+    atomic_uint_fast64_t *buckets; /* n_bounds + 1 (the last is +Inf); not cumulative */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_bits; /* the sum of observations: a double's bits (one writer) */
 };
 
 typedef struct spw__metrics spw__metrics;
 
 spw__metrics *spw__metrics_new(void);
 void spw__metrics_free(spw__metrics *m);
-/* Thread-safe (workers register while they create their stages). */
+
+/*
+ * Registration is thread-safe (workers register while they create their
+ * stages). A name already registered for the stage with another type (or,
+ * for a histogram, other bounds) is refused with NULL: twins of one metric
+ * on several workers must be the same metric to be merged. NULL also when
+ * out of memory or, for a histogram, when the bounds are not 1 to
+ * SPW__HIST_MAX_BOUNDS finite, strictly increasing values.
+ */
 spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const char *name,
-                                   const char *help);
-/* One line per stage: "sink.out: batches=12 delivered=1000 ..." (summed over workers). */
+                                           const char *help);
+spw_gauge *spw__metrics_gauge(spw__metrics *m, const char *stage, const char *name,
+                                      const char *help);
+spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const char *name,
+                                              const char *help, const double *bounds,
+                                              size_t n_bounds);
+
+/* One metric merged over workers, as spw__metrics_visit shows it (borrowed for the call). */
+typedef struct spw__metric_view {
+    const char *stage, *name, *help;
+    enum spw__metric_type type;
+    uint64_t counter;        /* COUNTER */
+    int64_t gauge;           /* GAUGE */
+    size_t n_bounds;         /* HISTOGRAM: */
+    const double *bounds;    /*   n_bounds finite upper bounds */
+    const uint64_t *buckets; /*   n_bounds + 1 counts, not cumulative (the last is +Inf) */
+    uint64_t count;
+    double sum;
+} spw__metric_view;
+
+typedef void (*spw__metric_fn)(const spw__metric_view *v, void *arg);
+
+/*
+ * Calls fn once per metric, merged over workers: stage by stage in the
+ * order stages first registered, and within a stage in the order names
+ * first registered, so reports are stable. Takes the registry lock: fn must
+ * not register metrics.
+ */
+void spw__metrics_visit(spw__metrics *m, spw__metric_fn fn, void *arg);
+
+/*
+ * The merged value of one metric: a counter's or a gauge's value, a
+ * histogram's count. False when the stage has no metric of that name.
+ */
+bool spw__metrics_value(spw__metrics *m, const char *stage, const char *name, int64_t *out);
+
+/*
+ * The q-quantile (0 < q <= 1) of a merged histogram, estimated as the upper
+ * bound of the bucket holding it (INFINITY when it lies in the last,
+ * unbounded one; NAN when the histogram is empty).
+ */
+double spw__metrics_quantile(const spw__metric_view *v, double q);
+
+/*
+ * One line per stage: "sink.out: requests=12 delivered=1000 batches_held=3
+ * batch_records=10/10 ..." Counters as NAME=VALUE, always; a gauge as
+ * NAME=VALUE only when it is not 0, and a histogram as NAME=P50/P99 (bucket
+ * upper bounds) only once it has observations, to keep the line short.
+ */
 void spw__metrics_log(spw__metrics *m);
 
 #endif /* SPW_CORE_METRICS_H */

@@ -61,6 +61,8 @@ static const spw_option sink_options[] = {
      "Longest time the first event of a batch waits for more."},
     {"concurrency", SPW_OPT_INT, 0, "0", 0, 4096, NULL, SC(concurrency),
      "Requests in progress at once per worker; 0 uses the sink's default."},
+    {"max_held", SPW_OPT_INT, 0, "0", 0, 65536, NULL, SC(max_held),
+     "Delivered batches a sink may hold per worker until a later confirmation (they no longer count against concurrency); 0: as many as concurrency."},
     {"on_reject", SPW_OPT_ENUM, 0, "default", 0, 0, "default|dead-letter|retry|drop", SC(on_reject),
      "What a rejected event becomes: dead-letter (default when [pipeline] dead_letter is set), retry (default otherwise) or drop (XDR abandons it)."},
     {"retry_initial", SPW_OPT_DURATION, 0, "100ms", 1, 60000, NULL, SC(retry_initial_ms),
@@ -366,7 +368,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     spw__run run;
     memset(&run, 0, sizeof run);
     spw_result r = SPW_OK;
-    if (!(p->metrics = spw__metrics_new()))
+    /* A caller (a test) may lend its own registry, to read the metrics after the run. */
+    bool own_metrics = p->metrics == NULL;
+    if (own_metrics && !(p->metrics = spw__metrics_new()))
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     if (p->conf.dead_letter && (r = spw__dlq_open(p->conf.dead_letter, &p->dlq, err)) != SPW_OK)
         return r;
@@ -454,7 +458,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         spw__dlq_close(p->dlq);
         p->dlq = NULL;
     }
-    spw__metrics_free(p->metrics);
-    p->metrics = NULL;
+    if (own_metrics) {
+        spw__metrics_free(p->metrics);
+        p->metrics = NULL;
+    }
     return r;
 }

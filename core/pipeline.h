@@ -41,6 +41,7 @@ typedef struct spw__sink_conf {
     int64_t batch_max_bytes;
     int64_t batch_max_delay_ms;
     int64_t concurrency; /* 0 = the plugin's default */
+    int64_t max_held;    /* 0 = as many as concurrency */
     int on_reject;       /* enum spw__on_reject, or -1 = default */
     int64_t retry_initial_ms;
     int64_t retry_max_ms;

@@ -10,6 +10,7 @@ const char *spw_result_str(spw_result r) {
     case SPW_RETRY: return "retry";
     case SPW_REJECT: return "rejected";
     case SPW_SKIP: return "skipped";
+    case SPW_TOO_LARGE: return "too large";
     case SPW_ERR_NOMEM: return "out of memory";
     case SPW_ERR_INVAL: return "invalid input";
     case SPW_ERR_CONFIG: return "invalid configuration";

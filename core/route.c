@@ -56,6 +56,7 @@ static void batch_clear_items(spw_batch *b) {
     b->due = 0;
     b->next = NULL;
     b->lent = false;
+    b->held = false;
 }
 
 static void batch_free(spw_batch *b) {
@@ -88,26 +89,40 @@ static spw_result batch_push(spw_batch *b, spw_event *ev, size_t off, size_t len
     return SPW_OK;
 }
 
-/* Keeps only items whose `keep` flag is set, compacting records in place. */
-static void batch_compact(spw_batch *b, const bool *keep) {
-    size_t n = 0, pos = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        spw__batch_item it = b->items[i];
-        if (!keep[i]) {
-            free(it.reason);
-            continue;
-        }
-        if (it.off != pos)
-            memmove(b->records.data + pos, b->records.data + it.off, it.len);
-        it.off = pos;
-        it.result = SPW__NO_RESULT;
-        free(it.reason);
-        it.reason = NULL;
-        pos += it.len;
-        b->items[n++] = it;
-    }
-    b->n = n;
-    b->records.len = pos;
+/*
+ * Compacting a batch in place, one item at a time, in order: a kept item
+ * moves down to slot `n` and its record down to offset `pos`. Both only
+ * ever move towards the front, over items already dealt with, so an item
+ * not yet reached (and its record, which a reject may still read) is never
+ * overwritten. No storage sized by the batch: a batch may hold a million
+ * records, far too many for a stack array.
+ */
+typedef struct compactor {
+    size_t n, pos;
+} compactor;
+
+/* Keeps item i for the next attempt, clearing this attempt's result. */
+static void compact_keep(spw_batch *b, compactor *c, size_t i) {
+    spw__batch_item it = b->items[i];
+    if (it.off != c->pos)
+        memmove(b->records.data + c->pos, b->records.data + it.off, it.len);
+    it.off = c->pos;
+    it.result = SPW__NO_RESULT;
+    free(it.reason);
+    it.reason = NULL;
+    c->pos += it.len;
+    b->items[c->n++] = it;
+}
+
+/* Leaves item i out; its event reference has gone elsewhere (reported, moved). */
+static void compact_drop(spw_batch *b, size_t i) {
+    free(b->items[i].reason);
+    b->items[i].reason = NULL;
+}
+
+static void compact_end(spw_batch *b, const compactor *c) {
+    b->n = c->n;
+    b->records.len = c->pos;
 }
 
 /* ---- outcomes --------------------------------------------------------- */
@@ -264,13 +279,16 @@ static bool drop_expired(spw__route *r, spw_batch *b) {
         expired += spw__ack_expired(b->items[i].ev);
     if (!expired)
         return b->n > 0;
-    bool keep[b->n];
+    compactor c = {0, 0};
     for (size_t i = 0; i < b->n; i++) {
-        keep[i] = !spw__ack_expired(b->items[i].ev);
-        if (!keep[i])
+        if (spw__ack_expired(b->items[i].ev)) {
             report(r, b->items[i].ev, SPW_RETRY);
+            compact_drop(b, i);
+        } else {
+            compact_keep(b, &c, i);
+        }
     }
-    batch_compact(b, keep);
+    compact_end(b, &c);
     return b->n > 0;
 }
 
@@ -278,24 +296,30 @@ static spw_result build_body(spw__route *r, spw_batch *b, spw_err *err) {
     const spw_codec_ops *codec = r->codec->def->plugin->codec;
     if (!r->batching || !codec->frame)
         return SPW_OK; /* the body is the records buffer itself */
-    spw_slice stack[64];
-    spw_slice *recs = b->n <= 64 ? stack : malloc(b->n * sizeof *recs);
-    if (!recs)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory framing a batch");
+    /* The slices live in route-owned scratch that only grows: no allocation per send. */
+    if (b->n > r->recs_cap) {
+        spw_slice *grown = realloc(r->recs, b->n * sizeof *grown);
+        if (!grown)
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory framing a batch");
+        r->recs = grown;
+        r->recs_cap = b->n;
+    }
     for (size_t i = 0; i < b->n; i++)
-        recs[i] = (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
+        r->recs[i] = (spw_slice){b->records.data + b->items[i].off, b->items[i].len};
     b->body.len = 0;
-    spw_result res = codec->frame(r->codec->inst, recs, b->n, &b->body, err);
-    if (recs != stack)
-        free(recs);
-    return res;
+    return codec->frame(r->codec->inst, r->recs, b->n, &b->body, err);
 }
 
-static void send_batch(spw__route *r, spw_batch *b) {
+/* Sends b (as the probe of a route that is down when `probe`); false when nothing was left to send. */
+static bool send_batch(spw__route *r, spw_batch *b, bool probe) {
     spw_err err = {""};
     if (!drop_expired(r, b)) {
         batch_recycle(r, b);
-        return;
+        return false;
+    }
+    if (probe) {
+        r->probe = b;
+        r->probe_due = false;
     }
     spw_result res = build_body(r, b, &err);
     b->attempt++;
@@ -304,21 +328,97 @@ static void send_batch(spw__route *r, spw_batch *b) {
     spw_counter_add(r->c_batches, 1);
     if (b->attempt > 1)
         spw_counter_add(r->c_retries, 1);
-    if (res == SPW_OK)
+    if (res == SPW_OK) {
+        spw_histogram_observe(r->h_records, (double)b->n);
+        spw_histogram_observe(r->h_bytes, (double)spw_batch_body(b).len);
         res = r->sink->def->plugin->sink->send(r->sink->inst, b, &err);
+    }
     if (res != SPW_OK)
         spw_batch_done(b, SPW_RETRY, err.msg[0] ? err.msg : spw_result_str(res));
+    return true;
 }
 
 void spw__route_pump(spw__route *r) {
     while (r->lent < r->concurrency && r->ready_head && !r->closing) {
+        /* Down: the batches wait, but for one probe once its time has come. */
+        if (r->down && (!r->probe_due || r->probe))
+            break;
         spw_batch *b = r->ready_head;
         r->ready_head = b->next;
         if (!r->ready_head)
             r->ready_tail = NULL;
         b->next = NULL;
-        send_batch(r, b);
+        /* A batch whose events all expired is released, not sent: the next one may probe. */
+        send_batch(r, b, r->down);
     }
+}
+
+/* ---- destination down ------------------------------------------------- */
+
+/* Longest hold between probes: a sink's mistake must not park a route for days. */
+#define PROBE_MAX_MS (3600u * 1000u)
+
+static void on_probe(uv_timer_t *t) {
+    spw__route *r = t->data;
+    r->probe_due = true;
+    spw__worker_kick(r->w);
+}
+
+static void probe_arm(spw__route *r) {
+    r->probe_due = false;
+    uv_timer_start(&r->probe_timer, on_probe, r->probe_ms, 0);
+}
+
+static void route_up(spw__route *r, const char *why) {
+    if (!r->down)
+        return;
+    r->down = false;
+    r->probe = NULL;
+    r->probe_due = false;
+    uv_timer_stop(&r->probe_timer);
+    spw_gauge_set(r->g_down, 0);
+    spw_gauge_add(r->w->g_routes_down, -1);
+    spw__log(route_title(r), SPW_LOG_INFO, "destination up again after %llu ms (%s); resuming",
+             (unsigned long long)(uv_now(&r->w->loop) - r->down_since), why);
+    spw__worker_kick(r->w);
+}
+
+void spw_sink_down(spw_stage *st, uint64_t probe_after_ms, const char *reason) {
+    spw__route *r = st ? st->route : NULL;
+    if (!r) {
+        if (st)
+            spw_log(st, SPW_LOG_ERROR, "spw_sink_down: only a sink may say so, after create(); ignored");
+        return;
+    }
+    if (r->closing)
+        return;
+    if (probe_after_ms > PROBE_MAX_MS)
+        probe_after_ms = PROBE_MAX_MS;
+    const char *why = reason && *reason ? reason : "no reason given";
+    if (!r->down) {
+        /* Logged and counted once per transition, not per batch. */
+        r->down = true;
+        r->down_since = uv_now(&r->w->loop);
+        spw_counter_add(r->c_down, 1);
+        spw_gauge_set(r->g_down, 1);
+        spw_gauge_add(r->w->g_routes_down, 1);
+        spw__log(route_title(r), SPW_LOG_WARN,
+                 "destination down (%s); holding this route's batches, probing in %llu ms", why,
+                 (unsigned long long)probe_after_ms);
+    } else {
+        spw__log(route_title(r), SPW_LOG_DEBUG, "destination still down (%s); next probe in %llu ms",
+                 why, (unsigned long long)probe_after_ms);
+    }
+    /* A probe still out has failed: the sink says so. Its batch ends as the sink answers it. */
+    r->probe = NULL;
+    r->probe_ms = probe_after_ms;
+    probe_arm(r);
+}
+
+void spw_sink_up(spw_stage *st) {
+    spw__route *r = st ? st->route : NULL;
+    if (r)
+        route_up(r, "the sink says so");
 }
 
 /* ---- the sink's side of a batch (SDK) ---------------------------------- */
@@ -351,6 +451,39 @@ unsigned spw_batch_attempt(const spw_batch *b) { return b->attempt; }
 
 uint64_t spw_batch_deadline(const spw_batch *b) { return batch_deadline(b); }
 
+/* What a sink's section makes of concurrency: the pipeline's, else the plugin's, else 1. */
+static unsigned route_concurrency(const spw__stage_def *def) {
+    unsigned dflt = def->plugin->sink->default_concurrency;
+    return def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
+}
+
+static unsigned route_max_held(const spw__stage_def *def) {
+    return def->sink.max_held > 0 ? (unsigned)def->sink.max_held : route_concurrency(def);
+}
+
+/* From the section, not the route: a sink may ask in create(), before its route exists. */
+static spw_limits limits_of(const spw__stage_def *def) {
+    spw_limits l;
+    memset(&l, 0, sizeof l);
+    l.max_records = (uint64_t)def->sink.batch_max_records;
+    l.max_bytes = (uint64_t)def->sink.batch_max_bytes;
+    l.max_delay_ms = (uint64_t)def->sink.batch_max_delay_ms;
+    l.concurrency = route_concurrency(def);
+    l.max_held = route_max_held(def);
+    return l;
+}
+
+spw_limits spw_batch_limits(const spw_batch *b) { return limits_of(b->route->def); }
+
+spw_limits spw_sink_limits(const spw_stage *st) {
+    if (!st || st->def->kind != SPW_KIND_SINK) {
+        spw_limits none;
+        memset(&none, 0, sizeof none);
+        return none;
+    }
+    return limits_of(st->def);
+}
+
 void spw_batch_set_result(spw_batch *b, size_t i, spw_result res, const char *reason) {
     if (i >= b->n)
         return;
@@ -359,9 +492,63 @@ void spw_batch_set_result(spw_batch *b, size_t i, spw_result res, const char *re
     b->items[i].reason = reason ? strdup(reason) : NULL;
 }
 
+spw_result spw_batch_hold(spw_batch *b) {
+    spw__route *r = b->route;
+    if (!b->lent || r->closing)
+        return SPW_ERR_STATE;
+    if (b->held)
+        return SPW_OK;
+    /* The cap keeps memory bounded: batches held plus batches in progress. */
+    if (r->held >= r->max_held)
+        return SPW_ERR_NOSPACE;
+    b->held = true;
+    r->lent--;
+    r->held++;
+    spw_gauge_set(r->g_held, (int64_t)r->held);
+    /* The destination took the probe's body: it is up. */
+    if (r->probe == b)
+        route_up(r, "a probe was accepted and held");
+    spw__worker_kick(r->w); /* a concurrency slot is free */
+    return SPW_OK;
+}
+
 void spw_batch_retry_after(spw_batch *b, uint64_t ms) {
     if (ms > b->retry_after_ms)
         b->retry_after_ms = ms;
+}
+
+/* Moves item `it` of b (its event reference and a copy of its record) to the end of h. */
+static spw_result split_push(spw_batch *h, const spw_batch *b, const spw__batch_item *it) {
+    size_t off = h->records.len;
+    if (spw_buf_append(&h->records, b->records.data + it->off, it->len) != SPW_OK)
+        return SPW_ERR_NOMEM;
+    if (batch_push(h, it->ev, off, it->len) != SPW_OK) {
+        h->records.len = off;
+        return SPW_ERR_NOMEM;
+    }
+    return SPW_OK;
+}
+
+/*
+ * Queues the halves of a batch the destination refused for its size, at
+ * the front of the ready queue, first half first: they carry the oldest
+ * events of the route, and go out before anything newer. Each is a new
+ * batch (attempt 1, framed again by the codec when sent). An empty half
+ * (a batch of one splittable record among others) is only recycled.
+ */
+static void split_queue(spw__route *r, spw_batch **half, size_t n_split, const char *reason) {
+    spw_counter_add(r->c_splits, 1);
+    spw__log(route_title(r), SPW_LOG_DEBUG,
+             "destination refused %zu record(s) as too large (%s); sending them again as %zu and %zu",
+             n_split, reason ? reason : "no reason given", half[0]->n, half[1] ? half[1]->n : 0);
+    for (int k = 1; k >= 0; k--) {
+        if (!half[k])
+            continue;
+        if (half[k]->n == 0)
+            batch_recycle(r, half[k]);
+        else
+            ready_push(r, half[k], true);
+    }
 }
 
 void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
@@ -372,37 +559,102 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
         return;
     }
     b->lent = false;
-    r->lent--;
+    if (b->held) {
+        b->held = false;
+        r->held--;
+        spw_gauge_set(r->g_held, (int64_t)r->held);
+    } else {
+        r->lent--;
+    }
+    uint64_t now = uv_now(&w->loop);
+    bool was_probe = r->probe == b;
+    if (was_probe)
+        r->probe = NULL;
+    bool answered = false; /* the destination answered some event: it is up */
 
-    bool keep[b->n ? b->n : 1];
-    size_t n_retry = 0;
+    /*
+     * "Too large" for the whole batch: the events that have no outcome of
+     * their own go on in two halves, each a new request, as long as their
+     * deadline has not come (a split is sent at once, so like a retry it
+     * must start before the deadline). Only a record that was refused
+     * alone is rejected for its size.
+     */
+    size_t n_split = 0;
+    if (res == SPW_TOO_LARGE && !r->closing && b->n > 1)
+        for (size_t i = 0; i < b->n; i++) {
+            const spw__batch_item *it = &b->items[i];
+            n_split += it->result == SPW__NO_RESULT && !spw__ack_expired(it->ev) &&
+                       it->ev->deadline > now;
+        }
+    spw_batch *half[2] = {NULL, NULL};
+    if (n_split > 0) {
+        half[0] = batch_new(r);
+        half[1] = n_split > 1 ? batch_new(r) : NULL;
+        if (!half[0] || (n_split > 1 && !half[1])) {
+            /* Out of memory: the events are retried as they are, which is never wrong. */
+            if (half[0])
+                batch_free(half[0]);
+            half[0] = NULL;
+            n_split = 0;
+        }
+    }
+
+    compactor c = {0, 0};
+    size_t k = 0;    /* splittable events met so far */
+    size_t late = 0; /* events already answered by their deadline */
+    char why_big[SPW_ERR_MSG_MAX];
     for (size_t i = 0; i < b->n; i++) {
         spw__batch_item *it = &b->items[i];
-        spw_result rr = it->result != SPW__NO_RESULT ? (spw_result)it->result : res;
+        bool own = it->result != SPW__NO_RESULT;
+        spw_result rr = own ? (spw_result)it->result : res;
         const char *why = it->reason ? it->reason : reason;
-        keep[i] = false;
-        if (rr == SPW_OK) {
+        bool in_time = !spw__ack_expired(it->ev) && it->ev->deadline > now && !r->closing;
+        answered = answered || rr == SPW_OK || rr == SPW_REJECT || rr == SPW_TOO_LARGE;
+        /* Safe, and said: the sender was answered retry and resends it (a duplicate if delivered). */
+        late += spw__ack_expired(it->ev);
+        if (rr == SPW_TOO_LARGE && !own && n_split > 0 && in_time) {
+            spw_batch *h = half[k++ < (n_split + 1) / 2 ? 0 : 1];
+            if (split_push(h, b, it) != SPW_OK) {
+                compact_keep(b, &c, i); /* retried as it is */
+                continue;
+            }
+        } else if (rr == SPW_OK) {
             report(r, it->ev, SPW_OK);
         } else if (rr == SPW_REJECT) {
             reject(r, it->ev, (spw_slice){b->records.data + it->off, it->len}, why);
-        } else if (spw__ack_expired(it->ev) || r->closing) {
+        } else if (rr == SPW_TOO_LARGE && in_time && (own || b->n == 1)) {
+            /* Refused alone (a batch of one, or its own result): no smaller body exists. */
+            snprintf(why_big, sizeof why_big, "too large: %s", why && *why ? why : "no reason given");
+            reject(r, it->ev, (spw_slice){b->records.data + it->off, it->len}, why_big);
+        } else if (!in_time) {
             report(r, it->ev, SPW_RETRY);
         } else {
-            keep[i] = true;
-            n_retry++;
+            /* Retry, and "too large" that could not be split (out of memory).
+             * Also when every event is kept: it clears this attempt's per-event
+             * results, which must not decide the next attempt. */
+            compact_keep(b, &c, i);
+            continue;
         }
+        compact_drop(b, i);
     }
-    if (n_retry == 0) {
+    compact_end(b, &c);
+    spw_counter_add(r->c_late, late);
+    if (half[0])
+        split_queue(r, half, n_split, reason);
+    if (was_probe && r->down) {
+        /* A probe the destination answered ends the hold; one all "retry" waits for the next. */
+        if (answered)
+            route_up(r, "a probe was answered");
+        else
+            probe_arm(r);
+    }
+    if (b->n == 0) {
         batch_recycle(r, b);
         spw__worker_kick(w);
         return;
     }
-    /* Also when every event is kept: it clears this attempt's per-event
-     * results, which must not decide the next attempt. */
-    batch_compact(b, keep);
 
     int ok = 0;
-    uint64_t now = uv_now(&w->loop);
     uint64_t delay = spw__backoff_delay(&w->rng, (uint64_t)r->def->sink.retry_initial_ms,
                                         (uint64_t)r->def->sink.retry_max_ms, b->attempt,
                                         b->retry_after_ms, now, batch_deadline(b), &ok);
@@ -428,12 +680,43 @@ void spw_batch_done(spw_batch *b, spw_result res, const char *reason) {
 
 /* ---- offering events -------------------------------------------------- */
 
+/*
+ * A filter answered something other than SPW_OK or SPW_SKIP: a bug or a
+ * failure in the filter, not a decision about the event. Counted on the
+ * filter's stage and logged at most once a second per worker thread.
+ */
+static void filter_error(spw__route *r, spw_stage *f, spw_result res) {
+    static _Thread_local uint64_t last_ms;
+    static _Thread_local uint64_t suppressed;
+    spw_counter_add(f->c_filter_errors, 1);
+    uint64_t now = uv_now(&r->w->loop);
+    if (last_ms && now - last_ms < 1000) {
+        suppressed++;
+        return;
+    }
+    if (suppressed)
+        spw__log(f->def->title, SPW_LOG_WARN,
+                 "filter answered %s (%d), neither ok nor skip; the event goes on to [%s] as if it "
+                 "passed (%llu more such answers in the last second)",
+                 spw_result_str(res), (int)res, route_title(r), (unsigned long long)suppressed);
+    else
+        spw__log(f->def->title, SPW_LOG_WARN,
+                 "filter answered %s (%d), neither ok nor skip; the event goes on to [%s] as if it "
+                 "passed",
+                 spw_result_str(res), (int)res, route_title(r));
+    last_ms = now;
+    suppressed = 0;
+}
+
 bool spw__route_offer(spw__route *r, spw_event *ev) {
     for (size_t i = 0; i < r->n_filters; i++) {
         spw_stage *f = r->filters[i];
-        /* Only an explicit SKIP drops: a failing filter must not lose events. */
-        if (f->def->plugin->filter->match(f->inst, ev) == SPW_SKIP)
+        spw_result fr = f->def->plugin->filter->match(f->inst, ev);
+        if (fr == SPW_SKIP)
             return false;
+        /* Only an explicit SKIP drops: a failing filter must not lose events. */
+        if (fr != SPW_OK)
+            filter_error(r, f, fr);
     }
     spw__ack_route_take(ev);
     spw_event_ref(ev);
@@ -509,12 +792,14 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
             r->filters[i] = &w->stages[def->filters[i]];
     }
     r->batching = def->sink.batch_max_records > 1;
-    unsigned dflt = def->plugin->sink->default_concurrency;
-    r->concurrency = def->sink.concurrency > 0 ? (unsigned)def->sink.concurrency : dflt ? dflt : 1;
+    r->concurrency = route_concurrency(def);
+    r->max_held = route_max_held(def);
     r->on_reject = (enum spw__on_reject)def->sink.on_reject;
     uv_timer_init(&w->loop, &r->delay_timer);
     uv_timer_init(&w->loop, &r->retry_timer);
-    r->delay_timer.data = r->retry_timer.data = r;
+    uv_timer_init(&w->loop, &r->probe_timer);
+    r->delay_timer.data = r->retry_timer.data = r->probe_timer.data = r;
+    r->sink->route = r;
 
     const char *t = def->title;
     spw__metrics *m = p->metrics;
@@ -527,8 +812,19 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
     r->c_batches = spw__metrics_register(m, t, "requests", "batches handed to the sink");
     r->c_retries = spw__metrics_register(m, t, "request_retries", "batches handed to the sink again");
     r->c_encode_errors = spw__metrics_register(m, t, "encode_errors", "events the codec failed to encode");
+    r->c_splits = spw__metrics_register(m, t, "splits", "batches split in two after the destination refused them as too large");
+    r->c_down = spw__metrics_register(m, t, "down_transitions", "times the sink said its destination went down");
+    r->g_down = spw__metrics_gauge(m, t, "destination_down", "1 while the sink says its destination is down");
+    r->c_late = spw__metrics_register(m, t, "late_outcomes", "events the sink gave back after their deadline had answered them retry");
+    r->g_held = spw__metrics_gauge(m, t, "batches_held", "delivered batches the sink holds until a later confirmation");
+    spw_buckets count = spw_buckets_count(), bytes = spw_buckets_bytes();
+    r->h_records = spw__metrics_histogram(m, t, "batch_records", "records per request sent",
+                                          count.bounds, count.n);
+    r->h_bytes = spw__metrics_histogram(m, t, "batch_bytes", "body bytes per request sent",
+                                        bytes.bounds, bytes.n);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
-        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors)
+        !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->c_splits ||
+        !r->c_down || !r->g_down || !r->c_late || !r->g_held || !r->h_records || !r->h_bytes)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     return SPW_OK;
 }
@@ -555,17 +851,28 @@ void spw__route_close(spw__route *r) {
     r->ready_head = r->ready_tail = NULL;
     release_all(r, r->retry_head);
     r->retry_head = NULL;
-    if (r->lent)
+    if (r->lent || r->held)
         spw__log(route_title(r), SPW_LOG_ERROR,
-                 "sink still holds %u batch(es) after destroy; their events stay unanswered", r->lent);
+                 "sink still has %u batch(es) after destroy (%u of them held); a sink must give "
+                 "every batch back in destroy",
+                 r->lent + r->held, r->held);
     if (r->spare) {
         batch_free(r->spare);
         r->spare = NULL;
     }
     spw_buf_free(&r->scratch);
+    free(r->recs);
+    r->recs = NULL;
     free(r->xbins.bins);
     free(r->filters);
     r->filters = NULL;
+    if (r->down) {
+        r->down = false;
+        spw_gauge_set(r->g_down, 0);
+        spw_gauge_add(r->w->g_routes_down, -1);
+    }
+    r->sink->route = NULL;
     uv_close((uv_handle_t *)&r->delay_timer, NULL);
     uv_close((uv_handle_t *)&r->retry_timer, NULL);
+    uv_close((uv_handle_t *)&r->probe_timer, NULL);
 }

@@ -31,6 +31,7 @@ struct spw_batch {
     uint64_t retry_after_ms;
     uint64_t due;                /* retry list: when to send again (monotonic ms) */
     bool lent;                   /* with the sink, between send and spw_batch_done */
+    bool held;                   /* lent, and held by the sink (spw_batch_hold) */
 };
 
 typedef struct spw__route {
@@ -41,6 +42,7 @@ typedef struct spw__route {
     size_t n_filters;
     bool batching;               /* batch_max_records > 1 */
     unsigned concurrency;
+    unsigned max_held;           /* batches the sink may hold (spw_batch_hold) at once */
     enum spw__on_reject on_reject;
 
     spw_batch *filling;          /* being filled; NULL when none */
@@ -48,14 +50,31 @@ typedef struct spw__route {
     spw_batch *ready_head, *ready_tail;
     spw_batch *retry_head;       /* sorted by due */
     uv_timer_t retry_timer;
-    unsigned lent;               /* batches with the sink */
+    unsigned lent;               /* batches with the sink, counted against concurrency */
+    unsigned held;               /* batches with the sink, held: not counted against concurrency */
     bool closing;
+
+    /*
+     * Destination down (spw_sink_down): no batch goes to the sink but one
+     * probe at a time, the first probe_ms after the sink said so.
+     */
+    bool down;
+    bool probe_due;              /* the probe timer fired: the next ready batch is the probe */
+    spw_batch *probe;            /* the probe with the sink; NULL when none */
+    uint64_t probe_ms;           /* the interval the sink asked for */
+    uint64_t down_since;         /* loop time of the transition, for the log */
+    uv_timer_t probe_timer;
     spw_buf scratch;             /* dead-letter lines */
+    spw_slice *recs;             /* framing scratch: one slice per record of the batch */
+    size_t recs_cap;
     spw__xform_scratch xbins;    /* bins of the transformed (shadow) event */
     spw_batch *spare;            /* one recycled batch, to avoid malloc per request */
 
     spw_counter *c_events, *c_delivered, *c_retried, *c_rejected, *c_dead, *c_dropped,
-        *c_batches, *c_retries, *c_encode_errors;
+        *c_batches, *c_retries, *c_encode_errors, *c_splits, *c_down, *c_late;
+    spw_gauge *g_down;                  /* 1 while the destination is down */
+    spw_gauge *g_held;                  /* batches held */
+    spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 
 spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def,

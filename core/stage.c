@@ -18,6 +18,11 @@ spw_result spw__stage_create(spw_stage *st, spw__worker *w, const spw__stage_def
     memset(st, 0, sizeof *st);
     st->worker = w;
     st->def = def;
+    if (def->kind == SPW_KIND_FILTER &&
+        !(st->c_filter_errors = spw__metrics_register(
+              w->p->metrics, def->title, "filter_errors",
+              "answers other than ok or skip (the event passed on)")))
+        return spw_err_set(err, SPW_ERR_NOMEM, "[%s] out of memory", def->title);
     spw_err perr = {""};
     void *inst = NULL;
     spw_result r = def->plugin->create(st, def->conf, &inst, &perr);
@@ -58,21 +63,65 @@ unsigned spw_stage_worker(const spw_stage *st) { return st->worker->index; }
 unsigned spw_stage_workers(const spw_stage *st) { return (unsigned)st->worker->p->conf.workers; }
 const char *spw_pipeline_name(const spw_stage *st) { return st->worker->p->conf.name; }
 
-/* The counters the core keeps for every sink route, under the sink's name. */
-static const char *const route_counters[] = {
+/* The metrics the core keeps under a stage's name: a plugin's must not land on them. */
+static const char *const route_metrics[] = {
     "events", "delivered", "retried", "rejected", "dead_lettered",
-    "dropped", "requests", "request_retries", "encode_errors", NULL,
+    "dropped", "requests", "request_retries", "encode_errors", "batch_records", "batch_bytes", "splits", "down_transitions",
+    "destination_down", "late_outcomes", "batches_held", NULL,
 };
+static const char *const filter_metrics[] = {"filter_errors", NULL};
+
+static bool core_metric(const spw_stage *st, const char *name) {
+    const char *const *names = st->def->kind == SPW_KIND_SINK     ? route_metrics
+                               : st->def->kind == SPW_KIND_FILTER ? filter_metrics
+                                                                  : NULL;
+    for (size_t i = 0; names && name && names[i]; i++)
+        if (strcmp(name, names[i]) == 0) {
+            spw_log(st, SPW_LOG_ERROR, "metric name '%s' is the core's; the plugin must choose another",
+                    name);
+            return true;
+        }
+    return false;
+}
+
+/* [a-z_][a-z0-9_]*, at most 64: the name a Prometheus exporter can show as it is. */
+static bool metric_name_ok(const spw_stage *st, const char *name) {
+    bool ok = name && *name && strlen(name) <= 64 && !(*name >= '0' && *name <= '9');
+    for (const char *c = name; ok && *c; c++)
+        ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+    if (!ok)
+        spw_log(st, SPW_LOG_ERROR,
+                "metric name '%s' is invalid (lowercase letters, digits and '_', at most 64, "
+                "not starting with a digit)",
+                name ? name : "(null)");
+    return ok;
+}
 
 spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help) {
-    /* A plugin counter must not silently add into one of the core's. */
-    for (size_t i = 0; st->def->kind == SPW_KIND_SINK && name && route_counters[i]; i++)
-        if (strcmp(name, route_counters[i]) == 0) {
-            spw_log(st, SPW_LOG_ERROR, "counter name '%s' is the core's; the plugin must choose another",
-                    name);
-            return NULL;
-        }
+    /* Counter names are not checked for their spelling: ABI 1.0 did not ask it of plugins. */
+    if (core_metric(st, name))
+        return NULL;
     return spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
+}
+
+spw_gauge *spw_gauge_register(spw_stage *st, const char *name, const char *help) {
+    if (!metric_name_ok(st, name) || core_metric(st, name))
+        return NULL;
+    return spw__metrics_gauge(st->worker->p->metrics, st->def->title, name, help);
+}
+
+spw_histogram *spw_histogram_register(spw_stage *st, const char *name, const char *help,
+                                      spw_buckets buckets) {
+    if (!metric_name_ok(st, name) || core_metric(st, name))
+        return NULL;
+    spw_histogram *h = spw__metrics_histogram(st->worker->p->metrics, st->def->title, name, help,
+                                              buckets.bounds, buckets.n);
+    if (!h)
+        spw_log(st, SPW_LOG_ERROR,
+                "histogram '%s' not registered: its buckets must be 1 to %d finite, increasing "
+                "bounds, the same on every worker",
+                name, SPW__HIST_MAX_BOUNDS);
+    return h;
 }
 
 static void on_timer(uv_timer_t *h) {

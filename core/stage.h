@@ -9,6 +9,7 @@
 #include "pipeline.h"
 
 struct spw__worker;
+struct spw__route;
 
 struct spw_stage {
     struct spw__worker *worker;
@@ -16,6 +17,8 @@ struct spw_stage {
     void *inst;          /* the plugin's instance; NULL until create succeeded */
     bool created;
     bool finished;       /* sources: spw_source_finished was called */
+    spw_counter *c_filter_errors; /* filters: answers other than SPW_OK and SPW_SKIP */
+    struct spw__route *route;     /* sinks: the route it serves; set once create() returned */
 };
 
 /* Creates the plugin instance (on the worker thread). */

@@ -190,6 +190,12 @@ static spw_result create_all(spw__worker *w, spw_err *err) {
     w->c_retry = spw__metrics_register(m, "pipeline", "answered_retry", "events answered retry");
     w->c_reject = spw__metrics_register(m, "pipeline", "answered_reject", "events answered rejected (dropped)");
     w->c_expired = spw__metrics_register(m, "pipeline", "deadline_expired", "events answered retry by their deadline");
+    w->g_in_flight = spw__metrics_gauge(m, "pipeline", "in_flight", "events submitted and not yet released");
+    w->g_routes_down = spw__metrics_gauge(m, "pipeline", "routes_down", "routes whose sink said its destination is down");
+    spw_buckets secs = spw_buckets_seconds();
+    w->h_answer = spw__metrics_histogram(m, "pipeline", "answer_latency_seconds",
+                                         "time from spw_submit to the event's answer", secs.bounds,
+                                         secs.n);
     return SPW_OK;
 }
 

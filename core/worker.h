@@ -57,8 +57,11 @@ typedef struct spw__worker {
     uv_timer_t drain_timer;
     bool idle_reported;              /* told main: all sources finished, nothing in flight */
 
-    /* Core counters of this worker. */
+    /* Core metrics of this worker. */
     spw_counter *c_submitted, *c_ok, *c_retry, *c_reject, *c_expired;
+    spw_gauge *g_in_flight;
+    spw_gauge *g_routes_down;        /* routes of this worker whose destination is down */
+    spw_histogram *h_answer;         /* submit to answer, seconds */
 } spw__worker;
 
 /* Runs on the worker thread: create stages, wait for go, run, tear down. */

@@ -81,3 +81,14 @@ check_LTLIBRARIES += tests/plugins/sink-unresolved.la
 tests_plugins_sink_unresolved_la_SOURCES = tests/plugins/sink-unresolved.c
 tests_plugins_sink_unresolved_la_LDFLAGS = $(SPW_TEST_UNRESOLVED_LDOPTS)
 tests_plugins_sink_unresolved_la_LIBADD = $(SPW_PLUGIN_LIBS)
+
+# Option tables that declare a key the core reads in their section.
+check_LTLIBRARIES += tests/plugins/sink-corekey.la
+tests_plugins_sink_corekey_la_SOURCES = tests/plugins/sink-corekey.c
+tests_plugins_sink_corekey_la_LDFLAGS = $(SPW_TEST_PLUGIN_LDOPTS)
+tests_plugins_sink_corekey_la_LIBADD = $(SPW_PLUGIN_LIBS)
+
+check_LTLIBRARIES += tests/plugins/filter-corekey.la
+tests_plugins_filter_corekey_la_SOURCES = tests/plugins/filter-corekey.c
+tests_plugins_filter_corekey_la_LDFLAGS = $(SPW_TEST_PLUGIN_LDOPTS)
+tests_plugins_filter_corekey_la_LIBADD = $(SPW_PLUGIN_LIBS)

@@ -8,3 +8,16 @@ check_PROGRAMS += tests/unit/test-transform
 TESTS += tests/unit/test-transform
 tests_unit_test_transform_SOURCES = tests/unit/test-transform.c
 tests_unit_test_transform_LDADD = libspillway-core.la $(UV_LIBS)
+
+# The sink contract: too large, limits, destination down, held batches,
+# filter results, core metrics; in-process plugins on the real pipeline.
+check_PROGRAMS += tests/unit/test-contract
+TESTS += tests/unit/test-contract
+tests_unit_test_contract_SOURCES = tests/unit/test-contract.c
+tests_unit_test_contract_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)
+
+# The metric registry: counters, gauges, histograms, merging, the stats line.
+check_PROGRAMS += tests/unit/test-metrics
+TESTS += tests/unit/test-metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test-metrics.c
+tests_unit_test_metrics_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)

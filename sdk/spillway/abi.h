@@ -24,6 +24,13 @@
  *                    a per-request token hook), its own error vocabulary,
  *                    and the HTTP option group (SPW_OPT_GROUP,
  *                    SPW_OPTION_HTTP) a plugin embeds with one line.
+ *                    Sink contract, core side: SPW_TOO_LARGE (the core
+ *                    splits the batch); spw_batch_limits/spw_sink_limits
+ *                    (spw_limits); spw_sink_down/spw_sink_up (the
+ *                    core holds the route and probes); spw_batch_hold
+ *                    (held batches, the route's max_held); gauges and
+ *                    histograms (spw_gauge_*, spw_histogram_*,
+ *                    spw_buckets_*).
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
  *                    accessors and builder, list/map walker, buffers,
  *                    logging, counters, timers, ordered completion,

@@ -14,6 +14,10 @@
  *     an instance is shared with another worker, so instances need no locks.
  *   - destroy() may close libuv handles: the core keeps running the loop
  *     until every handle is closed, so memory is released in close callbacks.
+ *   - A sink's destroy() gives back, with spw_batch_done(), every batch it
+ *     still has, held ones (spw_batch_hold) included; any outcome will do
+ *     (the core is stopping and answers what is left retry). A batch not
+ *     given back leaks, and its events stay counted in flight.
  *   - A function that takes a callback and returns an error never calls the
  *     callback.
  *   - Ordering guarantees: no source starts and no sink receives a batch on
@@ -128,17 +132,67 @@ SPW_API const char *spw_pipeline_name(const spw_stage *st);
 SPW_API int64_t spw_time_unix_ms(void);
 SPW_API uint64_t spw_time_mono_ms(void);
 
-/* Counters: registered in create(), summed over workers by the core. */
-typedef struct spw_counter spw_counter;
 /*
- * Returns the counter (borrowed, lives as long as the stage), or NULL when
- * out of memory or when a sink asks for a name the core already counts for
- * every sink (events, delivered, retried, rejected, dead_lettered, dropped,
- * requests, request_retries, encode_errors). spw_counter_add(NULL, n) is a no-op.
+ * Metrics: counters, gauges and histograms. Each is registered in create()
+ * by name, lives as long as the stage, and belongs to the worker that
+ * registered it: write it only from the stage's own worker thread (the
+ * core never locks on this path). Reports merge every worker's instance of
+ * a stage's metric: counters and gauges are summed, histograms summed
+ * bucket by bucket. A later Prometheus exporter shows names as they are,
+ * so name a metric for what it counts, with its base unit where it has one
+ * (`_seconds`, `_bytes`): lowercase letters, digits and '_'.
+ *
+ * Registration returns NULL when out of memory, when the name is one the
+ * core keeps for the stage (for a sink: events, delivered, retried,
+ * rejected, dead_lettered, dropped, requests, request_retries,
+ * encode_errors, and the 1.1 names listed in the plugin guide; for a
+ * filter: filter_errors), or when the stage already has a metric of that
+ * name of another kind. Every write function accepts NULL as a no-op, so a
+ * plugin may ignore a failed registration.
  */
+
+/* Counters: only go up. */
+typedef struct spw_counter spw_counter;
 SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
-/* Adds n. Call it only from the stage's own worker thread (counters are per worker). */
+/* Adds n. */
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
+
+/*
+ * Gauges (ABI 1.1): a value that goes up and down (connections open,
+ * requests waiting). The report is the sum over workers, so keep each
+ * worker's own share in its gauge. Names are checked: [a-z_][a-z0-9_]*,
+ * at most 64 characters.
+ */
+typedef struct spw_gauge spw_gauge;
+SPW_API spw_gauge *spw_gauge_register(spw_stage *st, const char *name, const char *help);
+SPW_API void spw_gauge_set(spw_gauge *g, int64_t v);
+SPW_API void spw_gauge_add(spw_gauge *g, int64_t delta);
+
+/*
+ * Histograms (ABI 1.1): a distribution of observed values (latencies,
+ * sizes), counted in fixed buckets chosen at registration. A bucket counts
+ * the observations <= its upper bound and above the previous one; one more,
+ * unbounded, counts the rest. The bounds are copied; they must be 1 to 64
+ * finite, strictly increasing values, the same on every worker.
+ */
+typedef struct spw_buckets {
+    const double *bounds; /* borrowed for the call */
+    size_t n;
+} spw_buckets;
+/* Buckets from a static array: SPW_BUCKETS(my_bounds). */
+#define SPW_BUCKETS(array) ((spw_buckets){(array), sizeof(array) / sizeof((array)[0])})
+/* Log-scale presets: seconds from 1 ms to ~65 s (doubling); bytes from 64 B to
+ * 1 GiB (times 4); counts 1, 2, 5, 10, 20, 50 ... 1,000,000. */
+SPW_API spw_buckets spw_buckets_seconds(void);
+SPW_API spw_buckets spw_buckets_bytes(void);
+SPW_API spw_buckets spw_buckets_count(void);
+
+typedef struct spw_histogram spw_histogram;
+/* Name checked as for gauges; use the base unit: latency in seconds, sizes in bytes. */
+SPW_API spw_histogram *spw_histogram_register(spw_stage *st, const char *name, const char *help,
+                                              spw_buckets buckets);
+/* Counts one observation (NaN is ignored). No lock, no allocation. */
+SPW_API void spw_histogram_observe(spw_histogram *h, double v);
 
 /* Timers on the stage's loop. */
 typedef struct spw_timer spw_timer;
@@ -218,7 +272,14 @@ typedef struct spw_source_ops {
 /* ---------------------------------------------------------------------- */
 
 typedef struct spw_filter_ops {
-    /* SPW_OK to pass the event on, SPW_SKIP when it is not for this route. */
+    /*
+     * SPW_OK to pass the event on, SPW_SKIP when it is not for this route
+     * (an event no route wants is answered delivered at once). Any other
+     * answer (SPW_RETRY, SPW_REJECT, an error) is a filter error, not a
+     * decision: the event passes on as with SPW_OK, so a failing filter
+     * never loses data, and the core counts it (`filter_errors` under the
+     * filter's name) and logs it at most once a second per worker.
+     */
     spw_result (*match)(void *inst, const spw_event *ev);
 } spw_filter_ops;
 
@@ -276,8 +337,53 @@ SPW_API unsigned spw_batch_attempt(const spw_batch *b);
  */
 SPW_API uint64_t spw_batch_deadline(const spw_batch *b);
 
-/* Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT); reason is copied. */
+/*
+ * The route's batching and concurrency limits (ABI 1.1), as configured in
+ * the sink's section (or defaulted), so a sink can check its own request
+ * against them, e.g. its body after compression against max_bytes. The
+ * records of a batch stay within max_records and, but for a single record
+ * larger than it, max_bytes; the framed body adds the codec's framing.
+ * Returned by value; the reserved fields are zero (room for later minors).
+ */
+typedef struct spw_limits {
+    uint64_t max_records;  /* batch_max_records */
+    uint64_t max_bytes;    /* batch_max_bytes: encoded bytes of a batch's records */
+    uint64_t max_delay_ms; /* batch_max_delay */
+    uint32_t concurrency;  /* batches in progress with the sink at once, per worker */
+    uint32_t max_held;     /* batches the sink may hold at once, per worker (spw_batch_hold) */
+    uint64_t reserved[4];
+} spw_limits;
+/* The limits of the route that lent b. */
+SPW_API spw_limits spw_batch_limits(const spw_batch *b);
+/* The limits of a sink's route, from create() on (all zero for a stage that is not a sink). */
+SPW_API spw_limits spw_sink_limits(const spw_stage *st);
+
+/*
+ * Sets event i's own outcome (SPW_OK, SPW_RETRY, SPW_REJECT, or since ABI
+ * 1.1 SPW_TOO_LARGE: this record alone is too big for the destination, and
+ * is rejected with the reason "too large: REASON"); reason is copied.
+ */
 SPW_API void spw_batch_set_result(spw_batch *b, size_t i, spw_result r, const char *reason);
+/*
+ * Held batches (ABI 1.1): the destination took the body but confirms it
+ * later (Splunk HEC indexer acknowledgement), so the sink keeps the batch
+ * until then and gives it back with spw_batch_done as usual. Holding it
+ * frees its place against the route's `concurrency`, so new batches keep
+ * flowing while confirmations are pending; the route's `max_held` (per
+ * worker; default: as many as concurrency) caps the batches held at once,
+ * so memory stays bounded. SPW_OK: held. SPW_ERR_NOSPACE: max_held batches
+ * are held already; nothing changed, the batch still counts against
+ * concurrency (keep it and answer it later all the same). SPW_ERR_STATE:
+ * the batch is not lent to the sink, or the pipeline is stopping. Holding
+ * a held batch is SPW_OK. A held probe ends a destination-down hold.
+ *
+ * A held batch stays lent until given back, also past its events'
+ * deadline: the core answers those events retry at the deadline as
+ * always. A late spw_batch_done is safe: nothing is answered twice, each
+ * late event is counted (late_outcomes) and reported as the sink says
+ * (delivered counts as delivered; the sender will resend it anyway).
+ */
+SPW_API spw_result spw_batch_hold(spw_batch *b);
 /* A retry should not come before `ms` from now (e.g. an HTTP Retry-After). */
 SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
 /*
@@ -285,8 +391,41 @@ SPW_API void spw_batch_retry_after(spw_batch *b, uint64_t ms);
  * applies to every event without its own result. The core then retries,
  * dead-letters or completes events as the route's policy says. May be
  * called from inside send() or later, on the worker thread.
+ *
+ * r = SPW_TOO_LARGE (ABI 1.1): the destination refused the body for its
+ * size (HTTP 413, a 1 MB Lambda cap). The core splits the events without
+ * their own result into two halves, each a new batch framed again by the
+ * codec and sent before newer batches (first half first), recursively;
+ * only a batch of one record refused so is rejected, with the reason
+ * "too large: REASON" (then on_reject applies: dead-letter, retry, drop).
+ * n records cost at most 2n - 1 requests. A half is sent only while its
+ * events' deadline has not passed; after it, they are answered retry.
  */
 SPW_API void spw_batch_done(spw_batch *b, spw_result r, const char *reason);
+
+/*
+ * Destination down (ABI 1.1). A sink that knows its destination cannot
+ * take requests now (connections refused, every endpoint out of rotation)
+ * says so with spw_sink_down, instead of letting every batch fail. The
+ * route is then held on this worker: no new batch goes to the sink (they
+ * wait in the ready queue; the in-flight cap still bounds memory and
+ * events are answered retry at their deadline as always), except one
+ * probe: probe_after_ms later (at most one hour) the next ready batch is
+ * sent alone. When the destination answers the probe (some event
+ * delivered, rejected or too large), or the batch is held
+ * (spw_batch_hold), or the sink calls spw_sink_up, the route resumes full
+ * concurrency. A probe answered only "retry" keeps the route down and the
+ * next probe follows probe_after_ms later; spw_sink_down while down (for
+ * example during the probe) keeps it down and restarts the wait with the
+ * new interval. Batches already with the sink are unaffected and end as
+ * the sink answers them. The core logs and counts each transition
+ * (down_transitions, and the gauges destination_down and routes_down),
+ * not each batch. st is the sink's own stage; call either from send() or
+ * any later callback on the worker thread, not from create(). reason is
+ * borrowed for the call (logged; never a secret).
+ */
+SPW_API void spw_sink_down(spw_stage *st, uint64_t probe_after_ms, const char *reason);
+SPW_API void spw_sink_up(spw_stage *st);
 
 typedef struct spw_sink_ops {
     /*
@@ -295,7 +434,10 @@ typedef struct spw_sink_ops {
      * err as the reason and send() must not have called spw_batch_done.
      */
     spw_result (*send)(void *inst, spw_batch *b, spw_err *err);
-    /* Batches this sink handles at once per worker unless the pipeline sets `concurrency`. */
+    /*
+     * Batches this sink handles at once per worker unless the pipeline sets
+     * `concurrency` (held batches, spw_batch_hold, do not count).
+     */
     unsigned default_concurrency;
 } spw_sink_ops;
 
@@ -318,7 +460,7 @@ typedef struct spw_plugin {
     spw_result (*check)(const void *config, spw_err *err);
     /* Creates an instance on the calling worker; *inst is owned by the plugin. */
     spw_result (*create)(spw_stage *st, const void *config, void **inst, spw_err *err);
-    /* Releases an instance (transferred). */
+    /* Releases an instance (transferred); a sink first gives back every batch it has. */
     void (*destroy)(void *inst);
 
     /* Exactly the one matching `kind` is set. */

@@ -31,6 +31,9 @@ typedef enum spw_result {
     SPW_RETRY = 1,       /* transient failure: deliver again later */
     SPW_REJECT = 2,      /* permanent: this destination will never accept it */
     SPW_SKIP = 3,        /* filter: the event is not for this route */
+    SPW_TOO_LARGE = 4,   /* sink (ABI 1.1): the destination refused the body for its size
+                            (HTTP 413, a 1 MB cap): the core splits the batch, and rejects a
+                            record only when it was refused alone */
 
     /* Errors of a call. */
     SPW_ERR_NOMEM = -1,   /* allocation failed */

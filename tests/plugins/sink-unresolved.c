@@ -1,8 +1,10 @@
 /*
  * tests/plugins/sink-unresolved.c: a valid descriptor in a module that
- * references a function nothing defines. libltdl binds lazily, so the
- * loader accepts it and it would crash on first create(); the RTLD_NOW
- * test (tests/unit/test-dlopen-all.c) exists to catch exactly this.
+ * references a function nothing defines. Opened lazily (libltdl's own
+ * way) it would load and crash on first create(); the loader binds every
+ * symbol at load and must refuse it, naming the symbol
+ * (tests/unit/test-loader.c), and the RTLD_NOW test
+ * (tests/unit/test-dlopen-all.c) must see it fail too.
  */
 #include "common-sink.h"
 

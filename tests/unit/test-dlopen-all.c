@@ -2,10 +2,12 @@
  * tests/unit/test-dlopen-all.c: opens every built plugin with RTLD_NOW.
  *
  * libltdl opens modules lazily, so a plugin calling a function nothing
- * defines loads fine and crashes the first time that call runs, in
- * production. Asking the dynamic linker to resolve everything up front
- * turns that into a test failure. The test-only module sink-unresolved
- * proves the check works: it must fail, naming its missing symbol.
+ * defines would load fine and crash the first time that call runs. The
+ * core's loader binds every symbol at load (core/loader.c), so spillway
+ * refuses such a plugin at start-up; this test makes the build itself
+ * refuse to ship one, for every plugin built here. The test-only module
+ * sink-unresolved proves the check works: it must fail, naming its
+ * missing symbol.
  *
  * This process links libspillway, as the daemon does, so a plugin's
  * references to the SDK resolve the way they will in production.

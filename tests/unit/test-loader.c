@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "pipeline.h"
 #include "tap.h"
 
 static char plugdir[4096];
@@ -171,6 +172,57 @@ static void test_check_reads_header_first(void) {
     free(h);
 
     is_int(spw__loader_check(NULL, "null.so", &err), SPW_ERR_INVAL, "a NULL descriptor is refused");
+}
+
+/* A plugin's option table must not declare a key the core reads in its section. */
+static void test_check_core_keys(void) {
+    spw_plugin p;
+    spw_err err = {{0}};
+    static const spw_option plugin_key[] = {
+        {"plugin", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, 0, "Mine."},
+        SPW_OPTIONS_END,
+    };
+    for (int k = SPW_KIND_SOURCE; k <= SPW_KIND_SINK; k++) {
+        p = valid((spw_kind)k);
+        p.options = plugin_key;
+        p.config_size = sizeof(char *);
+        refused(&p, SPW_ERR_INVAL, "declares 'plugin', a key the core reads", kinds[k]);
+    }
+    spw__loader_check(&p, "mem.so", &err);
+    has_str(err.msg, "[sink.*] section", "  ... naming the kind of section");
+
+    /* Every option of a route is a sink's core key, and only a sink's. */
+    const spw_option *route = spw__route_options();
+    int n = 0, refused_sink = 0, accepted_other = 0;
+    for (const spw_option *o = route; o && o->name; o++, n++) {
+        spw_option one[2] = {{o->name, SPW_OPT_INT, 0, NULL, 0, 0, NULL, 0, "Mine."},
+                             SPW_OPTIONS_END};
+        p = valid(SPW_KIND_SINK);
+        p.options = one;
+        p.config_size = sizeof(int64_t);
+        char want[128];
+        snprintf(want, sizeof want, "declares '%s'", o->name);
+        err.msg[0] = '\0';
+        refused_sink += spw__loader_check(&p, "mem.so", &err) == SPW_ERR_INVAL &&
+                        strstr(err.msg, want) != NULL;
+        p = valid(SPW_KIND_CODEC);
+        p.options = one;
+        p.config_size = sizeof(int64_t);
+        accepted_other += spw__loader_check(&p, "mem.so", &err) == SPW_OK;
+    }
+    ok(n >= 10, "the route has its options (%d)", n);
+    is_int(refused_sink, n, "a sink declaring any route option (concurrency, batch_*...) is refused");
+    is_int(accepted_other, n, "  ... while a codec may use those names");
+
+    static const spw_option secret_file[] = {
+        {"batch_max", SPW_OPT_STRING, SPW_OPT_SECRET, NULL, 0, 0, NULL, 0, "Mine."},
+        SPW_OPTIONS_END,
+    };
+    p = valid(SPW_KIND_SINK);
+    p.options = secret_file;
+    p.config_size = sizeof(char *);
+    is_int(spw__loader_check(&p, "mem.so", &err), SPW_OK,
+           "a sink option merely starting like a core key is fine: %s", err.msg);
 }
 
 static void test_check_fields(void) {
@@ -362,6 +414,10 @@ static void test_open_file(void) {
     open_refused("sink-opsmismatch", SPW_ERR_INVAL, "must not set .filter");
     open_refused("sink-namemismatch", SPW_ERR_INVAL, "sink 'other'");
     open_refused("filter-wrongkind", SPW_ERR_INVAL, "module is named 'filter-wrongkind'");
+    open_refused("sink-corekey", SPW_ERR_INVAL,
+                 "declares 'concurrency', a key the core reads in every [sink.*] section");
+    open_refused("filter-corekey", SPW_ERR_INVAL,
+                 "declares 'plugin', a key the core reads in every [filter.*] section");
 
     q = NULL;
     err.msg[0] = '\0';
@@ -371,13 +427,15 @@ static void test_open_file(void) {
     has_str(err.msg, "bad option table", "  ... blaming the option table");
     diag("%s", err.msg);
 
-    /* Lazy binding hides the undefined symbol: this is what test-dlopen-all is for. */
-    if (getenv("LD_BIND_NOW") && *getenv("LD_BIND_NOW")) {
-        ok(1, "# SKIP LD_BIND_NOW is set, so libltdl resolves eagerly");
-    } else {
-        is_int(spw__loader_open_file(module_path("sink-unresolved"), &q, &err), SPW_OK,
-               "sink-unresolved loads through libltdl (lazy binding): %s", err.msg);
-    }
+    /* Every symbol is bound at load: the undefined one fails the open, named. */
+    open_refused("sink-unresolved", SPW_ERR_IO, "undefined symbol: spw_does_not_exist");
+    spw__loader_open_file(module_path("sink-unresolved"), &q, &err);
+    has_str(err.msg, ".libs/sink-unresolved.so", "  ... naming the shared object dlopen tried");
+    q = NULL;
+    err.msg[0] = '\0';
+    is_int(spw__loader_open_file(module_path("sink-unresolved"), &q, &err), SPW_ERR_IO,
+           "  ... and again on a second try (nothing of it stayed loaded)");
+    ok(q == NULL, "  ... with no descriptor handed out");
 
     char missing[4300];
     snprintf(missing, sizeof missing, "%s/sink-absent.la", plugdir);
@@ -485,6 +543,23 @@ static long column_of(const char *text, const char *prefix, const char *word) {
     return -1;
 }
 
+/*
+ * `spillway --check` is spw__pipeline_load: a plugin with an unresolved
+ * symbol must stop it, with the file, line, section and key of the
+ * pipeline and the symbol dlopen could not find.
+ */
+static void test_check_unresolved(void) {
+    spw__pipeline *p = NULL;
+    spw_err err = {{0}};
+    const char *text = "[sink.u]\nplugin = unresolved\ncodec = c\n\n[codec.c]\nplugin = json\n";
+    spw_result r = spw__pipeline_load("unresolved.ini", text, &p, &err);
+    ok(r != SPW_OK && p == NULL, "--check refuses a pipeline naming a plugin with an unresolved symbol");
+    has_str(err.msg, "unresolved.ini:2: [sink.u] key 'plugin'", "  ... naming file, line, section and key");
+    has_str(err.msg, "spw_does_not_exist", "  ... and the missing symbol");
+    diag("%s", err.msg);
+    spw__pipeline_free(p);
+}
+
 static void test_list(void) {
     char *out = NULL, *errs = NULL;
     int n = run_list(&out, &errs);
@@ -499,6 +574,7 @@ static void test_list(void) {
     has_str(errs, "sink-abimajor.la: built for plugin ABI", "  ... but on stderr with its reason");
     has_str(errs, "sink-nodescriptor.la: not a spillway plugin", "  ... every broken one");
     has_str(errs, "filter-wrongkind.la", "  ... including a mis-named one");
+    has_str(errs, "undefined symbol: spw_does_not_exist", "  ... and one with an unresolved symbol");
     diag("stdout:\n%s", out);
     free(out);
     free(errs);
@@ -642,10 +718,12 @@ int main(void) {
     test_check_abi();
     test_check_reads_header_first();
     test_check_fields();
+    test_check_core_keys();
 
     test_lifecycle();
     test_open_file();
     test_find();
+    test_check_unresolved();
     test_list();
     test_first_dir_wins();
     test_orphan_la();
