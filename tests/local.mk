@@ -13,6 +13,7 @@ include tests/codecs.mk
 include tests/avro.mk
 include tests/http.mk
 include tests/http-h1.mk
+include tests/http-aws.mk
 include tests/e2e-sdk.mk
 
 # The program itself: flags, exit codes, log formats, signals.
