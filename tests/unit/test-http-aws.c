@@ -1,13 +1,16 @@
 /*
  * tests/unit/test-http-aws.c: the pure parts of the AWS credential chain
- * (core/http/aws-parse.c, compiled in on its own): shared config and
- * credentials files and their profiles, the STS XML answer and error, the
- * container/IMDS JSON answer, ISO 8601 times, the refresh schedule and
- * retry delays, and the endpoint rules.
+ * (core/http/aws-parse.c and the chain's resolution in core/http/auth.c,
+ * compiled in on their own): shared config and credentials files and
+ * their profiles, the STS XML answer and error, the container/IMDS JSON
+ * answer, ISO 8601 times, the refresh schedule and retry delays, the
+ * endpoint rules, and which source the chain picks for a given
+ * environment and files.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "../../core/http/http-private.h"
 #include "../../core/http/aws-private.h"
 #include "../tap.h"
@@ -440,11 +443,179 @@ static void test_endpoints(void) {
        "role session names: 2-64 of [\\w+=,.@-]");
 }
 
+/* ---- the chain ------------------------------------------------------------------ */
+
+typedef struct envv {
+    const char *k[16], *v[16];
+    size_t n;
+} envv;
+
+static const char *getenv_test(void *arg, const char *name) {
+    envv *e = arg;
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->k[i], name) == 0)
+            return e->v[i];
+    return NULL;
+}
+
+static void put(envv *e, const char *k, const char *v) {
+    e->k[e->n] = k;
+    e->v[e->n++] = v;
+}
+
+static char dir[64];
+
+static const char *file(const char *name, const char *text) {
+    static char p[8][128];
+    static int i;
+    char *path = p[i++ % 8];
+    snprintf(path, 128, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int resolve(struct spw_http_conf *cf, envv *e, spw__aws_source *src, spw_err *err) {
+    err->msg[0] = '\0';
+    return spw__aws_resolve(cf, getenv_test, e, src, err);
+}
+
+static void test_chain(void) {
+    snprintf(dir, sizeof dir, "/tmp/spw-aws-unit.XXXXXX");
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    struct spw_http_conf cf = {.aws_region = "eu-west-1", .aws_service = "execute-api"};
+    spw__aws_source s;
+    spw_err err;
+    envv e = {0};
+    put(&e, "HOME", dir); /* no ~/.aws there */
+    put(&e, "AWS_EC2_METADATA_DISABLED", "true");
+    ok(resolve(&cf, &e, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "found no credentials"),
+       "nothing configured and IMDS off: a configuration error");
+
+    envv all = {0};
+    put(&all, "HOME", dir);
+    put(&all, "AWS_ACCESS_KEY_ID", "AKIDENV");
+    put(&all, "AWS_SECRET_ACCESS_KEY", "secretenv");
+    put(&all, "AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/token");
+    put(&all, "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/web");
+    put(&all, "AWS_CONFIG_FILE", file("config", "[default]\naws_access_key_id = AKIDCFG\n"
+                                                "aws_secret_access_key = secretcfg\n"
+                                                "[profile sso]\nsso_session = x\n"
+                                                "[profile chain]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                                "source_profile = default\n"
+                                                "[profile webp]\nrole_arn = arn:aws:iam::123456789012:role/p\n"
+                                                "web_identity_token_file = /tmp/ptoken\n"
+                                                "role_session_name = psess\n"
+                                                "[profile half]\naws_access_key_id = X\n"));
+    put(&all, "AWS_SHARED_CREDENTIALS_FILE", file("credentials", "[merged]\naws_secret_access_key = S2\n"));
+    put(&all, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds");
+    put(&all, "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:8");
+
+    cf.aws_access_key_id = "AKIDOPT";
+    cf.aws_secret_access_key = "secretopt";
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_STATIC &&
+           strcmp(s.access_key_id, "AKIDOPT") == 0 && strstr(s.desc, "options"),
+       "1. options first");
+    ok(spw__aws_source_key(&s) == NULL, "static credentials are not shared");
+    spw__aws_source_free(&s);
+    cf.aws_access_key_id = cf.aws_secret_access_key = NULL;
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_STATIC &&
+           strcmp(s.access_key_id, "AKIDENV") == 0,
+       "2. then the environment's keys");
+    spw__aws_source_free(&s);
+    all.v[1] = ""; /* AWS_ACCESS_KEY_ID empty: unset */
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "AWS_SECRET_ACCESS_KEY is set"),
+       "half a key pair in the environment is an error");
+    all.v[2] = "";
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_WEBID &&
+           strcmp(s.token_file, "/tmp/token") == 0 && !s.session_name &&
+           strcmp(s.sts_url, "https://sts.eu-west-1.amazonaws.com/") == 0,
+       "3. then web identity from the environment, on the regional STS");
+    char *k1 = spw__aws_source_key(&s);
+    spw__aws_source_free(&s);
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK, "resolved again");
+    char *k2 = spw__aws_source_key(&s);
+    ok(k1 && k2 && strcmp(k1, k2) == 0, "the same environment gives the same sharing key");
+    free(k1);
+    free(k2);
+    spw__aws_source_free(&s);
+    all.v[4] = ""; /* AWS_ROLE_ARN */
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "AWS_ROLE_ARN is not"),
+       "a token file without a role is an error");
+    all.v[3] = "";
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_STATIC &&
+           strcmp(s.access_key_id, "AKIDCFG") == 0 && strstr(s.desc, "profile 'default'"),
+       "4. then the default profile of the config file (%s)", s.desc);
+    spw__aws_source_free(&s);
+    cf.aws_profile = "webp";
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_WEBID &&
+           strcmp(s.token_file, "/tmp/ptoken") == 0 && strcmp(s.session_name, "psess") == 0,
+       "a profile with role_arn and web_identity_token_file is web identity");
+    spw__aws_source_free(&s);
+    cf.aws_profile = "merged";
+    put(&all, "AWS_PROFILE", "ignored");
+    cf.aws_config_file = strdup(file("config2", "[profile merged]\naws_access_key_id = AKIDM\n"
+                                                "aws_secret_access_key = S1\n"));
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_STATIC &&
+           strcmp(s.access_key_id, "AKIDM") == 0 && strcmp(s.secret_access_key, "S2") == 0,
+       "aws_profile wins over AWS_PROFILE; the files merge, the credentials file's values winning");
+    spw__aws_source_free(&s);
+    free(cf.aws_config_file);
+    cf.aws_config_file = NULL;
+    all.v[9] = ""; /* AWS_PROFILE */
+    char *errs[][2] = {{"sso", "AWS SSO"},
+                             {"chain", "from source_profile"},
+                             {"half", "needs both"},
+                             {"absent", "is in neither"}};
+    for (size_t i = 0; i < 4; i++) {
+        cf.aws_profile = errs[i][0];
+        ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, errs[i][1]),
+           "profile %s: %s (%s)", errs[i][0], errs[i][1], err.msg);
+    }
+    cf.aws_profile = NULL;
+    cf.aws_config_file = "/nonexistent/config";
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "no such file"),
+       "aws_config_file must exist");
+    cf.aws_config_file = NULL;
+    all.v[5] = "/nonexistent/config"; /* AWS_CONFIG_FILE: missing is fine */
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_CONTAINER &&
+           strcmp(s.url, "http://127.0.0.1:9/creds") == 0 && !s.auth_token,
+       "5. then the container endpoint");
+    spw__aws_source_free(&s);
+    put(&all, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "bad\ntoken");
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "line break") &&
+           !strstr(err.msg, "bad"),
+       "a container token with a line break is refused, not quoted");
+    all.v[all.n - 1] = "good";
+    put(&all, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/tmp/ctoken");
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.auth_token_file && !s.auth_token,
+       "the token file wins over the token");
+    spw__aws_source_free(&s);
+    all.v[7] = "http://192.0.2.1/creds";
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG && strstr(err.msg, "neither a loopback"),
+       "a full URI elsewhere over http is refused");
+    all.v[7] = "";
+    ok(resolve(&cf, &all, &s, &err) == SPW_OK && s.kind == SPW__AWS_IMDS &&
+           strcmp(s.imds_url, "http://127.0.0.1:8") == 0,
+       "6. then IMDSv2");
+    spw__aws_source_free(&s);
+    put(&all, "AWS_EC2_METADATA_DISABLED", "TRUE");
+    ok(resolve(&cf, &all, &s, &err) == SPW_ERR_CONFIG, "unless AWS_EC2_METADATA_DISABLED is true");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ok(system(cmd) == 0, "cleaned up");
+}
+
 int main(void) {
     test_ini();
     test_xml();
     test_json();
     test_time();
     test_endpoints();
+    test_chain();
     return tap_done();
 }
