@@ -41,8 +41,10 @@ libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS)
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
 # and HTTP/1.1 engines connecting through dial.c and tls.c (OpenSSL), and
 # libcurl for proxies and engine = libcurl, all on the stage's libuv loop.
-# h1parse.c and sigv4.c are pure: unit tests and the fuzzer compile them on
-# their own.
+# h1parse.c, sigv4.c and the AWS credential chain's parsers (aws-parse.c,
+# auth.c) are pure: unit tests and the fuzzer compile them on their own.
+# AWS credentials are shared process-wide (aws-provider.c) and fetched by
+# auxiliary requests (aws-fetch.c); jansson reads the JSON answers.
 SPW_HTTP_SOURCES = \
 	core/http/http-private.h \
 	core/http/client.c \
@@ -58,10 +60,14 @@ SPW_HTTP_SOURCES = \
 	core/http/sigv4.c \
 	core/http/retry-after.c \
 	core/http/gzip.c \
-	core/http/auth.c
-SPW_HTTP_CFLAGS = $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
-SPW_HTTP_LIBS = $(CURL_LIBS) $(NGHTTP2_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
-
+	core/http/aws-private.h \
+	core/http/auth.c \
+	core/http/aws-parse.c \
+	core/http/aws-provider.c \
+	core/http/aws-fetch.c
+SPW_HTTP_CFLAGS = $(CURL_CFLAGS) $(NGHTTP2_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS) \
+	$(JANSSON_CFLAGS)
+SPW_HTTP_LIBS = $(CURL_LIBS) $(NGHTTP2_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS)
 lib_LTLIBRARIES += libspillway.la
 libspillway_la_SOURCES = core/private.c core/private.h
 libspillway_la_LIBADD = libspillway-core.la

@@ -127,14 +127,8 @@ static spw_result easy_setup(spw_http *s, spw__http_req *r, spw_err *err) {
     SET(CURLOPT_WRITEDATA, (void *)r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)r);
-    SET(CURLOPT_HTTP_VERSION, http_version(cf->protocol));
-    if (cf->protocol == SPW__HTTP_PROTO_H2C && spw__http_h2c_reuse_broken()) {
-        /* libcurl before 8.0.0 fails every request reusing a prior-knowledge connection. */
-        SET(CURLOPT_FRESH_CONNECT, 1L);
-        SET(CURLOPT_FORBID_REUSE, 1L);
-    } else if (cf->protocol != SPW__HTTP_PROTO_HTTP11 && cf->protocol != SPW__HTTP_PROTO_V_HTTP11) {
+    if (cf->protocol != SPW__HTTP_PROTO_HTTP11 && cf->protocol != SPW__HTTP_PROTO_V_HTTP11)
         SET(CURLOPT_PIPEWAIT, 1L); /* multiplex on an open connection rather than open another */
-    }
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cf->connect_timeout_ms);
     if (cf->connection_ttl_ms > 0)
         SET(CURLOPT_MAXLIFETIME_CONN, (long)((cf->connection_ttl_ms + 999) / 1000));
@@ -325,21 +319,23 @@ static spw_result sign_request(spw_http *s, spw__http_req *r, spw_err *err) {
     }
     if (plen == 0)
         path = "/", plen = 1;
+    /* The snapshot the gate let this request through with (aws-provider.c). */
+    const char *key_id = spw__http_aws_key_id(s), *token = spw__http_aws_token(s);
     spw__http_sig_hdr h[3] = {{"host", r->host}, {"x-amz-date", date}, {"x-amz-security-token", NULL}};
     size_t nh = 2;
-    if (s->aws.session_token)
-        h[nh++].value = s->aws.session_token;
+    if (token)
+        h[nh++].value = token;
     spw__http_sigv4_req sr = {
         .method = r->method, .path = path, .path_len = plen, .query = query,
         .query_len = qlen, .headers = h, .n_headers = nh, .body = r->body, .body_len = r->body_len,
         .amz_date = date,
     };
     spw_buf_reset(&s->sig_auth);
-    spw_result rc = spw__http_sigv4_sign(&s->sig, s->aws.access_key_id, &sr, &s->sig_auth);
+    spw_result rc = spw__http_sigv4_sign(&s->sig, key_id, &sr, &s->sig_auth);
     if (rc == SPW_OK)
         rc = hdr_adds(r, "X-Amz-Date", date);
-    if (rc == SPW_OK && s->aws.session_token)
-        rc = hdr_adds(r, "X-Amz-Security-Token", s->aws.session_token);
+    if (rc == SPW_OK && token)
+        rc = hdr_adds(r, "X-Amz-Security-Token", token);
     if (rc == SPW_OK)
         rc = hdr_add(r, "Authorization", (const char *)s->sig_auth.data, s->sig_auth.len);
     if (rc != SPW_OK)
@@ -596,6 +592,15 @@ static spw_result curl_start(spw_http *s, spw__http_req *r, uint64_t tmo, spw_er
         }
     }
     CURL *e = r->easy;
+    /* `protocol` is the endpoints' (h2c to a token service or a metadata server would be refused);
+     * another origin gets HTTP/2 where TLS negotiates it, else HTTP/1.1. */
+    bool h2c = r->ep && s->cf->protocol == SPW__HTTP_PROTO_H2C;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     r->ep ? http_version(s->cf->protocol) : (long)CURL_HTTP_VERSION_2TLS);
+    /* libcurl before 8.0.0 fails every request reusing a prior-knowledge connection. */
+    bool fresh = h2c && spw__http_h2c_reuse_broken();
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_URL, (const char *)r->url.data);
     curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
     if (strcmp(r->method, "HEAD") == 0) {
@@ -678,6 +683,42 @@ static void other_origin(spw__http_req *r) {
     a = a ? a + 3 : r->origin;
     const char *at = strchr(a, '@');
     r->host = at ? at + 1 : a;
+}
+
+/* True when r is signed with AWS SigV4, so it needs credentials first. */
+static bool aws_signed(const spw_http *s, const spw__http_req *r) {
+    return s->cf->auth == SPW__HTTP_AUTH_SIGV4 && !s->token_fn && !(r->flags & SPW_HTTP_NO_AUTH);
+}
+
+/*
+ * Authenticates r (URL, headers and body prepared, busy) and hands it to its
+ * engine within tmo ms. An error means libcurl could not even start it (r
+ * untouched, its caller decides); anything else reaches r's callback.
+ */
+static spw_result transmit(spw_http *s, spw__http_req *r, uint64_t tmo, spw_err *err) {
+    spw_err aerr = {""};
+    r->errbuf[0] = '\0'; /* what the credentials gate said while the request waited */
+    /* A Host given by the caller lives in hdr, which the auth headers may move. */
+    uintptr_t h = (uintptr_t)r->host, b = (uintptr_t)r->hdr.data;
+    size_t host_off = r->hdr.data && h >= b && h < b + r->hdr.len ? (size_t)(h - b) : (size_t)-1;
+    if (!(r->flags & SPW_HTTP_NO_AUTH) && add_auth(s, r, &aerr) != SPW_OK) {
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", aerr.msg);
+        end(s, r, CC_AUTH);
+        return SPW_OK;
+    }
+    if (host_off != (size_t)-1)
+        r->host = (const char *)r->hdr.data + host_off;
+    spw__http_endpoint *ep = r->ep;
+    if (!r->probe) { /* health checks count as such (endpoints.c) */
+        spw_counter_add(s->c_requests, 1);
+        spw_counter_add(s->c_bytes, r->body_len);
+    }
+    bool h2 = s->h2 && ep && ep->h2_use, h1 = !h2 && s->h1 && ep && ep->h1_use;
+    if (h2)
+        return spw__http_h2_submit(s, r, tmo), SPW_OK;
+    if (h1)
+        return spw__http_h1_submit(s, r, tmo), SPW_OK;
+    return curl_start(s, r, tmo, err);
 }
 
 spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
@@ -775,33 +816,22 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
     r->arg = arg;
     s->busy++;
     s->in_send = true;
-    spw_err aerr = {""};
     if (host_off != (size_t)-1)
         r->host = (const char *)r->hdr.data + host_off; /* hdr stops growing before it is read */
+    uint64_t tmo = q->timeout_ms ? q->timeout_ms : (uint64_t)cf->timeout_ms;
+    int gate = SPW__AWS_READY;
     if (cf->max_body_size > 0 && r->body_len > (size_t)cf->max_body_size) {
         snprintf(r->errbuf, sizeof r->errbuf,
                  "the request body of %zu bytes%s exceeds max_body_size (%" PRId64 " bytes)",
                  r->body_len, r->gzipped ? " (gzip)" : "", cf->max_body_size);
         end(s, r, CC_BODY_LARGE);
-    } else if (!(q->flags & SPW_HTTP_NO_AUTH) && add_auth(s, r, &aerr) != SPW_OK) {
-        snprintf(r->errbuf, sizeof r->errbuf, "%s", aerr.msg);
+    } else if (aws_signed(s, r) &&
+               (gate = spw__http_aws_gate(s, r, tmo, r->errbuf, sizeof r->errbuf)) ==
+                   SPW__AWS_FAIL) {
         end(s, r, CC_AUTH);
-    } else {
-        if (host_off != (size_t)-1)
-            r->host = (const char *)r->hdr.data + host_off;
-        uint64_t tmo = q->timeout_ms ? q->timeout_ms : (uint64_t)cf->timeout_ms;
-        if (!probe) {
-            spw_counter_add(s->c_requests, 1);
-            spw_counter_add(s->c_bytes, r->body_len);
-        }
-        bool h2 = s->h2 && ep && ep->h2_use, h1 = !h2 && s->h1 && ep && ep->h1_use;
-        if (h2)
-            rc = spw__http_h2_submit(s, r, tmo);
-        else if (h1)
-            rc = spw__http_h1_submit(s, r, tmo);
-        else
-            rc = curl_start(s, r, tmo, err);
-        if (rc != SPW_OK && !h2 && !h1) {
+    } else if (gate == SPW__AWS_READY) {
+        rc = transmit(s, r, tmo, err);
+        if (rc != SPW_OK) {
             /* Nothing was started: the caller hears of it from the error, not the callback. */
             r->busy = false;
             s->busy--;
@@ -809,9 +839,23 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
             s->in_send = false;
             return rc;
         }
-    }
+    } /* else SPW__AWS_WAIT: the request waits for credentials (aws-provider.c) */
     s->in_send = false;
     return SPW_OK;
+}
+
+void spw__http_req_resume(spw__http_req *r, uint64_t tmo) {
+    spw_http *s = r->s;
+    spw_err err = {""};
+    if (transmit(s, r, tmo, &err) != SPW_OK) {
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", err.msg);
+        end(s, r, CURLE_FAILED_INIT);
+    }
+}
+
+void spw__http_req_auth_fail(spw__http_req *r, const char *why) {
+    snprintf(r->errbuf, sizeof r->errbuf, "%s", why);
+    end(r->s, r, CC_AUTH);
 }
 
 spw_result spw_http_send(spw_http *s, const spw_http_request *q, spw_http_done_fn done, void *arg,
@@ -959,15 +1003,11 @@ static spw_result client_init(spw_http *s, spw_err *err) {
         spw__http_gzip_init(&s->gz, (int)cf->compression_level) != SPW_OK)
         return spw_err_set(err, SPW_ERR_NOMEM, "zlib: deflateInit2 failed");
     if (cf->auth == SPW__HTTP_AUTH_SIGV4) {
-        rc = spw__http_aws_creds_load(cf, &s->aws, err);
-        if (rc != SPW_OK)
-            return rc;
         snprintf(s->sig.region, sizeof s->sig.region, "%s", cf->aws_region);
         snprintf(s->sig.service, sizeof s->sig.service, "%s", cf->aws_service);
-        s->sig.secret = s->aws.secret_access_key;
-        if (spw_stage_worker(s->st) == 0)
-            spw_log(s->st, SPW_LOG_INFO, "signing with AWS SigV4 (%s/%s), credentials from %s",
-                    s->sig.region, s->sig.service, s->aws.source);
+        spw_result rc = spw__http_aws_new(s, err); /* the credential chain, process-wide */
+        if (rc != SPW_OK)
+            return rc;
     }
     return SPW_OK;
 }
@@ -978,6 +1018,7 @@ static void teardown(spw_http *s) {
     spw__http_req *list = s->ended;
     s->ended = s->ended_tail = NULL;
     s->in_send = false;
+    spw__http_aws_drop_waiters(s); /* requests waiting for credentials are cancelled below */
     while (list) {
         spw__http_req *r = list;
         list = r->next;
@@ -1016,7 +1057,7 @@ static void teardown(spw_http *s) {
     if (s->auth_value.data)
         memset(s->auth_value.data, 0, s->auth_value.cap);
     spw_buf_free(&s->auth_value);
-    spw__http_aws_creds_free(&s->aws);
+    spw__http_aws_close(s);
     /* TLS sessions still open hold their own reference to it. */
     spw__http_tls_ctx_free(s->tls_ctx);
     s->tls_ctx = NULL;
@@ -1072,6 +1113,7 @@ spw_result spw_http_new(spw_stage *st, const spw_http_conf *cf, spw_http **out, 
         teardown(s);
         return rc;
     }
+    spw__http_aws_start(s);
     if (spw_stage_worker(st) == 0) {
         if (!cf->tls_verify)
             spw_log(st, SPW_LOG_WARN,

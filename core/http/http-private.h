@@ -9,8 +9,11 @@
  * from libcurl where they apply (HTTP/2 in h2.c, HTTP/1.1 in h1.c, both
  * connecting through dial.c and tls.c), and helpers with no loop state at
  * all, which the unit tests link on their own: the AWS SigV4 signer
- * (sigv4.c), gzip (gzip.c), credentials (auth.c) and the HTTP/1.1 response
- * parser (h1parse.c). The option group is in options.c.
+ * (sigv4.c), gzip (gzip.c), the AWS credential chain's parsers and its
+ * resolution (aws-parse.c, auth.c) and the HTTP/1.1 response parser
+ * (h1parse.c). AWS credentials are shared and refreshed process-wide
+ * (aws-provider.c, aws-fetch.c; aws-private.h). The option group is in
+ * options.c.
  *
  * Internally a transfer's failure is a CURLcode, whatever the engine
  * (the native engines speak in the same terms); client.c maps it to the
@@ -89,6 +92,7 @@ struct spw_http_conf {
     char *aws_session_token;
     char *aws_profile;
     char *aws_credentials_file;
+    char *aws_config_file;
 
     char *tls_ca_file;
     char *tls_ca_path;
@@ -164,19 +168,28 @@ spw_result spw__http_gzip_compress(spw__http_gzip *g, const uint8_t *p, size_t n
 void spw__http_gzip_free(spw__http_gzip *g);
 
 /* ---------------------------------------------------------------------- */
-/* auth.c: AWS credentials                                                 */
+/* auth.c, aws-*.c: AWS credentials (aws-private.h has the rest)           */
 /* ---------------------------------------------------------------------- */
 
-typedef struct spw__http_aws_creds {
-    char *access_key_id;
-    char *secret_access_key;
-    char *session_token; /* NULL when none */
-    char source[96];     /* where they came from, for the log (never the values) */
-} spw__http_aws_creds;
+struct spw__http_aws;
+struct spw__http_req;
 
-/* From options, else the environment, else the shared credentials file. */
-spw_result spw__http_aws_creds_load(const struct spw_http_conf *cf, spw__http_aws_creds *c, spw_err *err);
-void spw__http_aws_creds_free(spw__http_aws_creds *c);
+/* Resolves the credential chain for the client and joins (or makes) its provider. */
+spw_result spw__http_aws_new(struct spw_http *s, spw_err *err);
+/* The client is whole: a remote source's first fetch starts (once per process). */
+void spw__http_aws_start(struct spw_http *s);
+/* What a request to sign may do now. */
+enum { SPW__AWS_READY = 0, SPW__AWS_WAIT = 1, SPW__AWS_FAIL = -1 };
+/* READY: sign with spw__http_aws_key_id/token now. WAIT: r waits for credentials, at most tmo ms
+ * (then spw__http_req_resume or spw__http_req_auth_fail). FAIL: why says why (never a secret). */
+int spw__http_aws_gate(struct spw_http *s, struct spw__http_req *r, uint64_t tmo, char *why,
+                       size_t wn);
+/* The credentials the client signs with (after READY; borrowed until its next gate). */
+const char *spw__http_aws_key_id(const struct spw_http *s);
+const char *spw__http_aws_token(const struct spw_http *s); /* NULL: none */
+/* Teardown: first forget the waiting requests (the teardown cancels them), then close. */
+void spw__http_aws_drop_waiters(struct spw_http *s);
+void spw__http_aws_close(struct spw_http *s);
 
 /* ---------------------------------------------------------------------- */
 /* h1parse.c: HTTP/1.1 responses, incrementally (pure: no libuv, no curl)  */
@@ -376,7 +389,7 @@ struct spw_http {
     spw_buf auth_value;    /* the Authorization value of basic and bearer auth */
 
     /* auth */
-    spw__http_aws_creds aws;
+    struct spw__http_aws *aws; /* auth = aws-sigv4: credentials (aws-provider.c) */
     spw__http_sigv4 sig;
     spw_buf sig_auth;
 
@@ -412,6 +425,10 @@ void spw__http_multi_close(spw_http *s);
 bool spw__http_h2c_reuse_broken(void);
 /* A libcurl transfer finished (called from multi.c with r already removed from the multi). */
 void spw__http_req_finished(spw_http *s, spw__http_req *r, CURLcode cc);
+/* A request that waited for AWS credentials: signed and sent now within tmo ms, or ended. */
+void spw__http_req_resume(spw__http_req *r, uint64_t tmo);
+/* A request that waited for AWS credentials ends with SPW_HTTP_ERR_AUTH and why. */
+void spw__http_req_auth_fail(spw__http_req *r, const char *why);
 /* A native engine's request ended: cc a CURLcode (CURLE_OK when r->status is an HTTP answer),
  * why (may be NULL) the error text. Reports to the caller and releases r. */
 void spw__http_req_end(spw__http_req *r, int cc, const char *why);

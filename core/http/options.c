@@ -106,21 +106,28 @@ const spw_option spw__http_options[] = {
     {"auth_value", SPW_OPT_STRING, SPW_OPT_SECRET, NULL, 0, 0, NULL, OFF(auth_value),
      "Value of auth_header (an API key)."},
     {"aws_region", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_region),
-     "AWS region requests are signed for (us-east-1...)."},
+     "AWS region requests are signed for (us-east-1...), and of the STS endpoint web identity "
+     "credentials come from."},
     {"aws_service", SPW_OPT_STRING, 0, "execute-api", 0, 0, NULL, OFF(aws_service),
      "AWS service requests are signed for: execute-api (API Gateway) or lambda (function "
      "URLs)."},
     {"aws_access_key_id", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_access_key_id),
-     "AWS access key id (default: AWS_ACCESS_KEY_ID, then the credentials file)."},
+     "AWS access key id. Unset: the provider chain (AWS_ACCESS_KEY_ID, web identity, the "
+     "profile, the container endpoint, IMDSv2; see doc/http-sink.md)."},
     {"aws_secret_access_key", SPW_OPT_STRING, SPW_OPT_SECRET, NULL, 0, 0, NULL,
-     OFF(aws_secret_access_key), "AWS secret access key."},
+     OFF(aws_secret_access_key), "AWS secret access key (with aws_access_key_id)."},
     {"aws_session_token", SPW_OPT_STRING, SPW_OPT_SECRET, NULL, 0, 0, NULL,
      OFF(aws_session_token),
      "AWS session token of temporary credentials (sent as X-Amz-Security-Token)."},
     {"aws_profile", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_profile),
-     "Profile read from the credentials file (default: AWS_PROFILE, else 'default')."},
+     "Profile of the shared config and credentials files (default: AWS_PROFILE, else "
+     "'default'); a profile named here or in AWS_PROFILE must exist."},
     {"aws_credentials_file", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_credentials_file),
-     "Credentials file (default: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)."},
+     "Shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials); "
+     "its values win over the config file's."},
+    {"aws_config_file", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_config_file),
+     "Shared config file, with [profile NAME] sections (default: AWS_CONFIG_FILE, else "
+     "~/.aws/config)."},
 
     /* TLS */
     {"tls_ca_file", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_ca_file),
@@ -225,6 +232,10 @@ spw_result spw__http_conf_check(const struct spw_http_conf *cf, unsigned flags, 
                                "set both aws_access_key_id and aws_secret_access_key, or neither");
         if (strlen(cf->aws_region) >= 64 || strlen(cf->aws_service) >= 64)
             return spw_err_set(err, SPW_ERR_CONFIG, "aws_region or aws_service is too long");
+        if (set(cf->aws_session_token) && !set(cf->aws_access_key_id))
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "aws_session_token goes with aws_access_key_id and "
+                               "aws_secret_access_key");
         break;
     default:
         break;

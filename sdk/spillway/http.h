@@ -13,8 +13,10 @@
  *
  * Rules (those of the rest of the SDK):
  *   - A client belongs to one stage instance and is used only on its
- *     worker's thread; nothing in it is shared with other workers, so the
- *     request path takes no lock.
+ *     worker's thread; its connections, requests and endpoint health are
+ *     its own, so the request path takes no lock. (Only temporary AWS
+ *     credentials are shared by the process: one refresh, not one per
+ *     worker.)
  *   - spw_http_send either fails (an error return: the callback is never
  *     called) or calls the callback exactly once, never from inside
  *     spw_http_send itself, whatever happens (an at-once failure to
@@ -35,7 +37,8 @@
  *   - an absolute http:// or https:// URL: that URL. With SPW_HTTP_PINNED it
  *     must be on the pinned endpoint's origin (a URL the plugin rendered for
  *     it); without, it may be any origin (a token service, a metadata
- *     server) and goes through libcurl, outside the endpoints' health.
+ *     server) and goes through libcurl, outside the endpoints' health, with
+ *     HTTP/2 only where TLS negotiates it (never h2c).
  * Without SPW_HTTP_PINNED the client picks the endpoint: round robin over
  * the healthy ones, over all of them when none is ("panic mode": refusing
  * to send would turn a partial outage into a total one).
