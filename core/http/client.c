@@ -1005,7 +1005,7 @@ static spw_result client_init(spw_http *s, spw_err *err) {
     if (cf->auth == SPW__HTTP_AUTH_SIGV4) {
         snprintf(s->sig.region, sizeof s->sig.region, "%s", cf->aws_region);
         snprintf(s->sig.service, sizeof s->sig.service, "%s", cf->aws_service);
-        spw_result rc = spw__http_aws_new(s, err); /* the credential chain, process-wide */
+        rc = spw__http_aws_new(s, err); /* the credential chain, process-wide */
         if (rc != SPW_OK)
             return rc;
     }
