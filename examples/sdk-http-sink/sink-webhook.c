@@ -63,6 +63,11 @@ static void on_response(const spw_http_response *r, void *arg) {
     webhook *w = c->w;
     free(c);
     char why[300];
+    if (r->error == SPW_HTTP_ERR_BODY_TOO_LARGE) {
+        /* Over max_body_size, never sent: the core splits the batch. */
+        spw_batch_done(b, SPW_TOO_LARGE, r->error_text);
+        return;
+    }
     if (r->error != SPW_HTTP_OK) {
         /* No answer (connect, reset, timeout...): try again later. */
         spw_batch_done(b, SPW_RETRY, r->error_text);
@@ -75,6 +80,10 @@ static void on_response(const spw_http_response *r, void *arg) {
     char excerpt[132];
     spw_printable(excerpt, sizeof excerpt, r->body, r->body_len, 128);
     snprintf(why, sizeof why, "HTTP %d: %s", r->status, excerpt);
+    if (r->status == 413) {
+        spw_batch_done(b, SPW_TOO_LARGE, why); /* the core splits; one record alone is rejected */
+        return;
+    }
     uint64_t ms;
     if (r->status == 408 || r->status == 429 || r->status >= 500) {
         if (spw_http_retry_after(spw_http_response_header(r, "Retry-After"), &ms))

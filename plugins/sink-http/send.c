@@ -78,10 +78,15 @@ static void on_response(const spw_http_response *resp, void *arg) {
     call_put(s, c);
     hs_verdict v;
     if (resp->error == SPW_HTTP_ERR_BODY_TOO_LARGE) {
-        /* The same bytes would be as large next time. */
-        v.result = SPW_REJECT;
-        snprintf(v.reason, sizeof v.reason, "%s; lower the route's batch_max_bytes",
-                 resp->error_text);
+        /* Never sent. The core splits the batch; a record too large alone is rejected. */
+        v.result = SPW_TOO_LARGE;
+        snprintf(v.reason, sizeof v.reason, "%s", resp->error_text);
+    } else if (resp->error == SPW_HTTP_OK && resp->status == 413 &&
+               !hs_codes_has(&s->success, 413)) {
+        /* Content Too Large: the destination's own limit, the same outcome. */
+        hs_classify(&s->success, &s->retry, resp->error, resp->error_text, resp->status,
+                    resp->body, resp->body_len, &v);
+        v.result = SPW_TOO_LARGE;
     } else {
         hs_classify(&s->success, &s->retry, resp->error, resp->error_text, resp->status,
                     resp->body, resp->body_len, &v);
@@ -96,6 +101,9 @@ static void on_response(const spw_http_response *resp, void *arg) {
     } else if (v.result == SPW_REJECT) {
         spw_counter_add(s->c_reject, 1);
         hs_warn(s, "%s: %s (%zu record(s) rejected)", resp->origin, v.reason, count);
+    } else if (v.result == SPW_TOO_LARGE && count == 1) {
+        spw_counter_add(s->c_reject, 1);
+        hs_warn(s, "%s: %s (a record too large alone: rejected)", resp->origin, v.reason);
     }
     spw_batch_done(b, v.result, v.result == SPW_OK ? NULL : v.reason);
 }

@@ -56,7 +56,7 @@ bool hs_codes_has(const hs_codes *c, long status);
 
 /* Which outcome a finished request means for its batch. */
 typedef struct hs_verdict {
-    spw_result result;     /* SPW_OK, SPW_RETRY or SPW_REJECT */
+    spw_result result;     /* SPW_OK, SPW_RETRY or SPW_REJECT (send.c: also SPW_TOO_LARGE) */
     char reason[HS_EXCERPT_MAX + 160];
 } hs_verdict;
 
