@@ -83,6 +83,10 @@ def run_case(label, h2, lines):
     ] + lines + ["[codec.j]", "plugin = json", "[sink.n]", "plugin = null", "codec = j", ""]))
     run = H.run(ini, timeout=60)
     tap.ok(run.rc == 0, "%s: the driver ran to its end (exit %d)" % (label, run.rc), run.tail())
+    stats = [l for l in run.err.splitlines() if "[stats] source.d:" in l]
+    tap.ok(stats and "http_requests=" in stats[0] and "http_request_duration_seconds=" in stats[0],
+           "%s: the client's counters and request-duration histogram reach the stats line" % label,
+           stats)
     got = {}
     if os.path.exists(out):
         for line in open(out):

@@ -517,6 +517,8 @@ static void deliver(spw_http *s, spw__http_req *r, int cc) {
     resp.endpoint = r->ep ? r->ep->idx : (size_t)-1;
     resp.origin = r->ep ? r->ep->base : r->origin;
     resp.elapsed_ms = uv_now(s->loop) - r->started_ms;
+    if (!r->probe && cc != CC_CANCELLED)
+        spw_histogram_observe(s->h_duration, (double)resp.elapsed_ms / 1000.0);
 
     if (r->ep && !(r->flags & SPW_HTTP_NO_HEALTH) && cc != CC_CANCELLED && cc < CC_AUTH) {
         bool failed = (cc != CURLE_OK && !r->spare_endpoint) ||
@@ -531,6 +533,7 @@ static void deliver(spw_http *s, spw__http_req *r, int cc) {
     void *arg = r->arg;
     r->busy = false;
     s->busy--;
+    spw_gauge_add(s->g_in_flight, -1);
     r->done = NULL;
     done(&resp, arg);
     /* A callback that closed the client leaves r where close finds it (freed with the client). */
@@ -815,6 +818,7 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
     r->done = done;
     r->arg = arg;
     s->busy++;
+    spw_gauge_add(s->g_in_flight, 1);
     s->in_send = true;
     if (host_off != (size_t)-1)
         r->host = (const char *)r->hdr.data + host_off; /* hdr stops growing before it is read */
@@ -835,6 +839,7 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
             /* Nothing was started: the caller hears of it from the error, not the callback. */
             r->busy = false;
             s->busy--;
+            spw_gauge_add(s->g_in_flight, -1);
             req_release(s, r);
             s->in_send = false;
             return rc;
@@ -1089,6 +1094,12 @@ spw_result spw_http_new(spw_stage *st, const spw_http_conf *cf, spw_http **out, 
     s->c_ep_down = spw_counter_register(st, "endpoint_down", "Endpoints taken out of the rotation.");
     s->c_ep_up = spw_counter_register(st, "endpoint_up", "Endpoints brought back.");
     s->c_probes = spw_counter_register(st, "health_checks", "Health checks sent.");
+    /* Gauges and histograms are extras: a failed registration leaves a no-op. */
+    s->g_in_flight = spw_gauge_register(st, "http_in_flight", "HTTP requests in progress.");
+    s->h_duration = spw_histogram_register(
+        st, "http_request_duration_seconds",
+        "Time from spw_http_send to the answer (or the failure), health checks excluded.",
+        spw_buckets_seconds());
     if (!s->c_requests || !s->c_2xx || !s->c_3xx || !s->c_4xx || !s->c_5xx || !s->c_transport ||
         !s->c_bytes || !s->c_ep_down || !s->c_ep_up || !s->c_probes) {
         free(s);

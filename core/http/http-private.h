@@ -412,6 +412,8 @@ struct spw_http {
 
     spw_counter *c_requests, *c_2xx, *c_3xx, *c_4xx, *c_5xx, *c_transport, *c_bytes, *c_ep_down,
         *c_ep_up, *c_probes;
+    spw_gauge *g_in_flight;
+    spw_histogram *h_duration;
 };
 
 /* multi.c */

@@ -188,8 +188,9 @@ typedef struct spw_http spw_http;
 /*
  * Creates a client for the stage on its worker's loop from the parsed
  * options (borrowed: they outlive the stage). Registers the client's
- * counters on the stage (http_requests, http_2xx..http_5xx, http_errors,
- * http_bytes_sent, endpoint_down, endpoint_up, health_checks). *out is
+ * metrics on the stage (counters http_requests, http_2xx..http_5xx,
+ * http_errors, http_bytes_sent, endpoint_down, endpoint_up, health_checks;
+ * gauge http_in_flight; histogram http_request_duration_seconds). *out is
  * owned by caller: release it with spw_http_close. All-or-nothing.
  */
 SPW_API spw_result spw_http_new(spw_stage *st, const spw_http_conf *cf, spw_http **out,
