@@ -24,6 +24,9 @@
  *                    a per-request token hook), its own error vocabulary,
  *                    and the HTTP option group (SPW_OPT_GROUP,
  *                    SPW_OPTION_HTTP) a plugin embeds with one line.
+ *                    TLS over memory (spillway/tls.h): contexts from
+ *                    options, sessions that turn ciphertext into
+ *                    plaintext and back without touching a socket.
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
  *                    accessors and builder, list/map walker, buffers,
  *                    logging, counters, timers, ordered completion,
