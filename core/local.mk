@@ -43,7 +43,6 @@ SPW_HTTP_SOURCES = \
 	core/http/h1.c \
 	core/http/h1parse.c \
 	core/http/dial.c \
-	core/http/tls.c \
 	core/http/addr.c \
 	core/http/sigv4.c \
 	core/http/retry-after.c \
