@@ -20,7 +20,6 @@
  * references, ours covers the ALPN list the server callback reads.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +55,17 @@ struct spw_tls {
 /* Error texts                                                             */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Empties this thread's OpenSSL error queue: before a call (SSL_get_error
+ * must not see what another OpenSSL user, libcurl, left there) and after a
+ * failure. Looking first costs a quarter of clearing an empty queue, and
+ * this runs on every read and write.
+ */
+static void clear_errors(void) {
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* The most telling queued OpenSSL error as text; the queue is emptied. */
 static const char *ssl_reason(char *buf, size_t n) {
     unsigned long e = ERR_peek_last_error();
@@ -68,7 +78,7 @@ static const char *ssl_reason(char *buf, size_t n) {
         else
             ERR_error_string_n(e, buf, n);
     }
-    ERR_clear_error();
+    clear_errors();
     return buf;
 }
 
@@ -92,7 +102,7 @@ static spw_result file_error(spw_err *err, const char *label, const char *path) 
         else
             ERR_error_string_n(e, why, sizeof why);
     }
-    ERR_clear_error();
+    clear_errors();
     return spw_err_set(err, SPW_ERR_CONFIG, "%s %s: %s", label, path, why);
 }
 
@@ -198,7 +208,7 @@ static spw_result load_trust(spw_tls_ctx *c, const spw_tls_options *o, spw_err *
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
         if (names)
             SSL_CTX_set_client_CA_list(ctx, names);
-        ERR_clear_error();
+        clear_errors();
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     return SPW_OK;
@@ -225,7 +235,7 @@ static spw_result load_identity(spw_tls_ctx *c, const spw_tls_options *o, spw_er
     else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
         r = file_error(err, key_label, key);
     else if (SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_clear_error();
+        clear_errors();
         r = spw_err_set(err, SPW_ERR_CONFIG, "%s %s does not match %s %s", key_label, key,
                         cert_label, o->cert_file);
     }
@@ -252,7 +262,7 @@ spw_result spw_tls_ctx_new(const spw_tls_options *o, spw_tls_ctx **out, spw_err 
         return SPW_ERR_CONFIG;
     }
 
-    ERR_clear_error();
+    clear_errors();
     c->ssl = SSL_CTX_new(o->role == SPW_TLS_SERVER ? TLS_server_method() : TLS_client_method());
     if (!c->ssl) {
         free(c);
@@ -281,11 +291,11 @@ spw_result spw_tls_ctx_new(const spw_tls_options *o, spw_tls_ctx **out, spw_err 
         r = load_trust(c, o, err);
     if (r != SPW_OK)
         goto fail;
-    ERR_clear_error();
+    clear_errors();
     *out = c;
     return SPW_OK;
 fail:
-    ERR_clear_error();
+    clear_errors();
     SSL_CTX_free(ctx);
     free(c);
     return r;
@@ -355,7 +365,7 @@ spw_result spw_tls_new(spw_tls_ctx *c, const char *peer_name, const char *alpn, 
     spw_tls *t = calloc(1, sizeof *t);
     if (!t)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory for a TLS session");
-    ERR_clear_error();
+    clear_errors();
     t->ssl = SSL_new(c->ssl);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
@@ -364,7 +374,7 @@ spw_result spw_tls_new(spw_tls_ctx *c, const char *peer_name, const char *alpn, 
         BIO_free(t->wbio);
         SSL_free(t->ssl);
         free(t);
-        ERR_clear_error();
+        clear_errors();
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory for a TLS session");
     }
     /* An empty read BIO means "more to come", not end of file. */
@@ -375,7 +385,7 @@ spw_result spw_tls_new(spw_tls_ctx *c, const char *peer_name, const char *alpn, 
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
     t->ctx = c;
     spw_result r = session_setup(t, peer_name, alpn, err);
-    ERR_clear_error();
+    clear_errors();
     if (r != SPW_OK) {
         spw_tls_free(t);
         return r;
@@ -414,7 +424,7 @@ static spw_result failure(spw_tls *t, spw_err *err) {
     long vr = SSL_get_verify_result(t->ssl);
     t->failed = true;
     if (hs && vr != X509_V_OK) {
-        ERR_clear_error();
+        clear_errors();
         return spw_err_set(err, SPW_ERR_INVAL, "TLS handshake failed: %s certificate: %s",
                            t->ctx->role == SPW_TLS_CLIENT ? "server" : "client",
                            X509_verify_cert_error_string(vr));
@@ -426,13 +436,12 @@ static spw_result failure(spw_tls *t, spw_err *err) {
 /* After an SSL call returned rc <= 0: SPW_OK when it only wants more input. */
 static spw_result classify(spw_tls *t, int rc, spw_err *err) {
     switch (SSL_get_error(t->ssl, rc)) {
+    /* SSL_get_error reports these only with an empty queue: nothing to clear. */
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE: /* a memory BIO never refuses a write: cannot last */
-        ERR_clear_error();
         return SPW_OK;
     case SSL_ERROR_ZERO_RETURN:
         t->peer_closed = true;
-        ERR_clear_error();
         return SPW_OK;
     default:
         return failure(t, err);
@@ -448,7 +457,7 @@ spw_result spw_tls_start(spw_tls *t, spw_buf *out, spw_err *err) {
         return unusable(err);
     if (t->ctx->role == SPW_TLS_SERVER)
         return SPW_OK;
-    ERR_clear_error();
+    clear_errors();
     int rc = SSL_do_handshake(t->ssl);
     spw_result r = rc == 1 ? SPW_OK : classify(t, rc, err);
     spw_result d = drain(t, out, r == SPW_OK ? err : NULL);
@@ -462,7 +471,7 @@ spw_result spw_tls_feed(spw_tls *t, const void *p, size_t n, spw_err *err) {
     if (n == 0)
         return SPW_OK;
     if (BIO_write_ex(t->rbio, p, n, &put) != 1 || put != n) {
-        ERR_clear_error();
+        clear_errors();
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory for TLS input");
     }
     return SPW_OK;
@@ -475,7 +484,7 @@ spw_result spw_tls_read(spw_tls *t, void *buf, size_t cap, size_t *got, spw_buf 
         return unusable(err);
     if (cap == 0 || t->peer_closed)
         return SPW_OK;
-    ERR_clear_error();
+    clear_errors();
     int rc = SSL_read_ex(t->ssl, buf, cap, got);
     spw_result r = rc == 1 ? SPW_OK : classify(t, 0, err);
     /* Handshake flights, alerts, key updates: also when the read failed (an alert is due). */
@@ -508,7 +517,7 @@ spw_result spw_tls_write(spw_tls *t, const void *p, size_t n, spw_buf *out, spw_
         return spw_err_set(err, SPW_ERR_STATE, "TLS handshake not complete: nothing can be sent yet");
     if (n == 0)
         return SPW_OK;
-    ERR_clear_error();
+    clear_errors();
     size_t done = 0;
     /* Without SSL_MODE_ENABLE_PARTIAL_WRITE it is all or nothing, and a memory BIO takes all. */
     if (SSL_write_ex(t->ssl, p, n, &done) != 1) {
@@ -523,9 +532,9 @@ spw_result spw_tls_close_notify(spw_tls *t, spw_buf *out, spw_err *err) {
     if (t->failed || t->shut || !t->established)
         return SPW_OK;
     t->shut = true;
-    ERR_clear_error();
+    clear_errors();
     SSL_shutdown(t->ssl); /* 0: sent, the peer's not seen yet; we do not wait for it */
-    ERR_clear_error();
+    clear_errors();
     return drain(t, out, err);
 }
 
@@ -566,7 +575,7 @@ size_t spw_tls_peer_subject(const spw_tls *t, char *buf, size_t n) {
         return copy_out(buf, n, "", 0);
     BIO *m = BIO_new(BIO_s_mem());
     if (!m) {
-        ERR_clear_error();
+        clear_errors();
         return copy_out(buf, n, "", 0);
     }
     /* RFC 2253 escapes control and non-ASCII bytes: the line is safe to log. */
@@ -575,6 +584,6 @@ size_t spw_tls_peer_subject(const spw_tls *t, char *buf, size_t n) {
     long len = BIO_get_mem_data(m, &p);
     size_t r = copy_out(buf, n, p, len > 0 && p ? (size_t)len : 0);
     BIO_free(m);
-    ERR_clear_error();
+    clear_errors();
     return r;
 }
