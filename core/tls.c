@@ -127,7 +127,8 @@ static spw_result alpn_wire(const char *list, unsigned char *out, size_t *len, s
         size_t n = e ? (size_t)(e - p) : strlen(p);
         if (n == 0 || n > 255)
             return spw_err_set(err, SPW_ERR_INVAL,
-                               "ALPN list \"%s\": every protocol name must be 1 to 255 bytes", list);
+                               "ALPN list \"%s\": every protocol name must be 1 to 255 bytes",
+                               list);
         if (o + 1 + n > ALPN_MAX)
             return spw_err_set(err, SPW_ERR_INVAL, "ALPN list \"%s\" is longer than %d bytes", list,
                                ALPN_MAX);
@@ -201,8 +202,9 @@ static spw_result load_trust(spw_tls_ctx *c, const spw_tls_options *o, spw_err *
     if (!o->require_client_cert)
         return SPW_OK;
     if (!set(o->ca_file) && !set(o->ca_path))
-        return spw_err_set(err, SPW_ERR_CONFIG,
-                           "requiring client certificates needs CA certificates to verify them with");
+        return spw_err_set(
+            err, SPW_ERR_CONFIG,
+            "requiring client certificates needs CA certificates to verify them with");
     if (set(o->ca_file)) {
         /* Tells clients which issuers are accepted; optional, so a failure is ignored. */
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
@@ -465,14 +467,18 @@ spw_result spw_tls_start(spw_tls *t, spw_buf *out, spw_err *err) {
 }
 
 spw_result spw_tls_feed(spw_tls *t, const void *p, size_t n, spw_err *err) {
-    size_t put = 0;
+    const uint8_t *b = p;
     if (t->failed)
         return unusable(err);
-    if (n == 0)
-        return SPW_OK;
-    if (BIO_write_ex(t->rbio, p, n, &put) != 1 || put != n) {
-        clear_errors();
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory for TLS input");
+    /* A memory BIO takes at most INT_MAX bytes a call; it only fails for want of memory. */
+    while (n > 0) {
+        size_t put = 0;
+        if (BIO_write_ex(t->rbio, b, n, &put) != 1 || put == 0) {
+            clear_errors();
+            return spw_err_set(err, SPW_ERR_NOMEM, "out of memory for TLS input");
+        }
+        b += put;
+        n -= put;
     }
     return SPW_OK;
 }
@@ -514,7 +520,8 @@ spw_result spw_tls_write(spw_tls *t, const void *p, size_t n, spw_buf *out, spw_
     if (t->shut)
         return spw_err_set(err, SPW_ERR_STATE, "TLS session already closed by this side");
     if (!t->established)
-        return spw_err_set(err, SPW_ERR_STATE, "TLS handshake not complete: nothing can be sent yet");
+        return spw_err_set(err, SPW_ERR_STATE,
+                           "TLS handshake not complete: nothing can be sent yet");
     if (n == 0)
         return SPW_OK;
     clear_errors();
@@ -523,7 +530,8 @@ spw_result spw_tls_write(spw_tls *t, const void *p, size_t n, spw_buf *out, spw_
     if (SSL_write_ex(t->ssl, p, n, &done) != 1) {
         spw_result r = classify(t, 0, err);
         drain(t, out, NULL);
-        return r != SPW_OK ? r : spw_err_set(err, SPW_ERR_INVAL, "TLS session failed: write refused");
+        return r != SPW_OK ? r
+                           : spw_err_set(err, SPW_ERR_INVAL, "TLS session failed: write refused");
     }
     return drain(t, out, err);
 }

@@ -241,7 +241,8 @@ static ssize_t tls_pull(struct xs_conn *c) {
     struct xs_src *x = c->x;
     size_t got;
     spw_err e;
-    spw_result r = spw_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got, &x->tls_out, &e);
+    spw_result r =
+        spw_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got, &x->tls_out, &e);
     if (!xs_send_tls(c)) /* handshake messages, alerts */
         return -1;
     if (r != SPW_OK) {

@@ -469,11 +469,14 @@ static void test_handshake_and_data(void) {
     is_int(spw_tls_read(p.s.t, got, sizeof got, &g, &p.s.out, &e), SPW_OK,
            "reading after close_notify: SPW_OK");
     is_int(g, 0, "with nothing");
+    is_int(spw_tls_write(p.s.t, "bye", 3, &p.s.out, &e), SPW_OK,
+           "the server may still answer after the client's close_notify");
     is_int(spw_tls_close_notify(p.s.t, &p.s.out, &e), SPW_OK, "the server answers close_notify");
     spw_buf_reset(&p.c.plain);
     r = spw_tls_recv(p.c.t, p.s.out.data, p.s.out.len, &p.c.plain, &p.c.out, &e);
-    ok(r == SPW_OK && spw_tls_get_state(p.c.t) == SPW_TLS_CLOSED,
-       "and the client sees the server's close_notify");
+    ok(r == SPW_OK && p.c.plain.len == 3 && memcmp(p.c.plain.data, "bye", 3) == 0,
+       "the client, half-closed, still reads the answer");
+    is_int(spw_tls_get_state(p.c.t), SPW_TLS_CLOSED, "and then sees the server's close_notify");
     pair_free(&p);
 
     /* No ALPN in common: the handshake goes on without. */
