@@ -13,7 +13,7 @@
 #
 # Over TLS too (XDR_E2E_TRANSPORTS, default "tcp tls"; tls needs the openssl
 # command for a throwaway certificate): xdrgen's client sessions and the
-# source's server sessions both go through libspillway's spillway/tls.h, so
+# source's server sessions both go through the SDK's spillway/tls.h, so
 # the tls rows against the tcp rows are what TLS costs on both sides.
 #
 # Environment: top_builddir (required), XDR_E2E_SECONDS (per run, default

@@ -14,7 +14,7 @@
  *   hist.c    the log-bucket latency histogram
  *   stats.c   counters and the text / JSON report
  *   conn.c    one connection: connect, pipeline, match replies, reset
- *             (TLS: libspillway's spillway/tls.h, on the same buffers)
+ *             (TLS: the SDK's spillway/tls.h, core/tls.c compiled in)
  *   run.c     the scheduler: what to send next, rate, end of the run
  *   opts.c    the command line
  *   main.c    glue
