@@ -11,9 +11,15 @@
 # xdrgen's from its own report. Both share the machine's cores, so
 # records/s is what the pair reaches together.
 #
+# Over TLS too (XDR_E2E_TRANSPORTS, default "tcp tls"; tls needs the openssl
+# command for a throwaway certificate): xdrgen's client sessions and the
+# source's server sessions both go through the SDK's spillway/tls.h, so
+# the tls rows against the tcp rows are what TLS costs on both sides.
+#
 # Environment: top_builddir (required), XDR_E2E_SECONDS (per run, default
 # 10), XDR_E2E_WORKERS (default "1 2"), XDR_E2E_CODECS (default: "xdr json"
-# when the xdr codec is built, else "json"), PYTHON3. `make bench` runs it.
+# when the xdr codec is built, else "json"), XDR_E2E_TRANSPORTS, PYTHON3.
+# `make bench` runs it.
 # Prints one table row per run; exits non-zero only when a run fails.
 
 set -u
@@ -23,6 +29,7 @@ XDRGEN=$top_builddir/spillway-xdrgen
 PY=${PYTHON3:-python3}
 SECONDS_PER_RUN=${XDR_E2E_SECONDS:-10}
 WORKERS=${XDR_E2E_WORKERS:-1 2}
+TRANSPORTS=${XDR_E2E_TRANSPORTS:-tcp tls}
 SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
 export SPILLWAY_PLUGIN_PATH
 
@@ -45,12 +52,31 @@ tck=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+case " $TRANSPORTS " in
+*" tls "*)
+    if ! command -v openssl >/dev/null 2>&1 ||
+        ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$tmp/tls.key" -out "$tmp/tls.pem" -days 2 -subj /CN=localhost \
+            -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1; then
+        echo "xdr-e2e: no openssl command: the tls rows are skipped"
+        TRANSPORTS=$(echo "$TRANSPORTS" | sed 's/tls//')
+    fi
+    ;;
+esac
+
 echo "xdr-e2e: $(nproc) cores, ${SECONDS_PER_RUN} s per run, 301-byte records of 10 bins, xdrgen -C 4 -w 256"
-printf '%-6s %-8s %12s %10s %14s %14s %10s %10s\n' codec workers "records/s" "MB/s" \
+printf '%-4s %-6s %-8s %12s %10s %14s %14s %10s %10s\n' via codec workers "records/s" "MB/s" \
     "spillway us/r" "xdrgen us/r" "p50 us" "p99 us"
 status=0
+for via in $TRANSPORTS; do
 for codec in $XDR_E2E_CODECS; do
     for workers in $WORKERS; do
+        src_tls= xg_tls=
+        if [ "$via" = tls ]; then
+            src_tls="tls_certificate = $tmp/tls.pem
+tls_private_key = $tmp/tls.key"
+            xg_tls="--tls-ca $tmp/tls.pem"
+        fi
         p=$(port)
         cat >"$tmp/b.ini" <<EOF
 [pipeline]
@@ -61,6 +87,7 @@ log_level = warn
 [source.xdr]
 plugin = xdr
 listen = 127.0.0.1:$p
+$src_tls
 
 [codec.c]
 plugin = $codec
@@ -81,7 +108,8 @@ EOF
             sleep 0.1
         done
         before=$(cpu_ticks "$spw_pid")
-        "$XDRGEN" -c "127.0.0.1:$p" -C 4 -w 256 --bins 10 --bin-types integer,string \
+        # shellcheck disable=SC2086 # xg_tls is two words or none
+        "$XDRGEN" -c "127.0.0.1:$p" $xg_tls -C 4 -w 256 --bins 10 --bin-types integer,string \
             --value-size 13 --duration "$SECONDS_PER_RUN" --max-time $((SECONDS_PER_RUN + 30)) \
             --json -q >"$tmp/xg.json"
         xs=$?
@@ -90,22 +118,23 @@ EOF
         wait "$spw_pid"
         spw_pid=
         if [ "$xs" -ne 0 ]; then
-            echo "xdr-e2e: codec $codec, $workers worker(s): xdrgen exited $xs"
+            echo "xdr-e2e: $via, codec $codec, $workers worker(s): xdrgen exited $xs"
             cat "$tmp/xg.json" "$tmp/spw.err"
             status=1
             continue
         fi
-        "$PY" - "$tmp/xg.json" "$before" "$after" "$tck" "$codec" "$workers" <<'EOF'
+        "$PY" - "$tmp/xg.json" "$before" "$after" "$tck" "$codec" "$workers" "$via" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 before, after, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 n = r["acknowledged"]
 spw_us = (after - before) / tck * 1e6 / n
 xg_us = (r["cpu_user_s"] + r["cpu_sys_s"]) * 1e6 / n
-print("%-6s %-8s %12.0f %10.1f %14.2f %14.2f %10.0f %10.0f" % (
-    sys.argv[5], sys.argv[6], r["acked_per_s"], r["mb_per_s"], spw_us, xg_us,
+print("%-4s %-6s %-8s %12.0f %10.1f %14.2f %14.2f %10.0f %10.0f" % (
+    sys.argv[7], sys.argv[5], sys.argv[6], r["acked_per_s"], r["mb_per_s"], spw_us, xg_us,
     r["latency_us"]["p50"], r["latency_us"]["p99"]))
 EOF
     done
+done
 done
 exit $status

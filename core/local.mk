@@ -21,6 +21,7 @@ libspillway_core_la_SOURCES = \
 	core/value.c \
 	core/walk.c \
 	core/digest.c \
+	core/tls.c \
 	core/config.c core/config.h \
 	core/options.c core/options.h \
 	core/loader.c core/loader.h \
@@ -34,12 +35,13 @@ libspillway_core_la_SOURCES = \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h \
 	$(SPW_HTTP_SOURCES)
-libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(SPW_HTTP_CFLAGS)
-libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(LTDL_LIBS) $(PTHREAD_LIBS) \
-	$(SPW_HTTP_LIBS)
+libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(SPW_HTTP_CFLAGS)
+libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(OPENSSL_LIBS) $(LTDL_LIBS) \
+	$(PTHREAD_LIBS) $(SPW_HTTP_LIBS)
 
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
-# and HTTP/1.1 engines connecting through dial.c and tls.c (OpenSSL), and
+# and HTTP/1.1 engines connecting through dial.c (TLS: core/tls.c), and
 # libcurl for proxies and engine = libcurl, all on the stage's libuv loop.
 # h1parse.c, sigv4.c and the AWS credential chain's parsers (aws-parse.c,
 # auth.c) are pure: unit tests and the fuzzer compile them on their own.
@@ -55,7 +57,6 @@ SPW_HTTP_SOURCES = \
 	core/http/h1.c \
 	core/http/h1parse.c \
 	core/http/dial.c \
-	core/http/tls.c \
 	core/http/addr.c \
 	core/http/sigv4.c \
 	core/http/retry-after.c \

@@ -6,4 +6,5 @@ spillwayinclude_HEADERS = \
 	sdk/spillway/http.h \
 	sdk/spillway/plugin.h \
 	sdk/spillway/result.h \
-	sdk/spillway/spillway.h
+	sdk/spillway/spillway.h \
+	sdk/spillway/tls.h

@@ -15,6 +15,7 @@ include tests/unit-config.mk
 include tests/unit-loader.mk
 include tests/unit-dlq.mk
 include tests/unit-runtime.mk
+include tests/unit-tls.mk
 include tests/e2e.mk
 include tests/xdr.mk
 include tests/xdrgen.mk

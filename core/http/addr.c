@@ -3,7 +3,8 @@
  * native engines (libcurl works this out itself): the host and port of a
  * URL, and the connect_to rules that send them elsewhere while the URL's
  * name stays what TLS checks and :authority / Host carry. Worked out once
- * per endpoint at create; dial.c connects there.
+ * per endpoint at create; dial.c connects there. Also the TLS context
+ * (spillway/tls.h) every https endpoint's connections share.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,25 @@ void spw__http_addr_connect_to(const char *item, spw__http_endpoint *ep) {
     }
 }
 
+/* The native engines' TLS context from the tls_* options, configured as libcurl is (client.c). */
+static spw_result tls_ctx_new(const struct spw_http_conf *cf, spw_tls_ctx **out, spw_err *err) {
+    spw_tls_options o = SPW_TLS_OPTIONS_INIT;
+    o.role = SPW_TLS_CLIENT;
+    /* The option's choices are in spw_tls_version's order ("1.2|1.3|1.0|1.1"). */
+    o.min_version = (spw_tls_version)cf->tls_min_version;
+    o.ca_file = cf->tls_ca_file;
+    o.ca_path = cf->tls_ca_path;
+    o.cert_file = cf->tls_cert;
+    o.key_file = cf->tls_key;
+    o.key_password = cf->tls_key_password;
+    o.no_verify = !cf->tls_verify;
+    o.ca_file_label = "tls_ca_file";
+    o.ca_path_label = "tls_ca_path";
+    o.cert_file_label = "tls_cert";
+    o.key_file_label = "tls_key";
+    return spw_tls_ctx_new(&o, out, err);
+}
+
 spw_result spw__http_addr_init(spw_http *s, spw_err *err) {
     for (size_t i = 0; i < s->n_eps; i++) {
         spw__http_endpoint *ep = &s->eps[i];
@@ -107,7 +127,7 @@ spw_result spw__http_addr_init(spw_http *s, spw_err *err) {
         /* One context for both engines (each connection says what ALPN offers): the CA store
          * is loaded once per worker. */
         if (ep->https && !s->tls_ctx) {
-            spw_result rc = spw__http_tls_ctx_new(s->cf, &s->tls_ctx, err);
+            spw_result rc = tls_ctx_new(s->cf, &s->tls_ctx, err);
             if (rc != SPW_OK)
                 return rc;
         }

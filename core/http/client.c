@@ -1064,7 +1064,7 @@ static void teardown(spw_http *s) {
     spw_buf_free(&s->auth_value);
     spw__http_aws_close(s);
     /* TLS sessions still open hold their own reference to it. */
-    spw__http_tls_ctx_free(s->tls_ctx);
+    spw_tls_ctx_free(s->tls_ctx);
     s->tls_ctx = NULL;
     uv_close((uv_handle_t *)&s->later, later_closed);
 }

@@ -3,7 +3,8 @@
  * h1.c), from the name to a byte stream: name lookup (uv_getaddrinfo,
  * skipped for a numeric address), TCP connect to the endpoint's dial
  * host and port (after connect_to), then for https the TLS handshake
- * (tls.c) under the URL's host name, all within connect_timeout. Once
+ * (the SDK's spillway/tls.h) under the URL's host name, all within
+ * connect_timeout. Once
  * open, it reads (decrypting when TLS) and hands the engine plaintext;
  * the engine writes, through spw__http_dial_send or on its own.
  *
@@ -25,7 +26,7 @@ static void release(spw__http_dial *d) {
     if (--d->refs > 0)
         return;
     spw_http *s = d->s;
-    spw__http_tls_free(d->tls);
+    spw_tls_free(d->tls);
     d->tls = NULL;
     spw_buf_free(&d->out);
     spw_buf_free(&d->wbuf);
@@ -131,16 +132,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
         return;
     }
     spw_buf *plain = &d->scr->plain;
-    char why[300];
+    spw_err e;
     spw_buf_reset(plain);
-    int rc = spw__http_tls_recv(d->tls, (const uint8_t *)b->base, (size_t)n, plain, &d->out, why,
-                         sizeof why);
+    spw_result rc = spw_tls_recv(d->tls, b->base, (size_t)n, plain, &d->out, &e);
     if (handshake) {
-        if (rc != SPW__HTTP_TLS_OK) {
-            fail(d, CURLE_SSL_CONNECT_ERROR, 0, why);
+        if (rc != SPW_OK) {
+            fail(d, CURLE_SSL_CONNECT_ERROR, 0, e.msg);
             return;
         }
-        if (!spw__http_tls_ready(d->tls)) {
+        if (!spw_tls_ready(d->tls)) {
             d->ops->flush(d); /* the handshake's next flight */
             return;
         }
@@ -154,12 +154,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
         if (d->state == SPW__HTTP_DIAL_CLOSED)
             return;
     }
-    if (rc == SPW__HTTP_TLS_CLOSED) {
-        fail(d, CURLE_RECV_ERROR, UV_EOF, why);
+    if (rc != SPW_OK) {
+        fail(d, CURLE_RECV_ERROR, 0, e.msg);
         return;
     }
-    if (rc != SPW__HTTP_TLS_OK) {
-        fail(d, CURLE_RECV_ERROR, 0, why);
+    if (spw_tls_get_state(d->tls) == SPW_TLS_CLOSED) {
+        fail(d, CURLE_RECV_ERROR, UV_EOF, "connection closed by the server (TLS close_notify)");
         return;
     }
     if (d->out.len)
@@ -198,13 +198,10 @@ static void on_connect(uv_connect_t *req, int status) {
     }
     /* The connect timer goes on: connect_timeout covers the handshake too. */
     d->state = SPW__HTTP_DIAL_HANDSHAKE;
-    d->tls = spw__http_tls_new(d->s->tls_ctx, d->ep->tls_name, d->s->cf->tls_verify, d->alpn);
-    if (!d->tls) {
-        fail(d, CURLE_SSL_CONNECT_ERROR, 0, "cannot set up a TLS session");
-        return;
-    }
-    if (spw__http_tls_start(d->tls, &d->out, why, sizeof why) != SPW__HTTP_TLS_OK) {
-        fail(d, CURLE_SSL_CONNECT_ERROR, 0, why);
+    spw_err e;
+    if (spw_tls_new(d->s->tls_ctx, d->ep->tls_name, d->alpn, &d->tls, &e) != SPW_OK ||
+        spw_tls_start(d->tls, &d->out, &e) != SPW_OK) {
+        fail(d, CURLE_SSL_CONNECT_ERROR, 0, e.msg);
         return;
     }
     d->ops->flush(d);

@@ -322,12 +322,12 @@ static void send_req(spw__http_h1conn *c) {
     if (c->d.state != SPW__HTTP_DIAL_OPEN)
         return; /* conn_opened sends it */
     if (c->d.tls) {
-        char why[300];
-        int rc = spw__http_tls_send(c->d.tls, r->head.data, r->head.len, &c->d.out, why, sizeof why);
-        if (rc == SPW__HTTP_TLS_OK && r->body_len)
-            rc = spw__http_tls_send(c->d.tls, r->body, r->body_len, &c->d.out, why, sizeof why);
-        if (rc != SPW__HTTP_TLS_OK) {
-            conn_fail(c, CURLE_SEND_ERROR, why);
+        spw_err e;
+        spw_result rc = spw_tls_write(c->d.tls, r->head.data, r->head.len, &c->d.out, &e);
+        if (rc == SPW_OK && r->body_len)
+            rc = spw_tls_write(c->d.tls, r->body, r->body_len, &c->d.out, &e);
+        if (rc != SPW_OK) {
+            conn_fail(c, CURLE_SEND_ERROR, e.msg);
             return;
         }
         int k = spw__http_dial_send(&c->d);

@@ -352,11 +352,11 @@ static void conn_flush(spw__http_h2conn *c) {
         }
     }
     if (c->d.tls && frames->len) {
-        char why[300];
-        int rc = spw__http_tls_send(c->d.tls, frames->data, frames->len, &c->d.out, why, sizeof why);
+        spw_err e;
+        spw_result rc = spw_tls_write(c->d.tls, frames->data, frames->len, &c->d.out, &e);
         spw_buf_reset(frames);
-        if (rc != SPW__HTTP_TLS_OK) {
-            conn_fail(c, CURLE_SEND_ERROR, why);
+        if (rc != SPW_OK) {
+            conn_fail(c, CURLE_SEND_ERROR, e.msg);
             return;
         }
     }
@@ -401,9 +401,15 @@ static void conn_fallback(spw__http_h2conn *c) {
 
 /* ---- dial.c's callbacks ---------------------------------------------------- */
 
+/* True when the server's ALPN answer is h2. */
+static bool chose_h2(const spw_tls *t) {
+    char alpn[4];
+    return spw_tls_alpn(t, alpn, sizeof alpn) == 2 && strcmp(alpn, "h2") == 0;
+}
+
 static void conn_opened(spw__http_dial *d) {
     spw__http_h2conn *c = (spw__http_h2conn *)d;
-    if (c->d.tls && !spw__http_tls_h2(c->d.tls)) {
+    if (c->d.tls && !chose_h2(c->d.tls)) {
         conn_fallback(c);
         return;
     }

@@ -7,7 +7,7 @@
  * reusable request objects (client.c), a list of endpoints with health
  * state (endpoints.c), two native engines on the same loop that take over
  * from libcurl where they apply (HTTP/2 in h2.c, HTTP/1.1 in h1.c, both
- * connecting through dial.c and tls.c), and helpers with no loop state at
+ * connecting through dial.c, with the SDK's TLS), and helpers with no loop state at
  * all, which the unit tests link on their own: the AWS SigV4 signer
  * (sigv4.c), gzip (gzip.c), the AWS credential chain's parsers and its
  * resolution (aws-parse.c, auth.c) and the HTTP/1.1 response parser
@@ -30,6 +30,7 @@
 #include <zlib.h>
 #include <spillway/spillway.h>
 #include <spillway/http.h>
+#include <spillway/tls.h>
 
 /* The value of hex digit c, or -1. */
 static inline int spw__http_hexval(int c) {
@@ -405,7 +406,7 @@ struct spw_http {
     bool h1;
     struct spw__http_h1 *h1s;
     /* shared by the native engines */
-    void *tls_ctx;         /* SSL_CTX, when some endpoint is https */
+    spw_tls_ctx *tls_ctx;  /* when some endpoint is https (sessions hold their own reference) */
     uv_timer_t deadlines;  /* request deadlines (client.c), when a native engine is on */
     uint64_t deadline_at;  /* when it fires, 0: stopped */
     bool deadlines_on;     /* initialised */
@@ -482,29 +483,9 @@ void spw__http_addr_connect_to(const char *item, spw__http_endpoint *ep);
  * and s->tls_ctx when some endpoint is https. */
 spw_result spw__http_addr_init(spw_http *s, spw_err *err);
 
-/* tls.c: client TLS for the native engines (OpenSSL over memory BIOs) */
-typedef struct spw__http_tls spw__http_tls;
-enum { SPW__HTTP_TLS_OK = 0, SPW__HTTP_TLS_ERROR = -1, SPW__HTTP_TLS_CLOSED = -2 };
-/* ALPN offers (wire format) for spw__http_tls_new. */
-#define SPW__HTTP_ALPN_H2 "\x02h2\x08http/1.1"
-#define SPW__HTTP_ALPN_H1 "\x08http/1.1"
-/* An SSL_CTX configured from the tls_* options. */
-spw_result spw__http_tls_ctx_new(const struct spw_http_conf *cf, void **ctx, spw_err *err);
-void spw__http_tls_ctx_free(void *ctx);
-/* A client session for host (checked and sent as SNI unless an IP address) offering alpn;
- * NULL: no memory. */
-spw__http_tls *spw__http_tls_new(void *ctx, const char *host, bool verify, const char *alpn);
-void spw__http_tls_free(spw__http_tls *t);
-/* Starts the handshake: the ClientHello is appended to out. */
-int spw__http_tls_start(spw__http_tls *t, spw_buf *out, char *why, size_t wn);
-/* Feeds ciphertext p[0..n): plaintext is appended to plain, bytes to send to out. */
-int spw__http_tls_recv(spw__http_tls *t, const uint8_t *p, size_t n, spw_buf *plain, spw_buf *out, char *why,
-                size_t wn);
-/* Encrypts p[0..n) into out. */
-int spw__http_tls_send(spw__http_tls *t, const uint8_t *p, size_t n, spw_buf *out, char *why, size_t wn);
-bool spw__http_tls_ready(const spw__http_tls *t);
-/* True when ALPN chose h2. */
-bool spw__http_tls_h2(const spw__http_tls *t);
+/* ALPN offers for a connection (spw_tls_new): the nghttp2 engine's and the HTTP/1.1 engine's. */
+#define SPW__HTTP_ALPN_H2 "h2,http/1.1"
+#define SPW__HTTP_ALPN_H1 "http/1.1"
 
 /* dial.c: a connection of the native engines, up to an open byte stream */
 enum spw__http_dial_state { SPW__HTTP_DIAL_RESOLVING, SPW__HTTP_DIAL_CONNECTING, SPW__HTTP_DIAL_HANDSHAKE, SPW__HTTP_DIAL_OPEN,
@@ -543,13 +524,13 @@ struct spw__http_dial {
     uv_connect_t creq;
     uv_getaddrinfo_t gai;
     unsigned refs;          /* closed handles and pending lookups still owed */
-    spw__http_tls *tls;            /* https only */
+    spw_tls *tls;           /* https only */
     spw_buf out;            /* bytes for spw__http_dial_send */
     spw_buf wbuf;           /* what its pending uv_write holds */
     uv_write_t wreq;
     bool writing;
     int fail_cc;            /* why it failed (a CURLcode), for a request placed on it at once */
-    char why[320];          /* room for any reason dial.c gives */
+    char why[SPW_ERR_MSG_MAX]; /* room for any reason dial.c gives (TLS errors included) */
 };
 /* Puts d (zeroed) on the list `on` and starts connecting it to ep, with TLS offering alpn when
  * ep->https. Failures go to ops->error, those found at once before this returns. */

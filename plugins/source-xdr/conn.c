@@ -7,7 +7,9 @@
  * in request order. A partial frame stays at the front; the buffer grows
  * to hold one frame of up to max_frame_size (whose header was already
  * judged acceptable) and shrinks back after it. With TLS, ciphertext goes
- * through the session first (tls.c) and only plaintext reaches rbuf.
+ * into the session (spillway/tls.h) and is decrypted straight into rbuf's
+ * free space, at most one record at a time and only while the connection
+ * may take input: the session holds at most one read of ciphertext.
  *
  * Flow control. The connection takes input only while it may submit: the
  * worker is not paused (the core's in-flight cap), the connection owes
@@ -70,8 +72,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     c->last_active = uv_now(c->x->loop);
     if (c->tls) {
-        if (!xs_tls_feed(c, (const uint8_t *)buf->base, (size_t)nread))
+        spw_err e;
+        if (spw_tls_feed(c->tls, buf->base, (size_t)nread, &e) != SPW_OK) {
+            xs_conn_abort(c, SPW_LOG_ERROR, e.msg);
             return;
+        }
     } else {
         c->rlen += (size_t)nread;
     }
@@ -227,6 +232,49 @@ static void shrink(struct xs_conn *c, size_t want) {
     }
 }
 
+/*
+ * Decrypts into rbuf's free space: bytes added, 0 when the session needs
+ * more input, -1 when the connection is closing (a TLS failure, or the
+ * peer's close_notify, which sets eof).
+ */
+static ssize_t tls_pull(struct xs_conn *c) {
+    struct xs_src *x = c->x;
+    size_t got;
+    spw_err e;
+    spw_result r =
+        spw_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got, &x->tls_out, &e);
+    if (!xs_send_tls(c)) /* handshake messages, alerts */
+        return -1;
+    if (r != SPW_OK) {
+        if (r == SPW_ERR_NOMEM) {
+            xs_conn_abort(c, SPW_LOG_ERROR, e.msg);
+        } else {
+            spw_counter_add(x->c_malformed, 1);
+            xs_conn_abort(c, SPW_LOG_WARN, e.msg);
+        }
+        return -1;
+    }
+    if (!c->tls_open && spw_tls_ready(c->tls)) {
+        c->tls_open = true;
+        if (spw_log_enabled(SPW_LOG_DEBUG)) {
+            char subject[256];
+            spw_tls_peer_subject(c->tls, subject, sizeof subject);
+            spw_log(x->st, SPW_LOG_DEBUG, "%s: TLS established%s%s", c->peer,
+                    *subject ? ", client certificate " : "", subject);
+        }
+    }
+    if (got > 0) {
+        c->rlen += got;
+        return (ssize_t)got;
+    }
+    if (spw_tls_get_state(c->tls) == SPW_TLS_CLOSED) {
+        c->eof = true;
+        xs_conn_abort(c, SPW_LOG_DEBUG, "closed by the peer (TLS close_notify)");
+        return -1;
+    }
+    return 0;
+}
+
 void xs_conn_pump(struct xs_conn *c) {
     struct xs_src *x = c->x;
     int64_t now_s = spw_time_unix_ms() / 1000;
@@ -267,7 +315,7 @@ void xs_conn_pump(struct xs_conn *c) {
         }
         /* With TLS, plaintext may wait inside the session: take more while allowed. */
         if (c->tls && may_take(c) && c->rlen < c->rcap) {
-            ssize_t n = xs_tls_pull(c);
+            ssize_t n = tls_pull(c);
             if (n > 0)
                 continue;
         }
@@ -315,7 +363,7 @@ static void on_handle_closed(uv_handle_t *h) {
     if (c->tcp.data || c->linger.data)
         return;
     struct xs_src *x = c->x;
-    xs_tls_free(c);
+    spw_tls_free(c->tls);
     spw_buf_free(&c->out);
     free(c->rbuf);
     free(c);
@@ -372,8 +420,9 @@ void xs_conn_finish(struct xs_conn *c) {
     xs_conn_update_read(c); /* stops reading: may_take is false from now on */
     c->rlen = 0;            /* input not taken yet is XDR's to resend */
     xs_reply_flush(c);
-    if (c->tls && !c->closing)
-        xs_tls_close_notify(c);
+    if (c->tls && !c->closing &&
+        spw_tls_close_notify(c->tls, &c->x->tls_out, NULL) == SPW_OK) /* the orderly end */
+        xs_send_tls(c);
     if (c->closing)
         return;
     if (c->writes == 0) {

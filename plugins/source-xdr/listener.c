@@ -202,7 +202,8 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny and XDR waits for them */
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     c->order = spw_order_new(x->st);
-    if (c->order == NULL || (x->tls_ctx && xs_tls_new(c) != SPW_OK)) {
+    if (c->order == NULL || (x->tls_ctx && spw_tls_new(x->tls_ctx, NULL, NULL, &c->tls, NULL) !=
+                                               SPW_OK)) {
         xs_conn_abort(c, SPW_LOG_ERROR, "out of memory for the connection's state");
         return;
     }

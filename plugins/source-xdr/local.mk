@@ -16,11 +16,10 @@ plugins_source_xdr_la_SOURCES = $(XS_WIRE_SOURCES) \
 	plugins/source-xdr/xdr.c \
 	plugins/source-xdr/listener.c \
 	plugins/source-xdr/conn.c \
-	plugins/source-xdr/reply.c \
-	plugins/source-xdr/tls.c
-plugins_source_xdr_la_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
+	plugins/source-xdr/reply.c
+plugins_source_xdr_la_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 plugins_source_xdr_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
-plugins_source_xdr_la_LIBADD = $(SPW_PLUGIN_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS)
+plugins_source_xdr_la_LIBADD = $(SPW_PLUGIN_LIBS) $(ZLIB_LIBS)
 
 
 # The libFuzzer target for the frame parser (./configure --enable-fuzzing,

@@ -17,7 +17,9 @@
  * before it polls: no answer waits for the next event, and a burst of
  * completions leaves as one write. A write is tried synchronously first
  * (uv_try_write); only what the socket does not take is copied into a
- * write request.
+ * write request. With TLS the replies are encrypted into one buffer the
+ * instance shares (x->tls_out: a worker runs one connection at a time),
+ * which is sent the same way and emptied at once.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -135,13 +137,38 @@ bool xs_send(struct xs_conn *c, const uint8_t *p, size_t n) {
     return true;
 }
 
+/* Above this, the instance's TLS output buffer is given back after use. */
+#define TLS_OUT_KEEP (256u << 10)
+
+bool xs_send_tls(struct xs_conn *c) {
+    spw_buf *b = &c->x->tls_out;
+    bool ok = xs_send(c, b->data, b->len);
+    if (b->cap > TLS_OUT_KEEP)
+        spw_buf_free(b);
+    else
+        spw_buf_reset(b);
+    return ok && !c->closing;
+}
+
+/* Encrypts the replies into the instance's TLS output and sends that. */
+static void send_tls(struct xs_conn *c, const uint8_t *p, size_t n) {
+    spw_err e;
+    if (spw_tls_write(c->tls, p, n, &c->x->tls_out, &e) != SPW_OK) {
+        spw_buf_reset(&c->x->tls_out);
+        c->eof = true;
+        xs_conn_abort(c, SPW_LOG_WARN, e.msg);
+        return;
+    }
+    xs_send_tls(c);
+}
+
 void xs_reply_flush(struct xs_conn *c) {
     if (c->out.len == 0 || c->closing)
         return;
     size_t n = c->out.len;
     c->out.len = 0; /* before sending: a failure may abort, which flushes again */
     if (c->tls)
-        xs_tls_write(c, c->out.data, n);
+        send_tls(c, c->out.data, n);
     else
         xs_send(c, c->out.data, n);
 }

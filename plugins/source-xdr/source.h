@@ -5,7 +5,7 @@
  *   listener.c  listening sockets (SO_REUSEPORT, one set per worker), accept
  *   conn.c      one XDR connection: reading, framing, submitting, closing
  *   reply.c     answers in request order and their batched writes
- *   tls.c       OpenSSL over the libuv stream, through memory BIOs
+ *               (TLS: the SDK's spillway/tls.h, on the same buffers)
  *   wire.h      the protocol itself (pure: frame.c record.c inflate.c info.c)
  *
  * One instance per worker; every callback runs on that worker's loop, so
@@ -68,8 +68,6 @@ struct xs_ready {
     uint8_t bytes[];
 };
 
-struct xs_tls;
-
 struct xs_conn {
     struct xs_src *x;
     uv_tcp_t tcp;
@@ -93,7 +91,8 @@ struct xs_conn {
     spw_buf out;            /* replies of this loop turn, plaintext, not yet written */
     size_t writes;          /* uv_write requests not completed */
 
-    struct xs_tls *tls;     /* NULL on plain TCP */
+    spw_tls *tls;           /* NULL on plain TCP */
+    bool tls_open;          /* its handshake completed (logged once) */
 
     bool reading;           /* uv_read_start is in effect */
     bool throttled;         /* at max_in_flight_per_connection: waiting for answers */
@@ -118,7 +117,7 @@ struct xs_src {
     asw_parser parser;
     asw_info_ids ids;
     char node[64];
-    void *tls_ctx;          /* SSL_CTX, NULL for plain TCP */
+    spw_tls_ctx *tls_ctx;   /* NULL for plain TCP */
 
     struct xs_listener *listeners;
     size_t n_listeners;
@@ -140,6 +139,7 @@ struct xs_src {
     uint64_t refused_warned_ms;
     uint64_t refused_since_warned;
     uint8_t tls_in[16384];  /* ciphertext of one read, TLS only */
+    spw_buf tls_out;        /* ciphertext of one call into a session, sent at once */
 
     spw_counter *c_connections, *c_refused, *c_frames, *c_records, *c_bytes, *c_replies_ok,
         *c_replies_retry, *c_replies_abandon, *c_malformed, *c_info;
@@ -187,20 +187,8 @@ bool xs_send(struct xs_conn *c, const uint8_t *p, size_t n);
 /* Bytes handed to libuv and not yet written. */
 size_t xs_out_pending(const struct xs_conn *c);
 
-/* ---- tls.c ---- */
-/* Builds the SSL_CTX from the options (check() uses it to validate them). */
-spw_result xs_tls_ctx_new(const struct xs_conf *cf, void **ctx, spw_err *err);
-void xs_tls_ctx_free(void *ctx);
-spw_result xs_tls_new(struct xs_conn *c);
-void xs_tls_free(struct xs_conn *c);
-/* Feeds ciphertext just read. */
-bool xs_tls_feed(struct xs_conn *c, const uint8_t *p, size_t n);
-/* Decrypts into rbuf's free space: bytes added, 0 when it needs more input, -1 on failure
- * (connection aborted) or an orderly close by the peer (c->eof set). */
-ssize_t xs_tls_pull(struct xs_conn *c);
-/* Encrypts plaintext and sends it. */
-bool xs_tls_write(struct xs_conn *c, const uint8_t *p, size_t n);
-/* Sends the TLS close_notify alert (orderly close), once the handshake is done. */
-void xs_tls_close_notify(struct xs_conn *c);
+/* Sends what the connection's session produced (x->tls_out, emptied); false when the
+ * connection died. */
+bool xs_send_tls(struct xs_conn *c);
 
 #endif /* SPW_SOURCE_XDR_SOURCE_H */

@@ -15,10 +15,12 @@
  * after its replies are flushed; the instance is freed when its last
  * handle has closed.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "autoconf.h"
 #include "source.h"
@@ -80,6 +82,33 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
     return memcmp(a, b, n) == 0;
 }
 
+/*
+ * The TLS context (spillway/tls.h): TLS 1.2 at least (tls_min_version),
+ * and with tls_ca a client certificate that CA signed is required.
+ * tls_ca may name a PEM file or a hashed directory.
+ */
+static spw_result tls_ctx_new(const struct xs_conf *cf, spw_tls_ctx **out, spw_err *err) {
+    spw_tls_options o = SPW_TLS_OPTIONS_INIT;
+    o.role = SPW_TLS_SERVER;
+    o.min_version = cf->tls_min_version == 1 ? SPW_TLS_1_3 : SPW_TLS_1_2;
+    o.cert_file = cf->tls_certificate;
+    o.key_file = cf->tls_private_key;
+    o.cert_file_label = "tls_certificate";
+    o.key_file_label = "tls_private_key";
+    o.ca_file_label = o.ca_path_label = "tls_ca";
+    if (cf->tls_ca && *cf->tls_ca) {
+        struct stat sb;
+        if (stat(cf->tls_ca, &sb) != 0)
+            return spw_err_set(err, SPW_ERR_CONFIG, "tls_ca %s: %s", cf->tls_ca, strerror(errno));
+        if (S_ISDIR(sb.st_mode))
+            o.ca_path = cf->tls_ca;
+        else
+            o.ca_file = cf->tls_ca;
+        o.require_client_cert = true;
+    }
+    return spw_tls_ctx_new(&o, out, err);
+}
+
 static spw_result xs_check(const void *config, spw_err *err) {
     const struct xs_conf *cf = config;
     struct sockaddr_storage *addrs;
@@ -116,11 +145,11 @@ static spw_result xs_check(const void *config, spw_err *err) {
                            "tls_ca needs tls_certificate and tls_private_key (TLS is off)");
     if (cert) {
         /* Loading them now makes --check report an unreadable or mismatched file. */
-        void *ctx;
-        r = xs_tls_ctx_new(cf, &ctx, err);
+        spw_tls_ctx *ctx;
+        r = tls_ctx_new(cf, &ctx, err);
         if (r != SPW_OK)
             return r;
-        xs_tls_ctx_free(ctx);
+        spw_tls_ctx_free(ctx);
     }
     if (!is_retry_code(cf->retry_code))
         return spw_err_set(err, SPW_ERR_CONFIG,
@@ -141,7 +170,8 @@ static spw_result xs_check(const void *config, spw_err *err) {
 
 static void free_instance(struct xs_src *x) {
     asw_parser_free(&x->parser);
-    xs_tls_ctx_free(x->tls_ctx);
+    spw_tls_ctx_free(x->tls_ctx);
+    spw_buf_free(&x->tls_out);
     free(x->listeners);
     free(x);
 }
@@ -192,7 +222,7 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
     x->ids.version = "spillway " PACKAGE_VERSION;
 
     if (cf->tls_certificate && *cf->tls_certificate) {
-        spw_result r = xs_tls_ctx_new(cf, &x->tls_ctx, err);
+        spw_result r = tls_ctx_new(cf, &x->tls_ctx, err);
         if (r != SPW_OK) {
             free(x);
             return r;
@@ -214,7 +244,7 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
     if (!x->c_connections || !x->c_refused || !x->c_frames || !x->c_records || !x->c_bytes ||
         !x->c_replies_ok || !x->c_replies_retry || !x->c_replies_abandon || !x->c_malformed ||
         !x->c_info) {
-        xs_tls_ctx_free(x->tls_ctx);
+        spw_tls_ctx_free(x->tls_ctx);
         free(x);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }

@@ -31,6 +31,9 @@
  *                    (held batches, the route's max_held); gauges and
  *                    histograms (spw_gauge_*, spw_histogram_*,
  *                    spw_buckets_*).
+ *                    TLS over memory (spillway/tls.h): contexts from
+ *                    options, sessions that turn ciphertext into
+ *                    plaintext and back without touching a socket.
  *   2026-11-26  1.0  First ABI: plugin descriptor, option table, event
  *                    accessors and builder, list/map walker, buffers,
  *                    logging, counters, timers, ordered completion,

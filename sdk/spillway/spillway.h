@@ -11,5 +11,6 @@
 #include <spillway/http.h>
 #include <spillway/plugin.h>
 #include <spillway/result.h>
+#include <spillway/tls.h>
 
 #endif /* SPILLWAY_SPILLWAY_H */

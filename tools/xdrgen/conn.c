@@ -25,8 +25,9 @@
  * close callback. The TCP handle is closed and initialised again for
  * each reconnection; the timer lives as long as the connection.
  *
- * TLS: plaintext frames go through the session (tls.c) into `out`;
- * bytes read are decrypted into `rx` before they are parsed as replies.
+ * TLS (spillway/tls.h): frames are built into `plain` and encrypted into
+ * `out` in one call per fill; bytes read are decrypted into `rx` before
+ * they are parsed as replies.
  */
 #include "xdrgen.h"
 
@@ -62,15 +63,15 @@ struct xg_conn {
     uv_write_t wreq;
     uv_timer_t timer;
     bool writing;
-    struct xg_bytes out, wbuf, plain, rx;
+    spw_buf out, wbuf, plain, rx;
 
     struct inflight *ring;
     size_t cap, head, n;
     uint8_t part[XG_REPLY_LEN];
     size_t part_len;
 
-    void *tls_ctx;
-    struct xg_tls *tls;
+    spw_tls_ctx *tls_ctx;
+    spw_tls *tls;
     uint64_t backoff_ms;
     bool failing;        /* the last connection attempt failed (log once) */
     uint8_t rbuf[READ_BUF];
@@ -79,22 +80,8 @@ struct xg_conn {
 static void connect_now(struct xg_conn *c);
 static void reset(struct xg_conn *c, uint64_t *counter, const char *why);
 
-bool xg_bytes_reserve(struct xg_bytes *b, size_t extra) {
-    if (b->cap - b->len >= extra)
-        return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < extra)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
 struct xg_conn *xg_conn_new(struct xg_run *r, unsigned index, const struct sockaddr *addr,
-                            const char *addr_name, void *tls_ctx) {
+                            const char *addr_name, spw_tls_ctx *tls_ctx) {
     const struct xg_opts *o = xg_run_opts(r);
     struct xg_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -120,11 +107,11 @@ struct xg_conn *xg_conn_new(struct xg_run *r, unsigned index, const struct socka
 void xg_conn_free(struct xg_conn *c) {
     if (!c)
         return;
-    xg_tls_free(c->tls);
-    free(c->out.p);
-    free(c->wbuf.p);
-    free(c->plain.p);
-    free(c->rx.p);
+    spw_tls_free(c->tls);
+    spw_buf_free(&c->out);
+    spw_buf_free(&c->wbuf);
+    spw_buf_free(&c->plain);
+    spw_buf_free(&c->rx);
     free(c->ring);
     free(c);
 }
@@ -148,10 +135,10 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     if (c->out.len > 0) {
-        struct xg_bytes t = c->out;
+        spw_buf t = c->out;
         c->out = c->wbuf;
         c->wbuf = t;
-        uv_buf_t b = uv_buf_init((char *)c->wbuf.p, (unsigned)c->wbuf.len);
+        uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
         c->wreq.data = c;
         int e = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
         if (e < 0) {
@@ -167,10 +154,10 @@ static void on_write(uv_write_t *req, int status) {
 static void flush(struct xg_conn *c) {
     if (c->writing || c->out.len == 0)
         return;
-    struct xg_bytes t = c->out;
+    spw_buf t = c->out;
     c->out = c->wbuf;
     c->wbuf = t;
-    uv_buf_t b = uv_buf_init((char *)c->wbuf.p, (unsigned)c->wbuf.len);
+    uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
     c->wreq.data = c;
     int e = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (e < 0) {
@@ -193,17 +180,17 @@ void xg_conn_fill(struct xg_conn *c) {
     if (c->state != C_READY || c->n >= c->cap)
         return;
     size_t bound = xg_run_frame_bound(c->run);
-    struct xg_bytes *dst = c->tls ? &c->plain : &c->out;
+    spw_buf *dst = c->tls ? &c->plain : &c->out;
     bool was_empty = c->n == 0;
     uint64_t now = uv_hrtime();
     while (c->n < c->cap) {
-        if (!xg_bytes_reserve(dst, bound)) {
+        if (spw_buf_reserve(dst, bound) != SPW_OK) {
             reset(c, &xg_run_stats(c->run)->resets_peer, "out of memory");
             return;
         }
         uint64_t seq;
         size_t len;
-        if (!xg_run_next(c->run, &seq, dst->p + dst->len, &len))
+        if (!xg_run_next(c->run, &seq, dst->data + dst->len, &len))
             break;
         dst->len += len;
         struct inflight *f = &c->ring[(c->head + c->n) % c->cap];
@@ -212,9 +199,9 @@ void xg_conn_fill(struct xg_conn *c) {
         c->n++;
     }
     if (c->tls && c->plain.len > 0) {
-        char err[256];
-        if (xg_tls_write(c->tls, c->plain.p, c->plain.len, &c->out, err, sizeof err) < 0) {
-            reset(c, &xg_run_stats(c->run)->resets_peer, err);
+        spw_err e;
+        if (spw_tls_write(c->tls, c->plain.data, c->plain.len, &c->out, &e) != SPW_OK) {
+            reset(c, &xg_run_stats(c->run)->resets_peer, e.msg);
             return;
         }
         c->plain.len = 0;
@@ -307,20 +294,22 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         replies(c, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
-    char err[256];
+    spw_err e;
     c->rx.len = 0;
-    if (xg_tls_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread, &c->rx, &c->out, err,
-                    sizeof err) < 0) {
-        reset(c, &xg_run_stats(c->run)->resets_peer, err);
+    if (spw_tls_recv(c->tls, buf->base, (size_t)nread, &c->rx, &c->out, &e) != SPW_OK) {
+        reset(c, &xg_run_stats(c->run)->resets_peer, e.msg);
         return;
     }
     flush(c);
-    if (c->state == C_HANDSHAKE && xg_tls_ready(c->tls)) {
+    if (c->state == C_HANDSHAKE && spw_tls_ready(c->tls)) {
         c->state = C_READY;
         xg_conn_fill(c);
     }
     if (c->rx.len > 0 && c->state == C_READY)
-        replies(c, c->rx.p, c->rx.len);
+        replies(c, c->rx.data, c->rx.len);
+    /* A reset above freed the session. */
+    if (c->tls && spw_tls_get_state(c->tls) == SPW_TLS_CLOSED)
+        reset(c, &xg_run_stats(c->run)->resets_peer, "the connector closed the TLS session");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -385,7 +374,7 @@ static void reset(struct xg_conn *c, uint64_t *counter, const char *why) {
     }
     c->head = 0;
     c->part_len = 0;
-    xg_tls_free(c->tls);
+    spw_tls_free(c->tls);
     c->tls = NULL;
     c->backoff_ms = xg_run_opts(c->run)->reconnect_min_ms;
     close_tcp(c);
@@ -434,11 +423,11 @@ static void on_connect(uv_connect_t *req, int status) {
         return;
     }
     if (c->tls_ctx) {
-        char err[256];
-        c->tls = xg_tls_new(c->tls_ctx, o->tls_name);
+        spw_err terr;
         c->state = C_HANDSHAKE;
-        if (!c->tls || xg_tls_start(c->tls, &c->out, err, sizeof err) < 0) {
-            reset(c, &xg_run_stats(c->run)->resets_peer, c->tls ? err : "out of memory");
+        if (spw_tls_new(c->tls_ctx, o->tls_name, NULL, &c->tls, &terr) != SPW_OK ||
+            spw_tls_start(c->tls, &c->out, &terr) != SPW_OK) {
+            reset(c, &xg_run_stats(c->run)->resets_peer, terr.msg);
             return;
         }
         /* the handshake gets the same deadline as a reply */

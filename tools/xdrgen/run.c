@@ -71,7 +71,7 @@ struct xg_run {
 
     struct xg_conn **conns;
     unsigned open_conns;
-    void *tls_ctx;
+    spw_tls_ctx *tls_ctx;
     uv_timer_t tick;
     uv_check_t check;
     uv_signal_t sigint, sigterm;
@@ -339,6 +339,24 @@ static int dump(struct xg_run *r) {
     return 0;
 }
 
+/*
+ * The client context: the connector's certificate checked against --tls-ca
+ * (or the system's store) and, per connection, --tls-name; --tls-insecure
+ * checks neither (and ignores --tls-ca); --tls-cert/--tls-key for mutual TLS.
+ */
+static spw_result tls_ctx_new(const struct xg_opts *o, spw_tls_ctx **out, spw_err *err) {
+    spw_tls_options t = SPW_TLS_OPTIONS_INIT;
+    t.role = SPW_TLS_CLIENT;
+    t.no_verify = o->tls_insecure;
+    t.ca_file = o->tls_insecure ? NULL : o->tls_ca;
+    t.cert_file = o->tls_cert;
+    t.key_file = o->tls_key;
+    t.ca_file_label = "--tls-ca";
+    t.cert_file_label = "--tls-cert";
+    t.key_file_label = "--tls-key";
+    return spw_tls_ctx_new(&t, out, err);
+}
+
 int xg_run_main(struct xg_opts *o) {
     struct xg_run *r = calloc(1, sizeof *r);
     char err[512];
@@ -381,9 +399,9 @@ int xg_run_main(struct xg_opts *o) {
     }
 
     if (o->tls) {
-        r->tls_ctx = xg_tls_ctx_new(o, err, sizeof err);
-        if (!r->tls_ctx) {
-            xg_log(NULL, "%s", err);
+        spw_err e;
+        if (tls_ctx_new(o, &r->tls_ctx, &e) != SPW_OK) {
+            xg_log(NULL, "TLS: %s", e.msg);
             goto out;
         }
     }
@@ -441,7 +459,7 @@ out_loop:
     free(r->conns);
     uv_loop_close(&r->loop);
 out:
-    xg_tls_ctx_free(r->tls_ctx);
+    spw_tls_ctx_free(r->tls_ctx);
     xg_gen_free(r->gen);
     xg_replay_free(&r->rp);
     free(r->resend.v);

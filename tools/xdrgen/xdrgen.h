@@ -14,7 +14,7 @@
  *   hist.c    the log-bucket latency histogram
  *   stats.c   counters and the text / JSON report
  *   conn.c    one connection: connect, pipeline, match replies, reset
- *   tls.c     TLS through OpenSSL memory BIOs
+ *             (TLS: the SDK's spillway/tls.h, core/tls.c compiled in)
  *   run.c     the scheduler: what to send next, rate, end of the run
  *   opts.c    the command line
  *   main.c    glue
@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
+#include <spillway/buf.h>
+#include <spillway/tls.h>
 
 /* The Aerospike ("citrusleaf") epoch, 2010-01-01T00:00:00Z, in Unix ms. */
 #define XG_CLEPOCH_MS INT64_C(1262304000000)
@@ -334,7 +336,7 @@ int64_t xg_run_now_ms(const struct xg_run *r);
 
 /* conn.c */
 struct xg_conn *xg_conn_new(struct xg_run *r, unsigned index, const struct sockaddr *addr,
-                            const char *addr_name, void *tls_ctx);
+                            const char *addr_name, spw_tls_ctx *tls_ctx);
 /* Begins connecting (at once). */
 void xg_conn_start(struct xg_conn *c);
 /* Fills the window with whatever the run allows now. */
@@ -346,30 +348,5 @@ struct xg_run *xg_conn_run(const struct xg_conn *c);
 
 /* run.c: runs the whole thing; returns the exit status. */
 int xg_run_main(struct xg_opts *o);
-
-/* tls.c: a client context (SSL_CTX) and one session per connection. */
-void *xg_tls_ctx_new(const struct xg_opts *o, char *err, size_t errlen);
-void xg_tls_ctx_free(void *ctx);
-struct xg_tls;
-struct xg_tls *xg_tls_new(void *ctx, const char *server_name);
-void xg_tls_free(struct xg_tls *t);
-/*
- * Feeds bytes read from the socket; plaintext goes to *plain (appended,
- * grown as needed); bytes to write to the socket are appended to *out.
- * Returns 0, or -1 on a TLS failure (err set).
- */
-struct xg_bytes {
-    uint8_t *p;
-    size_t len, cap;
-};
-bool xg_bytes_reserve(struct xg_bytes *b, size_t extra);
-int xg_tls_feed(struct xg_tls *t, const uint8_t *in, size_t n, struct xg_bytes *plain,
-                struct xg_bytes *out, char *err, size_t errlen);
-/* Encrypts plaintext; the records are appended to *out. */
-int xg_tls_write(struct xg_tls *t, const uint8_t *p, size_t n, struct xg_bytes *out, char *err,
-                 size_t errlen);
-/* Starts the handshake: ClientHello appended to *out. */
-int xg_tls_start(struct xg_tls *t, struct xg_bytes *out, char *err, size_t errlen);
-bool xg_tls_ready(const struct xg_tls *t);
 
 #endif /* XDRGEN_H */
