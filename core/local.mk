@@ -38,7 +38,7 @@ libspillway_core_la_SOURCES = \
 libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(SPW_HTTP_CFLAGS)
 libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(OPENSSL_LIBS) $(LTDL_LIBS) \
-	$(PTHREAD_LIBS) $(SPW_HTTP_LIBS)
+	$(DL_LIBS) $(PTHREAD_LIBS) $(SPW_HTTP_LIBS)
 
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
 # and HTTP/1.1 engines connecting through dial.c (TLS: core/tls.c), and
