@@ -170,7 +170,9 @@ SPW_API void spw_tls_free(spw_tls *t);
 /*
  * Starts the handshake. A client's first flight (ClientHello) is appended
  * to out; a server has nothing to say until the client speaks, so for a
- * server this is optional and appends nothing.
+ * server this is optional and appends nothing. Errors: SPW_ERR_INVAL (no
+ * handshake can start, e.g. nothing left to offer at min_version),
+ * SPW_ERR_NOMEM, SPW_ERR_STATE (the session already failed).
  */
 SPW_API spw_result spw_tls_start(spw_tls *t, spw_buf *out, spw_err *err);
 
