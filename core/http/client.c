@@ -286,7 +286,7 @@ static const bool tchar[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-static bool is_token(const char *p, size_t n) {
+bool spw__http_is_token(const char *p, size_t n) {
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
@@ -648,7 +648,7 @@ static spw_result add_headers(spw_http *s, spw__http_req *r, const spw_http_requ
     *host_off = (size_t)-1;
     for (size_t i = 0; i < q->n_headers; i++) {
         const char *n = q->headers[i].name, *v = q->headers[i].value;
-        if (!n || !v || !is_token(n, strlen(n)) || !value_ok(v))
+        if (!n || !v || !spw__http_is_token(n, strlen(n)) || !value_ok(v))
             return spw_err_set(err, SPW_ERR_INVAL,
                                "header %zu is not a token name with a value free of control "
                                "characters",
@@ -736,7 +736,7 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
     const struct spw_http_conf *cf = s->cf;
     const char *m = q->method ? q->method : "POST";
     size_t ml = strlen(m);
-    if (!is_token(m, ml) || ml >= sizeof ((spw__http_req *)0)->meth)
+    if (!spw__http_is_token(m, ml) || ml >= sizeof ((spw__http_req *)0)->meth)
         return spw_err_set(err, SPW_ERR_INVAL, "'%.40s' is not an HTTP method", m);
     const char *t = q->target ? q->target : "";
     for (const char *p = t; *p; p++)

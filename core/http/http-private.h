@@ -113,6 +113,8 @@ extern const spw_option spw__http_options[];
 spw_result spw__http_conf_check(const struct spw_http_conf *cf, unsigned flags, spw_err *err);
 /* spw_http_retry_after with the time given (retry-after.c). */
 bool spw__http_retry_after_at(const char *value, int64_t now_unix_s, uint64_t *ms);
+/* True when p[0..n) is a non-empty RFC 9110 token (a method, a header name): client.c. */
+bool spw__http_is_token(const char *p, size_t n);
 /* Where a URL's path starts (after scheme://authority), or (size_t)-1 when not absolute http(s). */
 size_t spw__http_url_path_start(const char *url);
 

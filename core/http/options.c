@@ -180,18 +180,6 @@ static spw_result check_url(const struct spw_http_conf *cf, const char *u, spw_e
     return SPW_OK;
 }
 
-/* An HTTP token (RFC 9110): what a header name may hold. */
-static bool is_token(const char *p) {
-    if (!*p)
-        return false;
-    for (; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
-            return false;
-    }
-    return true;
-}
-
 spw_result spw__http_conf_check(const struct spw_http_conf *cf, unsigned flags, spw_err *err) {
     if (set(cf->url) && cf->urls.n > 0)
         return spw_err_set(err, SPW_ERR_CONFIG, "set one of url and urls, not both");
@@ -220,7 +208,7 @@ spw_result spw__http_conf_check(const struct spw_http_conf *cf, unsigned flags, 
         if (!set(cf->auth_header) || !set(cf->auth_value))
             return spw_err_set(err, SPW_ERR_CONFIG,
                                "auth = header needs auth_header and auth_value (or auth_value_file)");
-        if (!is_token(cf->auth_header))
+        if (!spw__http_is_token(cf->auth_header, strlen(cf->auth_header)))
             return spw_err_set(err, SPW_ERR_CONFIG, "auth_header: '%s' is not a header name",
                                cf->auth_header);
         break;
