@@ -25,6 +25,7 @@ include tests/http.mk
 include tests/http-h1.mk
 include tests/http-aws.mk
 include tests/e2e-sdk.mk
+include tests/admin.mk
 
 # libspillway.so exports the SDK and spw__private only; the programs that
 # load plugins share the one core in it (core/local.mk, core/private.h).
