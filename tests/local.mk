@@ -33,8 +33,8 @@ TESTS += tests/exports.sh
 dist_noinst_SCRIPTS += tests/exports.sh
 
 # The README's `make demo` works and leaves nothing behind.
-TESTS += tests/e2e-demo.sh
-dist_noinst_SCRIPTS += tests/e2e-demo.sh
+TESTS += tests/e2e-demo.sh tests/e2e-examples.sh
+dist_noinst_SCRIPTS += tests/e2e-demo.sh tests/e2e-examples.sh
 
 # The program itself: flags, exit codes, log formats, signals.
 TESTS += tests/e2e-cli.sh
