@@ -9,3 +9,5 @@ tests_unit_test_es_bulk_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS)
 tests_unit_test_es_bulk_LDADD = libspillway.la $(UV_LIBS)
 
 dist_noinst_SCRIPTS += tests/fake-elasticsearch.py
+TESTS += tests/es-e2e.py
+dist_noinst_SCRIPTS += tests/es-e2e.py

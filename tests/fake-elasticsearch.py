@@ -226,6 +226,8 @@ class Handler(BaseHTTPRequestHandler):
         if ct not in ("application/x-ndjson", "application/json"):          # R1
             return self.reply(406, {"error": "Content-Type header [%s] is not supported" % ct, "status": 406})
         if len(raw) > C.a.max_content_length:                                 # R8
+            with C.lock:
+                self.log_bulk(413, [])
             return self.reply(413, None)
         if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
             raw = gzip.decompress(raw)
