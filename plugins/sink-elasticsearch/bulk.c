@@ -34,66 +34,42 @@ static bool forbidden(unsigned char c) {
 }
 
 void es_tpl_free(es_tpl *t) {
-    free(t->src);
-    memset(t, 0, sizeof *t);
+    spw_template_free(t->t);
+    t->t = NULL;
 }
 
 spw_result es_tpl_compile(es_tpl *t, const char *src, spw_err *err) {
-    memset(t, 0, sizeof *t);
+    t->t = NULL;
     if (!src || !*src)
         return spw_err_set(err, SPW_ERR_CONFIG, "index: empty");
-    t->src = strdup(src);
-    if (!t->src)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    const char *p = t->src;
-    while (*p) {
-        if (t->n == sizeof t->parts / sizeof t->parts[0])
-            return spw_err_set(err, SPW_ERR_CONFIG, "index '%s': too many parts", src);
-        es_tpl_part *part = &t->parts[t->n];
+    spw_err e2;
+    if (spw_template_new(src, &t->t, &e2) != SPW_OK)
+        return spw_err_set(err, SPW_ERR_CONFIG, "index: %s", e2.msg);
+    /* The literal text, outside ${...}, is the user's: refuse what the cluster would refuse. */
+    bool first = true;
+    for (const char *p = src; *p;) {
         if (p[0] == '$' && p[1] == '{') {
-            const char *e = strchr(p, '}');
-            if (!e)
-                return spw_err_set(err, SPW_ERR_CONFIG, "index '%s': unterminated '${'", src);
-            size_t n = (size_t)(e - p - 2);
-            if (n == 9 && !memcmp(p + 2, "namespace", 9))
-                part->var = ES_VAR_NAMESPACE;
-            else if (n == 3 && !memcmp(p + 2, "set", 3))
-                part->var = ES_VAR_SET;
-            else
-                return spw_err_set(err, SPW_ERR_CONFIG,
-                                   "index '%s': unknown variable '${%.*s}' (use ${namespace} "
-                                   "and ${set})",
-                                   src, (int)n, p + 2);
-            t->n++;
-            p = e + 1;
+            p = strchr(p, '}') + 1; /* the SDK checked that it is closed */
+            first = false;
             continue;
         }
-        const char *e = strstr(p, "${");
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c >= 'A' && c <= 'Z')
-                return spw_err_set(err, SPW_ERR_CONFIG,
-                                   "index '%s': Elasticsearch index names are lowercase", src);
-            if (forbidden(c))
-                return spw_err_set(err, SPW_ERR_CONFIG,
-                                   "index '%s': '%c' is not allowed in an Elasticsearch index "
-                                   "name (none of \\ / * ? \" < > | space , # :)",
-                                   src, c < 0x20 ? '?' : c);
-        }
-        if (t->n == 0 && strchr("-_+", p[0]))
+        unsigned char c = (unsigned char)*p;
+        if (c >= 'A' && c <= 'Z')
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "index '%s': Elasticsearch index names are lowercase", src);
+        if (forbidden(c))
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "index '%s': '%c' is not allowed in an Elasticsearch index "
+                               "name (none of \\ / * ? \" < > | space , # :)",
+                               src, c < 0x20 ? '?' : c);
+        if (first && p == src && strchr("-_+", c))
             return spw_err_set(err, SPW_ERR_CONFIG,
                                "index '%s': an index name cannot start with '-', '_' or '+'", src);
-        part->var = ES_VAR_LIT;
-        part->lit = p;
-        part->len = n;
-        t->n++;
-        p += n;
+        p++;
     }
-    if (t->n == 1 && t->parts[0].var == ES_VAR_LIT &&
-        (!strcmp(t->src, ".") || !strcmp(t->src, "..")))
+    if (spw_template_is_constant(t->t) && (!strcmp(src, ".") || !strcmp(src, "..")))
         return spw_err_set(err, SPW_ERR_CONFIG, "index '%s': not a valid index name", src);
-    if (t->n == 1 && t->parts[0].var == ES_VAR_LIT && strlen(t->src) > ES_INDEX_MAX)
+    if (spw_template_is_constant(t->t) && strlen(src) > ES_INDEX_MAX)
         return spw_err_set(err, SPW_ERR_CONFIG, "index: longer than %d bytes", ES_INDEX_MAX);
     return SPW_OK;
 }
@@ -115,57 +91,39 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
     return k <= n && spw_utf8_valid(p, k) ? k : 0;
 }
 
-/* Appends a namespace or set value made safe for an index name. */
-static spw_result put_value(spw_buf *out, spw_str v) {
-    const unsigned char *p = (const unsigned char *)v.ptr;
-    size_t i = 0;
-    while (v.ptr && i < v.len) {
-        size_t k = utf8_len(p + i, v.len - i);
-        spw_result rc;
-        if (k == 1) {
-            unsigned char c = p[i];
-            if (c >= 'A' && c <= 'Z')
-                c = (unsigned char)(c - 'A' + 'a');
-            else if (forbidden(c))
-                c = '_';
-            rc = spw_buf_append(out, &c, 1);
-        } else if (k == 0) {
-            rc = spw_buf_append(out, "_", 1);
-            k = 1;
-        } else {
-            rc = spw_buf_append(out, p + i, k);
-        }
-        if (rc != SPW_OK)
-            return rc;
-        i += k;
-    }
-    return SPW_OK;
-}
-
 spw_result es_index_name(const es_tpl *t, const spw_event *ev, spw_buf *out, const char **why) {
     size_t start = out->len;
-    for (size_t i = 0; i < t->n; i++) {
-        const es_tpl_part *part = &t->parts[i];
-        spw_result rc;
-        if (part->var == ES_VAR_LIT)
-            rc = spw_buf_append(out, part->lit, part->len);
-        else if (part->var == ES_VAR_NAMESPACE)
-            rc = put_value(out, spw_event_namespace(ev));
-        else
-            rc = put_value(out, spw_event_set(ev));
-        if (rc != SPW_OK)
-            return rc;
+    spw_result rc = spw_template_render(t->t, ev, SPW_TPL_RAW, out);
+    if (rc != SPW_OK) {
+        out->len = start;
+        return rc;
+    }
+    /* In place, one byte for one: the literal text passes unchanged (checked at load), the
+     * values are lowercased, forbidden bytes and invalid UTF-8 become '_'. */
+    unsigned char *s = out->data + start;
+    size_t n = out->len - start;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len(s + i, n - i);
+        if (k == 0) {
+            s[i] = '_';
+            k = 1;
+        } else if (k == 1) {
+            if (s[i] >= 'A' && s[i] <= 'Z')
+                s[i] = (unsigned char)(s[i] - 'A' + 'a');
+            else if (forbidden(s[i]))
+                s[i] = '_';
+        }
+        i += k;
     }
     /* Leading - _ + are not allowed: drop them (only a value can bring them). */
-    char *s = (char *)out->data + start;
-    size_t n = out->len - start, lead = 0;
+    size_t lead = 0;
     while (lead < n && strchr("-_+", s[lead]))
         lead++;
     memmove(s, s + lead, n - lead);
     n -= lead;
     if (n > ES_INDEX_MAX) {
         n = ES_INDEX_MAX;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        while (n > 0 && (s[n] & 0xc0) == 0x80)
             n--; /* never cut a character in two */
     }
     out->len = start + n;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include <spillway/spillway.h>
+#include <spillway/template.h>
 
 /* ---------------------------------------------------------------------- */
 /* Configuration                                                           */
@@ -50,17 +51,10 @@ struct es_conf {
 /* bulk.c: the request body                                                */
 /* ---------------------------------------------------------------------- */
 
-/* The index name template, compiled: literal runs and ${namespace} / ${set}. */
-enum es_var { ES_VAR_LIT = 0, ES_VAR_NAMESPACE, ES_VAR_SET };
-typedef struct es_tpl_part {
-    enum es_var var;
-    const char *lit; /* into es_tpl.src */
-    size_t len;
-} es_tpl_part;
+/* The index name template: the SDK's (spillway/template.h), its literal text checked
+ * against Elasticsearch's index name rules once. */
 typedef struct es_tpl {
-    char *src;
-    es_tpl_part parts[32];
-    size_t n;
+    spw_template *t;
 } es_tpl;
 
 /* Compiles an index template; unknown variables and literals Elasticsearch would refuse
@@ -69,7 +63,7 @@ spw_result es_tpl_compile(es_tpl *t, const char *src, spw_err *err);
 void es_tpl_free(es_tpl *t);
 
 /*
- * The index name for ev: the template rendered with values made safe by
+ * The index name for ev: the template rendered, then made safe by
  * Elasticsearch's index name rules (ASCII lowercased; forbidden
  * characters, control bytes and invalid UTF-8 as '_'; leading - _ +
  * dropped; at most 255 bytes, cut on a character boundary). Appends to

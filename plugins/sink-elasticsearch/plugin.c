@@ -26,8 +26,9 @@
 static const spw_option es_options[] = {
     SPW_OPTION_HTTP(struct es_conf, http, 0),
     {"index", SPW_OPT_STRING, 0, "aerospike-${namespace}-${set}", 0, 0, NULL, OFF(index),
-     "Index (or alias, or data stream) each record goes to; ${namespace} and ${set} are replaced "
-     "with the record's, made to fit Elasticsearch's index name rules."},
+     "Index (or alias, or data stream) each record goes to, with the SDK's ${...} variables "
+     "(${namespace}, ${set}...); rendered values are made to fit Elasticsearch's index name rules "
+     "(lowercase, no \\ / * ? \" < > | space , # :, no leading - _ +, 255 bytes)."},
     {"id", SPW_OPT_ENUM, 0, "digest", 0, 0, "digest|digest_hex|key", OFF(id),
      "Document _id: the record's digest in unpadded Base64url (27 characters), in hex (40), or "
      "the user key (integer in decimal, string as is, blob in Base64url; a record without a "
