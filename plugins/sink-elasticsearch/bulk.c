@@ -234,7 +234,8 @@ spw_result es_doc_id(int mode, const spw_event *ev, spw_buf *out, const char **w
 /* Actions                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static const char *const ver_names[] = {"external_gte", "external"};
+static const char *const ver_names[] = {",\"version_type\":\"external_gte\"}}\n",
+                                        ",\"version_type\":\"external\"}}\n"};
 
 /* The codec's record, when it is one JSON object on one line (trailing whitespace cut). */
 static bool one_line_object(spw_slice rec, size_t *len) {
@@ -286,9 +287,11 @@ spw_result es_bulk_append(const struct es_conf *cf, const es_tpl *tpl, const spw
         *why = "the document id is longer than 512 bytes";
         return SPW_REJECT;
     }
-    static const char *const verbs[] = {"index", "create", "delete", "index"};
+    /* Appends only, no printf: this runs once per record. */
+    static const char *const heads[] = {"{\"index\":{\"_index\":\"", "{\"create\":{\"_index\":\"",
+                                        "{\"delete\":{\"_index\":\"", "{\"index\":{\"_index\":\""};
     size_t mark = body->len;
-    rc = spw_buf_printf(body, "{\"%s\":{\"_index\":\"", verbs[a]);
+    rc = spw_buf_append(body, heads[a], strlen(heads[a]));
     if (rc == SPW_OK)
         rc = put_json(body, idx, ilen);
     if (rc == SPW_OK)
@@ -297,8 +300,16 @@ spw_result es_bulk_append(const struct es_conf *cf, const es_tpl *tpl, const spw
         rc = spw_buf_append(body, id, idlen);
     if (rc == SPW_OK && cf->versioning != ES_VER_NONE && !cf->data_stream) {
         int64_t v = spw_event_lut_ms(ev);
-        rc = spw_buf_printf(body, "\",\"version\":%" PRId64 ",\"version_type\":\"%s\"}}\n",
-                            v < 0 ? 0 : v, ver_names[cf->versioning]);
+        char num[24], *e = num + sizeof num, *q = e;
+        uint64_t u = v < 0 ? 0 : (uint64_t)v;
+        do
+            *--q = (char)('0' + u % 10);
+        while (u /= 10);
+        rc = spw_buf_append(body, "\",\"version\":", 12);
+        if (rc == SPW_OK)
+            rc = spw_buf_append(body, q, (size_t)(e - q));
+        if (rc == SPW_OK)
+            rc = spw_buf_append(body, ver_names[cf->versioning], strlen(ver_names[cf->versioning]));
     } else if (rc == SPW_OK) {
         rc = spw_buf_append(body, "\"}}\n", 4);
     }
