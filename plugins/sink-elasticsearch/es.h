@@ -81,8 +81,9 @@ enum es_action { ES_ACT_INDEX = 0, ES_ACT_CREATE, ES_ACT_DELETE, ES_ACT_SOFT_DEL
  * Appends one action (and its source line) for event ev whose encoded
  * record is rec: SPW_OK; SPW_REJECT with *why (static text) when the
  * record cannot be expressed (no usable id or index, a document that is
- * not one line of JSON object). On SPW_REJECT nothing is appended. id_out
- * receives the rendered index and id ("index\0id"), for the ordering rule.
+ * not one line of JSON object). On SPW_REJECT nothing is appended. On
+ * SPW_OK scratch holds the rendered index and id ("index\0id"), which
+ * send.c keeps for the ordering rule.
  */
 spw_result es_bulk_append(const struct es_conf *cf, const es_tpl *tpl, const spw_event *ev,
                           spw_slice rec, spw_buf *body, spw_buf *scratch, enum es_action *act,
