@@ -151,13 +151,27 @@ static spw_result interp_ref(const char *in, size_t i, cfg_str *out, size_t *nex
     } else if (in[j] == ':' && in[j + 1] == '-') {
         has_default = true;
         def_at = j + 2;
-        const char *close = strchr(in + def_at, '}');
-        if (!close)
+        /* A plugin template ${name} in the default (index = ${env:IDX:-logs-${set}}) is kept
+         * as it is for the plugin; any other nested reference is refused below. */
+        size_t e = def_at;
+        while (in[e] && in[e] != '}') {
+            if (in[e] == '$' && in[e + 1] == '{' && (isalpha((unsigned char)in[e + 2]) || in[e + 2] == '_')) {
+                size_t k = e + 2;
+                while (isalnum((unsigned char)in[k]) || in[k] == '_')
+                    k++;
+                if (in[k] == '}') {
+                    e = k + 1;
+                    continue;
+                }
+            }
+            e++;
+        }
+        if (!in[e])
             return spw_err_set(err, SPW_ERR_CONFIG, "unterminated '${' at character %zu", at);
-        def_len = (size_t)(close - (in + def_at));
+        def_len = e - def_at;
         /* A nested reference looks meant to work; say plainly that it does not. */
         for (size_t k = def_at; k + 1 < def_at + def_len; k++)
-            if (in[k] == '$' && in[k + 1] == '{')
+            if (in[k] == '$' && in[k + 1] == '{' && strncmp(in + k + 2, "env:", 4) == 0)
                 return spw_err_set(err, SPW_ERR_CONFIG,
                                    "nested '${' in the default at character %zu is not supported",
                                    k + 1);

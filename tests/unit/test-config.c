@@ -303,6 +303,15 @@ static void test_interpolate(void) {
     has_str(m, "malformed", ":+ is not supported");
     m = interp_fail("${env:X:-${env:Y}}");
     has_str(m, "nested '${'", "nested reference in a default");
+    {
+        /* A plugin template in a default passes through for the plugin. */
+        char *o = NULL;
+        spw_err e2;
+        ok(spw__cfg_interpolate("${env:SPW_T_UNSET_IDX:-logs-${namespace}-${set}}-x", &o, &e2) == SPW_OK &&
+               o && !strcmp(o, "logs-${namespace}-${set}-x"),
+           "a plugin template inside a default is kept (%s)", o ? o : e2.msg);
+        free(o);
+    }
     m = interp_fail("${");
     has_str(m, "unsupported", "a bare ${");
     m = interp_fail("secret-value-${");
