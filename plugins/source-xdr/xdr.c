@@ -46,13 +46,14 @@ static const spw_option xs_options[] = {
      "is read. Unset: any address."},
     {"max_connections", SPW_OPT_INT, 0, "1024", 1, 1000000, NULL, OFF(max_connections),
      "Connections open at once over the pipeline, split evenly over the workers; when a worker "
-     "is full, a new connection closes the oldest one that owes nothing, or is closed at once "
-     "when every one owes answers."},
+     "is full, a new connection closes one that owes nothing (the oldest that never sent a "
+     "frame, else the one idle longest), or is closed at once when every one owes answers."},
     {"max_connections_per_peer", SPW_OPT_INT, 0, "256", 1, 1000000, NULL,
      OFF(max_connections_per_peer),
      "Connections one peer address may hold at once, split evenly over the workers like "
      "max_connections; XDR opens one per service thread (up to 5 per CPU of the node). Over it, "
-     "the peer's oldest connection that owes nothing is closed, or the new one is."},
+     "one of the peer's connections that owes nothing is closed (as for max_connections), or "
+     "the new one is."},
     {"first_frame_timeout", SPW_OPT_DURATION, 0, "5s", 0, 3600000.0, NULL,
      OFF(first_frame_timeout_ms),
      "Close a connection that has not sent a whole frame this long after it was accepted (TLS "
