@@ -110,7 +110,9 @@ static bool peer_name_ip(const uv_tcp_t *t, char *out, size_t n, struct xs_ip *i
     return true;
 }
 
-static void peer_name(const uv_tcp_t *t, char *out, size_t n) { (void)peer_name_ip(t, out, n, NULL); }
+static void peer_name(const uv_tcp_t *t, char *out, size_t n) {
+    (void)peer_name_ip(t, out, n, NULL);
+}
 
 static void on_refused_closed(uv_handle_t *h) {
     struct xs_refused *r = h->data;
@@ -145,9 +147,13 @@ static void refuse(struct xs_listener *l) {
     uv_tcp_init(x->loop, &r->tcp);
     x->handles++;
     if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&r->tcp) == 0) {
-        char peer[64];
-        peer_name(&r->tcp, peer, sizeof peer);
-        xs_guard_refused_full(x, peer);
+        if (x->stopping) {
+            spw_counter_add(x->c_refused, 1); /* the listener is closing: no warning owed */
+        } else {
+            char peer[64];
+            peer_name(&r->tcp, peer, sizeof peer);
+            xs_guard_refused_full(x, peer);
+        }
     }
     uv_close((uv_handle_t *)&r->tcp, on_refused_closed);
 }
