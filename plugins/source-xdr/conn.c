@@ -332,8 +332,8 @@ void xs_conn_pump(struct xs_conn *c) {
      * frames, no bound. With TLS an empty rbuf may still hide a partial TLS record in the
      * session, so only a frame taken ends the clock there; bytes left after a frame start
      * the next one's. */
-    if (frames > 0)
-        c->got_frame = true;
+    if (frames > 0 && !c->got_frame)
+        xs_guard_got_frame(c, x->slots);
     if (c->got_frame) {
         if (c->rlen == 0 && (!c->tls || frames > 0)) {
             c->partial = false;
@@ -407,6 +407,7 @@ static void close_now(struct xs_conn *c) {
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    xs_guard_remove(x, c);
     x->n_conns--;
     uv_timer_stop(&c->linger);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -451,6 +452,6 @@ void xs_conn_finish(struct xs_conn *c) {
 }
 
 void xs_conn_start(struct xs_conn *c) {
-    c->last_active = c->accepted_ms = c->since = uv_now(c->x->loop);
+    c->last_active = c->since = uv_now(c->x->loop);
     xs_conn_update_read(c);
 }

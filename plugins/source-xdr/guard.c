@@ -116,22 +116,56 @@ static bool owes_nothing(const struct xs_conn *c) {
            c->out.len == 0;
 }
 
+bool xs_guard_add(struct xs_src *x, struct xs_conn *c) {
+    if (x->n_conns == x->slots_cap) {
+        size_t cap = x->slots_cap ? x->slots_cap * 2 : 64;
+        struct xs_slot *ns = realloc(x->slots, cap * sizeof *ns);
+        if (ns == NULL)
+            return false;
+        x->slots = ns;
+        x->slots_cap = cap;
+    }
+    c->slot = x->n_conns;
+    x->slots[c->slot] = (struct xs_slot){.ip = c->ip, .stranger = !c->got_frame,
+                                         .accepted_ms = c->accepted_ms, .c = c};
+    return true;
+}
+
+/* Called with n_conns not yet decremented: the last slot moves into the hole. */
+void xs_guard_remove(struct xs_src *x, struct xs_conn *c) {
+    size_t last = x->n_conns - 1;
+    if (c->slot != last) {
+        x->slots[c->slot] = x->slots[last];
+        x->slots[c->slot].c->slot = c->slot;
+    }
+}
+
 /* The connection to close for room: among those of peer ip (or all when ip is NULL). */
 static struct xs_conn *pick_victim(struct xs_src *x, const struct xs_ip *ip) {
     struct xs_conn *stranger = NULL, *idle = NULL;
-    for (struct xs_conn *c = x->conns; c; c = c->next) {
-        if (!owes_nothing(c) || (ip && !xs_ip_equal(&c->ip, ip)))
+    uint64_t best = UINT64_MAX;
+    /* Strangers first, oldest first: found in the dense slots. */
+    for (size_t i = 0; i < x->n_conns; i++) {
+        const struct xs_slot *s = &x->slots[i];
+        if (!s->stranger || s->accepted_ms >= best || (ip && !xs_ip_equal(&s->ip, ip)))
             continue;
-        if (!c->got_frame) {
-            if (!stranger || c->accepted_ms < stranger->accepted_ms ||
-                (c->accepted_ms == stranger->accepted_ms && c->id < stranger->id))
-                stranger = c;
-        } else if (!c->partial && c->rlen == 0) {
-            if (!idle || c->last_active < idle->last_active)
-                idle = c;
+        if (owes_nothing(s->c)) {
+            stranger = s->c;
+            best = s->accepted_ms;
         }
     }
-    return stranger ? stranger : idle;
+    if (stranger)
+        return stranger;
+    /* Then the connection idle longest (rare under a flood: strangers come first). */
+    for (size_t i = 0; i < x->n_conns; i++) {
+        struct xs_conn *c = x->slots[i].c;
+        if (!c->got_frame || !owes_nothing(c) || c->partial || c->rlen != 0 ||
+            (ip && !xs_ip_equal(&x->slots[i].ip, ip)))
+            continue;
+        if (!idle || c->last_active < idle->last_active)
+            idle = c;
+    }
+    return idle;
 }
 
 static void evict(struct xs_src *x, struct xs_conn *v) {
@@ -152,8 +186,8 @@ bool xs_guard_admit(struct xs_src *x, struct xs_conn *c) {
         }
     }
     size_t same = 0;
-    for (struct xs_conn *o = x->conns; o; o = o->next)
-        if (xs_ip_equal(&o->ip, &c->ip))
+    for (size_t i = 0; i < x->n_conns; i++)
+        if (xs_ip_equal(&x->slots[i].ip, &c->ip))
             same++;
     if (same >= x->max_per_peer) {
         struct xs_conn *v = pick_victim(x, &c->ip);

@@ -205,8 +205,10 @@ static void on_connection(uv_stream_t *server, int status) {
         uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
         return;
     }
+    c->accepted_ms = uv_now(x->loop);
     c->rbuf = malloc(XS_RBUF_SIZE);
-    if (c->rbuf == NULL) {
+    if (c->rbuf == NULL || !xs_guard_add(x, c)) {
+        free(c->rbuf);
         spw_log(x->st, SPW_LOG_ERROR, "%s: out of memory for a connection", l->name);
         xs_guard_refused_full(x, c->peer);
         uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);

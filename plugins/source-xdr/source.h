@@ -60,6 +60,16 @@ struct xs_cidr {
     uint8_t bits;
 };
 
+/* A connection as admission sees it, in one dense array per worker (guard.c): the
+ * per-peer count and the choice of a stranger to close scan contiguous memory, not
+ * every connection's state, so a flood's accepts stay cheap. */
+struct xs_slot {
+    struct xs_ip ip;
+    bool stranger;           /* no whole frame yet */
+    uint64_t accepted_ms;
+    struct xs_conn *c;
+};
+
 /* A log line about refused or closed connections, at most one per XS_RATELOG_MS with a count. */
 struct xs_ratelog {
     const char *what;        /* "refused: not in `allow`" */
@@ -105,6 +115,7 @@ struct xs_conn {
     char peer[64];          /* "ip:port" or "[ip]:port" */
     struct xs_ip ip;        /* the peer's address, for the per-peer cap */
     uint64_t id;            /* for log lines */
+    size_t slot;            /* its entry in x->slots */
     spw_order *order;
 
     /* Input: rbuf[0..rlen) holds plaintext not yet consumed; rbase is the
@@ -176,6 +187,8 @@ struct xs_src {
     struct xs_cidr *allow;  /* parsed `allow` (n_allow == 0: anyone) */
     size_t n_allow;
     size_t max_per_peer;    /* this worker's share of max_connections_per_peer */
+    struct xs_slot *slots;  /* one per open connection (n_conns of them), any order */
+    size_t slots_cap;
     struct xs_ratelog log_full, log_not_allowed, log_per_peer, log_silent, log_slow, log_evicted;
     uint8_t tls_in[16384];  /* ciphertext of one read, TLS only */
     spw_buf tls_out;        /* ciphertext of one call into a session, sent at once */
@@ -215,6 +228,14 @@ bool xs_guard_admit(struct xs_src *x, struct xs_conn *c);
 void xs_guard_sweep(struct xs_src *x);
 /* Counts a refusal over max_connections (listener.c refuses those itself). */
 void xs_guard_refused_full(struct xs_src *x, const char *peer);
+/* Enters a connection just admitted into the slots (false: out of memory), takes it out
+ * when it closes, marks it known once a whole frame arrived. */
+bool xs_guard_add(struct xs_src *x, struct xs_conn *c);
+void xs_guard_remove(struct xs_src *x, struct xs_conn *c);
+static inline void xs_guard_got_frame(struct xs_conn *c, struct xs_slot *slots) {
+    c->got_frame = true;
+    slots[c->slot].stranger = false;
+}
 /* Writes the rate-limited lines still owed (destroy). */
 void xs_guard_flush_logs(struct xs_src *x);
 /* Bytes arrived (on_read): starts the frame clock when a frame starts. */

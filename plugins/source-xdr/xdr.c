@@ -201,6 +201,7 @@ static void free_instance(struct xs_src *x) {
     spw_buf_free(&x->tls_out);
     free(x->listeners);
     free(x->allow);
+    free(x->slots);
     free(x);
 }
 
