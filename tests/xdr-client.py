@@ -136,10 +136,13 @@ class Closed(Exception):
 class Conn:
     """One connection to the source. tls: an ssl.SSLContext or None."""
 
-    def __init__(self, port, host="127.0.0.1", tls=None, timeout=10):
+    def __init__(self, port, host="127.0.0.1", tls=None, timeout=10, source=None):
+        """source: the local address to connect from (any of 127.0.0.0/8 works on loopback)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if source is not None:
+            s.bind((source, 0))
         s.settimeout(timeout)
         s.connect((host, port))
         if tls is not None:

@@ -327,13 +327,17 @@ def run():
     port = x.free_port()
     sp = start(stall_pipeline(port, source="max_connections = 3\n"), port)
     time.sleep(0.1)  # the probe connection of wait_port is gone
-    cs = [x.Conn(port) for _ in range(4)]
+    # Three connections owing answers (the sink holds each record 1.5 s): none can make room,
+    # so a fourth is closed at once (tests/xdr-guard.py covers making room).
+    cs = [x.Conn(port) for _ in range(3)]
+    for i, cc in enumerate(cs):
+        cc.send(x.seq_record(i, delay_ms=1500))
+    time.sleep(0.2)
+    cs.append(x.Conn(port))
     closed = [cc.closed(0.5) for cc in cs]
-    t.ok(closed == [False, False, False, True], "max_connections = 3: the fourth is closed at once",
-         closed)
-    for cc in cs[:3]:
-        cc.send(x.seq_record(7))
-    t.ok(all(cc.replies(1) == [0] for cc in cs[:3]), "the three others are served")
+    t.ok(closed == [False, False, False, True],
+         "max_connections = 3, three owing answers: the fourth is closed at once", closed)
+    t.ok(all(cc.replies(1, timeout=5) == [0] for cc in cs[:3]), "the three others are served")
     for cc in cs:
         cc.close()
     sp.stop()

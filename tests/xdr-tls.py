@@ -5,7 +5,8 @@ A throwaway CA, server certificate, client certificate and a rogue
 (self-signed) client certificate are made with `openssl req` in a
 temporary directory; the client is Python's ssl module. Covered: records
 over TLS (plain, compressed, one byte per write, many per write, larger
-than a TLS record), INFO, a plain-TCP client refused, tls_min_version,
+than a TLS record), INFO, a plain-TCP client refused, first_frame_timeout
+after a handshake and frame_timeout on a TLS record cut short, tls_min_version,
 client-certificate verification on (no certificate, a good one, a rogue
 one) and off, mismatched key at --check, shutdown. TAP output.
 """
@@ -138,6 +139,58 @@ def run():
          sp.log()[-800:])
     rc = sp.stop()
     t.ok(rc == 0, "spillway exits 0", "status %s\n%s" % (rc, sp.log()[-800:]))
+
+    # ------------------------------------------------------------ slow and silent peers over TLS
+    port = x.free_port()
+    sp = start(tls_pipeline(port, "first_frame_timeout = 500ms\nframe_timeout = 500ms\n"), port)
+    c = x.Conn(port, tls=client_ctx())
+    t0 = time.monotonic()
+    closed = c.closed(3)
+    dt = time.monotonic() - t0
+    t.ok(closed and dt < 1.5, "first_frame_timeout: a TLS peer that completes the handshake and "
+         "sends no frame is closed (%.2f s)" % dt)
+    c.close()
+    # A TLS record cut short: the plaintext buffer stays empty, the bound must still run.
+    import socket as socket_
+    raw = socket_.create_connection(("127.0.0.1", port), timeout=5)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(out.read())
+            inc.write(raw.recv(65536))
+    raw.sendall(out.read())
+    obj.write(REF_WRITE)
+    raw.sendall(out.read())
+    got = b""
+    while len(got) < 30:
+        try:
+            got += obj.read(65536)
+        except ssl.SSLWantReadError:
+            inc.write(raw.recv(65536))
+    t.ok(x.reply_code(got[:30]) == 0, "a first frame over TLS (memory BIOs)")
+    obj.write(REF_WRITE)
+    record = out.read()
+    raw.sendall(record[:10])  # 10 bytes of a TLS record, then nothing
+    t0 = time.monotonic()
+    closed = False
+    try:
+        while time.monotonic() - t0 < 3:
+            if not raw.recv(65536):
+                closed = True
+                break
+    except OSError:
+        closed = True
+    dt = time.monotonic() - t0
+    t.ok(closed and 0.45 <= dt < 1.5, "frame_timeout: a TLS record cut short closes the "
+         "connection (%.2f s)" % dt)
+    raw.close()
+    sp.stop()
+    t.ok(sp.stat("source.x", "closed_silent") == 1 and sp.stat("source.x", "closed_slow") == 1,
+         "closed_silent = 1, closed_slow = 1", sp.log()[-1200:])
 
     # ------------------------------------------------------------ TLS 1.3 only
     port = x.free_port()

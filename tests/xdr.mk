@@ -24,7 +24,9 @@ XDR_PY_TESTS = \
 	tests/xdr-socket.py \
 	tests/xdr-malformed.py \
 	tests/xdr-flow.py \
-	tests/xdr-tls.py
+	tests/xdr-tls.py \
+	tests/xdr-guard.py \
+	tests/xdr-flood.py
 TESTS += $(XDR_PY_TESTS)
 dist_noinst_SCRIPTS += $(XDR_PY_TESTS) tests/xdr-client.py
 EXTRA_DIST += tests/data/xdr

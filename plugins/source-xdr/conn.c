@@ -71,6 +71,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     c->last_active = uv_now(c->x->loop);
+    xs_guard_on_bytes(c, c->last_active);
     if (c->tls) {
         spw_err e;
         if (spw_tls_feed(c->tls, buf->base, (size_t)nread, &e) != SPW_OK) {
@@ -94,6 +95,8 @@ void xs_conn_update_read(struct xs_conn *c) {
             return;
         }
         c->reading = true;
+        /* The guard's bounds count only time spent reading (guard.c). */
+        c->since = uv_now(c->x->loop);
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -325,6 +328,20 @@ void xs_conn_pump(struct xs_conn *c) {
     spw_counter_add(x->c_bytes, bytes);
     if (c->closing)
         return;
+    /* The guard's frame clock (guard.c). Nothing left over after whole frames: between
+     * frames, no bound. With TLS an empty rbuf may still hide a partial TLS record in the
+     * session, so only a frame taken ends the clock there; bytes left after a frame start
+     * the next one's. */
+    if (frames > 0 && !c->got_frame)
+        xs_guard_got_frame(c, x->slots);
+    if (c->got_frame) {
+        if (c->rlen == 0 && (!c->tls || frames > 0)) {
+            c->partial = false;
+        } else if (frames > 0 && c->rlen > 0) {
+            c->partial = true;
+            c->since = uv_now(x->loop);
+        }
+    }
     shrink(c, want);
     xs_conn_update_read(c);
 }
@@ -390,6 +407,7 @@ static void close_now(struct xs_conn *c) {
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    xs_guard_remove(x, c);
     x->n_conns--;
     uv_timer_stop(&c->linger);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -434,6 +452,6 @@ void xs_conn_finish(struct xs_conn *c) {
 }
 
 void xs_conn_start(struct xs_conn *c) {
-    c->last_active = uv_now(c->x->loop);
+    c->last_active = c->since = uv_now(c->x->loop);
     xs_conn_update_read(c);
 }

@@ -14,9 +14,10 @@
  * something an operator writes once.
  *
  * max_connections is per pipeline and split evenly over the workers
- * (rounded up). A connection over this worker's share is accepted and
- * closed at once, with a warning at most every 10 s: leaving it in the
- * backlog would only make XDR wait.
+ * (rounded up). Every connection is accepted, then judged by guard.c
+ * before a byte of it is read: one that may not stay is closed at once
+ * (leaving it in the backlog would only make XDR wait), one that may gets
+ * its buffers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,7 +33,6 @@
 
 #define BACKLOG 511
 #define KEEPALIVE_S 60
-#define REFUSED_WARN_MS 10000
 
 spw_result xs_parse_addr(const char *s, struct sockaddr_storage *ss, spw_err *err) {
     char host[INET6_ADDRSTRLEN + 1];
@@ -87,14 +87,16 @@ spw_result xs_parse_addr(const char *s, struct sockaddr_storage *ss, spw_err *er
     return SPW_OK;
 }
 
-static void peer_name(const uv_tcp_t *t, char *out, size_t n) {
+/* The peer's "ip:port" for messages; its address in ipo when given. False when unknown. */
+static bool peer_name_ip(const uv_tcp_t *t, char *out, size_t n, struct xs_ip *ipo) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     char ip[INET6_ADDRSTRLEN];
 
-    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0) {
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0 ||
+        (ipo && !xs_ip_from_sockaddr((struct sockaddr *)&ss, ipo))) {
         snprintf(out, n, "unknown peer");
-        return;
+        return false;
     }
     if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
@@ -105,6 +107,11 @@ static void peer_name(const uv_tcp_t *t, char *out, size_t n) {
         inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
         snprintf(out, n, "%s:%u", ip, ntohs(a->sin_port));
     }
+    return true;
+}
+
+static void peer_name(const uv_tcp_t *t, char *out, size_t n) {
+    (void)peer_name_ip(t, out, n, NULL);
 }
 
 static void on_refused_closed(uv_handle_t *h) {
@@ -140,19 +147,23 @@ static void refuse(struct xs_listener *l) {
     uv_tcp_init(x->loop, &r->tcp);
     x->handles++;
     if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&r->tcp) == 0) {
-        spw_counter_add(x->c_refused, 1);
-        x->refused_since_warned++;
-        uint64_t now = uv_now(x->loop);
-        if (x->refused_warned_ms == 0 || now - x->refused_warned_ms >= REFUSED_WARN_MS) {
-            spw_log(x->st, SPW_LOG_WARN,
-                    "%s: %" PRIu64 " connection(s) refused: this worker holds its share of "
-                    "max_connections (%zu)",
-                    l->name, x->refused_since_warned, x->max_conns);
-            x->refused_warned_ms = now;
-            x->refused_since_warned = 0;
+        if (x->stopping) {
+            spw_counter_add(x->c_refused, 1); /* the listener is closing: no warning owed */
+        } else {
+            char peer[64];
+            peer_name(&r->tcp, peer, sizeof peer);
+            xs_guard_refused_full(x, peer);
         }
     }
     uv_close((uv_handle_t *)&r->tcp, on_refused_closed);
+}
+
+/* A connection accepted and not admitted: only its socket handle was initialised. */
+static void on_unadmitted_closed(uv_handle_t *h) {
+    struct xs_conn *c = h->data;
+    struct xs_src *x = c->x;
+    free(c);
+    xs_handle_closed(x);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -163,42 +174,56 @@ static void on_connection(uv_stream_t *server, int status) {
         spw_log(x->st, SPW_LOG_WARN, "%s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    if (x->stopping || x->n_conns >= x->max_conns) {
+    if (x->stopping) {
         refuse(l);
         return;
     }
     struct xs_conn *c = calloc(1, sizeof *c);
-    uint8_t *rbuf = malloc(XS_RBUF_SIZE);
-    if (!c || !rbuf) {
-        free(c);
-        free(rbuf);
+    if (c == NULL) {
         spw_log(x->st, SPW_LOG_ERROR, "%s: out of memory for a connection", l->name);
         refuse(l);
         return;
     }
     c->x = x;
     c->port = l->port;
-    c->rbuf = rbuf;
+    uv_tcp_init(x->loop, &c->tcp);
+    c->tcp.data = c;
+    x->handles++;
+    /* Accepted first, to know the peer; judged before anything is read or allocated for it. */
+    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r != 0) {
+        spw_log(x->st, SPW_LOG_WARN, "%s: accept failed: %s", l->name, uv_strerror(r));
+        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        return;
+    }
+    if (!peer_name_ip(&c->tcp, c->peer, sizeof c->peer, &c->ip)) {
+        /* The peer already left (or is of no family we know): nothing to serve. */
+        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        return;
+    }
+    if (!xs_guard_admit(x, c)) {
+        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        return;
+    }
+    c->accepted_ms = uv_now(x->loop);
+    c->rbuf = malloc(XS_RBUF_SIZE);
+    if (c->rbuf == NULL || !xs_guard_add(x, c)) {
+        free(c->rbuf);
+        spw_log(x->st, SPW_LOG_ERROR, "%s: out of memory for a connection", l->name);
+        xs_guard_refused_full(x, c->peer);
+        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        return;
+    }
     c->rcap = XS_RBUF_SIZE;
     c->id = ++x->next_conn_id;
-    uv_tcp_init(x->loop, &c->tcp);
     uv_timer_init(x->loop, &c->linger);
-    c->tcp.data = c;
     c->linger.data = c;
-    x->handles++;
     c->next = x->conns;
     if (x->conns)
         x->conns->prev = c;
     x->conns = c;
     x->n_conns++;
 
-    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
-    if (r != 0) {
-        spw_log(x->st, SPW_LOG_WARN, "%s: accept failed: %s", l->name, uv_strerror(r));
-        xs_conn_abort(c, SPW_LOG_DEBUG, NULL);
-        return;
-    }
-    peer_name(&c->tcp, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny and XDR waits for them */
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     c->order = spw_order_new(x->st);

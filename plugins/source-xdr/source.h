@@ -6,6 +6,9 @@
  *   conn.c      one XDR connection: reading, framing, submitting, closing
  *   reply.c     answers in request order and their batched writes
  *               (TLS: the SDK's spillway/tls.h, on the same buffers)
+ *   allow.c     the `allow` list: CIDR ranges, peer addresses compared
+ *   guard.c     who gets a connection slot (allow, per-peer cap, eviction),
+ *               slow and silent peers, rate-limited refusal logs
  *   wire.h      the protocol itself (pure: frame.c record.c inflate.c info.c)
  *
  * One instance per worker; every callback runs on that worker's loop, so
@@ -39,7 +42,43 @@ struct xs_conf {
     int64_t retry_code;
     int64_t abandon_code;
     bool validate_collections;
+    spw_strlist allow;               /* empty: any address may connect */
+    int64_t max_connections_per_peer;
+    int64_t first_frame_timeout_ms;  /* 0: no bound */
+    int64_t frame_timeout_ms;        /* 0: no bound */
 };
+
+/* A peer address as the guard compares it: IPv4-mapped IPv6 is IPv4. */
+struct xs_ip {
+    bool v6;
+    uint8_t b[16]; /* IPv4: the first 4 bytes */
+};
+
+/* One `allow` entry: an address and how many of its leading bits must match. */
+struct xs_cidr {
+    struct xs_ip ip;
+    uint8_t bits;
+};
+
+/* A connection as admission sees it, in one dense array per worker (guard.c): the
+ * per-peer count and the choice of a stranger to close scan contiguous memory, not
+ * every connection's state, so a flood's accepts stay cheap. */
+struct xs_slot {
+    struct xs_ip ip;
+    bool stranger;           /* no whole frame yet */
+    uint64_t accepted_ms;
+    struct xs_conn *c;
+};
+
+/* A log line about refused or closed connections, at most one per XS_RATELOG_MS with a count. */
+struct xs_ratelog {
+    const char *what;        /* "refused: not in `allow`" */
+    spw_log_level level;
+    uint64_t last_ms;        /* loop time of the last line; 0: none yet */
+    uint64_t pending;        /* events since that line */
+    char latest[64];         /* the last peer, for the line */
+};
+#define XS_RATELOG_MS 10000
 
 /* Result codes XDR retries (xdr-wire.md 8); retry_code must be one of them. */
 #define XS_RETRY_CODES {8, 9, 11, 14, 18, 80}
@@ -74,7 +113,9 @@ struct xs_conn {
     uv_timer_t linger;      /* bounds how long a closing connection waits for its writes */
     uint16_t port;          /* the listener's */
     char peer[64];          /* "ip:port" or "[ip]:port" */
+    struct xs_ip ip;        /* the peer's address, for the per-peer cap */
     uint64_t id;            /* for log lines */
+    size_t slot;            /* its entry in x->slots */
     spw_order *order;
 
     /* Input: rbuf[0..rlen) holds plaintext not yet consumed; rbase is the
@@ -83,6 +124,13 @@ struct xs_conn {
     size_t rlen, rcap;
     uint64_t rbase;
     uint64_t last_active;   /* loop time of the last byte read */
+    /* The guard's clock (guard.c): since when the current bound runs. Before the first
+     * frame: first_frame_timeout from accept; after it, while a frame is partly read
+     * (`partial`): frame_timeout from its first byte. Restarts whenever reading does,
+     * so time spent not reading for the pipeline's sake never counts against the peer. */
+    uint64_t accepted_ms, since;
+    bool got_frame;         /* a whole frame arrived */
+    bool partial;           /* after the first frame: a frame has started and not completed */
 
     /* Answers: events submitted / answered (in order), ready answers waiting. */
     uint64_t submitted, answered;
@@ -136,13 +184,18 @@ struct xs_src {
     unsigned handles;       /* handles whose close callback still uses the instance */
     struct xs_refused spare;   /* refuses a connection when memory is short */
     bool spare_busy;
-    uint64_t refused_warned_ms;
-    uint64_t refused_since_warned;
+    struct xs_cidr *allow;  /* parsed `allow` (n_allow == 0: anyone) */
+    size_t n_allow;
+    size_t max_per_peer;    /* this worker's share of max_connections_per_peer */
+    struct xs_slot *slots;  /* one per open connection (n_conns of them), any order */
+    size_t slots_cap;
+    struct xs_ratelog log_full, log_not_allowed, log_per_peer, log_silent, log_slow, log_evicted;
     uint8_t tls_in[16384];  /* ciphertext of one read, TLS only */
     spw_buf tls_out;        /* ciphertext of one call into a session, sent at once */
 
     spw_counter *c_connections, *c_refused, *c_frames, *c_records, *c_bytes, *c_replies_ok,
         *c_replies_retry, *c_replies_abandon, *c_malformed, *c_info;
+    spw_counter *c_not_allowed, *c_per_peer, *c_silent, *c_slow, *c_evicted;
 };
 
 /* ---- xdr.c ---- */
@@ -154,6 +207,44 @@ void xs_handle_closed(struct xs_src *x);
 spw_result xs_parse_addr(const char *s, struct sockaddr_storage *ss, spw_err *err);
 spw_result xs_listen_all(struct xs_src *x, spw_err *err);
 void xs_listen_close_all(struct xs_src *x);
+
+/* ---- allow.c ---- */
+/* Parses an `allow` entry: ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6. */
+spw_result xs_cidr_parse(const char *s, struct xs_cidr *out, spw_err *err);
+bool xs_cidr_match(const struct xs_cidr *c, const struct xs_ip *ip);
+/* False for a family other than IPv4 and IPv6. */
+bool xs_ip_from_sockaddr(const struct sockaddr *sa, struct xs_ip *ip);
+bool xs_ip_equal(const struct xs_ip *a, const struct xs_ip *b);
+
+/* ---- guard.c ---- */
+/* Parses `allow` and sets the per-worker shares and log lines (create). */
+spw_result xs_guard_init(struct xs_src *x, spw_err *err);
+/* Decides whether an accepted connection (not linked yet, c->ip set) may stay: the
+ * allow-list, then the per-peer cap and max_connections, each of which closes a
+ * connection that owes nothing to make room before refusing. Counts and logs refusals. */
+bool xs_guard_admit(struct xs_src *x, struct xs_conn *c);
+/* The periodic check (idle_timeout, first_frame_timeout, frame_timeout) and the
+ * rate-limited log lines still owed. */
+void xs_guard_sweep(struct xs_src *x);
+/* Counts a refusal over max_connections (listener.c refuses those itself). */
+void xs_guard_refused_full(struct xs_src *x, const char *peer);
+/* Enters a connection just admitted into the slots (false: out of memory), takes it out
+ * when it closes, marks it known once a whole frame arrived. */
+bool xs_guard_add(struct xs_src *x, struct xs_conn *c);
+void xs_guard_remove(struct xs_src *x, struct xs_conn *c);
+static inline void xs_guard_got_frame(struct xs_conn *c, struct xs_slot *slots) {
+    c->got_frame = true;
+    slots[c->slot].stranger = false;
+}
+/* Writes the rate-limited lines still owed (destroy). */
+void xs_guard_flush_logs(struct xs_src *x);
+/* Bytes arrived (on_read): starts the frame clock when a frame starts. */
+static inline void xs_guard_on_bytes(struct xs_conn *c, uint64_t now) {
+    if (c->got_frame && !c->partial) {
+        c->partial = true;
+        c->since = now;
+    }
+}
 
 /* ---- conn.c ---- */
 /* Takes over an accepted connection (already uv_accept'ed into a fresh handle). */

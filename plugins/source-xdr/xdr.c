@@ -40,9 +40,28 @@ static const spw_option xs_options[] = {
      "client certificate they signed."},
     {"tls_min_version", SPW_OPT_ENUM, 0, "1.2", 0, 0, "1.2|1.3", OFF(tls_min_version),
      "Oldest TLS version accepted."},
+    {"allow", SPW_OPT_LIST, 0, NULL, 1, 4096, NULL, OFF(allow),
+     "Addresses and CIDR ranges that may connect (10.0.0.7, 10.1.0.0/16, 2001:db8::/32; an "
+     "IPv4-mapped IPv6 address is its IPv4 address); others are closed at accept, before a byte "
+     "is read. Unset: any address."},
     {"max_connections", SPW_OPT_INT, 0, "1024", 1, 1000000, NULL, OFF(max_connections),
-     "Connections open at once over the pipeline, split evenly over the workers; one more is "
-     "accepted and closed at once."},
+     "Connections open at once over the pipeline, split evenly over the workers; when a worker "
+     "is full, a new connection closes one that owes nothing (the oldest that never sent a "
+     "frame, else the one idle longest), or is closed at once when every one owes answers."},
+    {"max_connections_per_peer", SPW_OPT_INT, 0, "256", 1, 1000000, NULL,
+     OFF(max_connections_per_peer),
+     "Connections one peer address may hold at once, split evenly over the workers like "
+     "max_connections; XDR opens one per service thread (up to 5 per CPU of the node). Over it, "
+     "one of the peer's connections that owes nothing is closed (as for max_connections), or "
+     "the new one is."},
+    {"first_frame_timeout", SPW_OPT_DURATION, 0, "5s", 0, 3600000.0, NULL,
+     OFF(first_frame_timeout_ms),
+     "Close a connection that has not sent a whole frame this long after it was accepted (TLS "
+     "handshake included); 0: no bound."},
+    {"frame_timeout", SPW_OPT_DURATION, 0, "10s", 0, 3600000.0, NULL, OFF(frame_timeout_ms),
+     "Close a connection when a frame it started has not arrived whole this long after its "
+     "first byte (slow senders); time spent not reading for backpressure does not count; 0: no "
+     "bound."},
     {"max_in_flight_per_connection", SPW_OPT_INT, 0, "4096", 1, 1000000, NULL,
      OFF(max_in_flight_per_connection),
      "Answers a connection may owe before it stops reading; it reads again when three quarters "
@@ -52,7 +71,8 @@ static const spw_option xs_options[] = {
      "closed before it is buffered."},
     {"idle_timeout", SPW_OPT_DURATION, 0, "0", 0, 86400000.0, NULL, OFF(idle_timeout_ms),
      "Close a connection that owes no answer and sent nothing for this long; 0 keeps idle "
-     "connections (TCP keepalive still finds dead peers)."},
+     "connections (XDR sends nothing between changes; TCP keepalive still finds dead peers, and "
+     "idle connections give their slot up when the listener is full)."},
     {"retry_code", SPW_OPT_INT, 0, "11", 1, 255, NULL, OFF(retry_code),
      "Result code answered when a record must be sent again (not delivered in time); one XDR "
      "retries: 8, 9, 11, 14, 18 or 80."},
@@ -135,6 +155,13 @@ static spw_result xs_check(const void *config, spw_err *err) {
     if (r != SPW_OK)
         return r;
 
+    for (size_t i = 0; i < cf->allow.n; i++) {
+        struct xs_cidr c;
+        spw_err aerr;
+        if (xs_cidr_parse(cf->allow.v[i], &c, &aerr) != SPW_OK)
+            return spw_err_set(err, SPW_ERR_CONFIG, "allow: %s", aerr.msg);
+    }
+
     bool cert = cf->tls_certificate && *cf->tls_certificate;
     bool key = cf->tls_private_key && *cf->tls_private_key;
     if (cert != key)
@@ -173,6 +200,8 @@ static void free_instance(struct xs_src *x) {
     spw_tls_ctx_free(x->tls_ctx);
     spw_buf_free(&x->tls_out);
     free(x->listeners);
+    free(x->allow);
+    free(x->slots);
     free(x);
 }
 
@@ -183,17 +212,17 @@ void xs_handle_closed(struct xs_src *x) {
 
 static void on_instance_handle_closed(uv_handle_t *h) { xs_handle_closed(h->data); }
 
-/* idle_timeout: connections that owe nothing and were quiet long enough close. */
-static void on_sweep(uv_timer_t *t) {
-    struct xs_src *x = t->data;
-    uint64_t now = uv_now(x->loop), limit = (uint64_t)x->cf->idle_timeout_ms;
-    for (struct xs_conn *c = x->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->closing || c->finishing || xs_conn_in_flight(c) > 0 || now - c->last_active < limit)
-            continue;
-        spw_log(x->st, SPW_LOG_DEBUG, "%s: idle for %" PRIu64 " ms", c->peer, now - c->last_active);
-        xs_conn_finish(c);
-    }
+/* The guard's bounds (first_frame_timeout, frame_timeout), idle_timeout, the rate-limited logs. */
+static void on_sweep(uv_timer_t *t) { xs_guard_sweep(t->data); }
+
+/* A quarter of the shortest bound, from 100 ms to 1 s (the rate-limited logs need one too). */
+static uint64_t sweep_period(const struct xs_conf *cf) {
+    int64_t bounds[] = {cf->idle_timeout_ms, cf->first_frame_timeout_ms, cf->frame_timeout_ms};
+    uint64_t p = 1000;
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++)
+        if (bounds[i] > 0 && (uint64_t)bounds[i] / 4 < p)
+            p = (uint64_t)bounds[i] / 4;
+    return p < 100 ? 100 : p;
 }
 
 static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_err *err) {
@@ -221,16 +250,37 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
     x->ids.build = PACKAGE_VERSION;
     x->ids.version = "spillway " PACKAGE_VERSION;
 
+    spw_result gr = xs_guard_init(x, err);
+    if (gr != SPW_OK) {
+        free(x);
+        return gr;
+    }
     if (cf->tls_certificate && *cf->tls_certificate) {
         spw_result r = tls_ctx_new(cf, &x->tls_ctx, err);
         if (r != SPW_OK) {
+            free(x->allow);
             free(x);
             return r;
         }
     }
     x->c_connections = spw_counter_register(st, "connections", "XDR connections accepted.");
-    x->c_refused = spw_counter_register(st, "connections_refused",
-                                        "Connections closed at once: over max_connections.");
+    x->c_refused = spw_counter_register(
+        st, "connections_refused",
+        "Connections closed at once: over max_connections with every connection owing answers "
+        "(or shutting down, or out of memory).");
+    x->c_not_allowed = spw_counter_register(st, "refused_not_allowed",
+                                            "Connections closed at accept: address not in allow.");
+    x->c_per_peer = spw_counter_register(
+        st, "refused_per_peer",
+        "Connections closed at accept: over max_connections_per_peer, every one owing answers.");
+    x->c_silent = spw_counter_register(
+        st, "closed_silent", "Connections closed: no whole frame within first_frame_timeout.");
+    x->c_slow = spw_counter_register(
+        st, "closed_slow", "Connections closed: a frame not completed within frame_timeout.");
+    x->c_evicted = spw_counter_register(
+        st, "evicted_idle",
+        "Connections that owed nothing, closed to let a new one in (max_connections or "
+        "max_connections_per_peer).");
     x->c_frames = spw_counter_register(st, "frames", "Frames received (records and INFO).");
     x->c_records = spw_counter_register(st, "records", "Records submitted to the pipeline.");
     x->c_bytes = spw_counter_register(st, "bytes", "Bytes of the frames received.");
@@ -243,8 +293,10 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
     x->c_info = spw_counter_register(st, "info_requests", "INFO requests answered.");
     if (!x->c_connections || !x->c_refused || !x->c_frames || !x->c_records || !x->c_bytes ||
         !x->c_replies_ok || !x->c_replies_retry || !x->c_replies_abandon || !x->c_malformed ||
-        !x->c_info) {
+        !x->c_info || !x->c_not_allowed || !x->c_per_peer || !x->c_silent || !x->c_slow ||
+        !x->c_evicted) {
         spw_tls_ctx_free(x->tls_ctx);
+        free(x->allow);
         free(x);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
@@ -266,12 +318,8 @@ static spw_result xs_start(void *inst, spw_err *err) {
         return r;
     }
     x->started = true;
-    if (x->cf->idle_timeout_ms > 0) {
-        uint64_t period = (uint64_t)x->cf->idle_timeout_ms / 4;
-        if (period < 100)
-            period = 100;
-        uv_timer_start(&x->sweep, on_sweep, period, period);
-    }
+    uint64_t period = sweep_period(x->cf);
+    uv_timer_start(&x->sweep, on_sweep, period, period);
     spw_log(x->st, SPW_LOG_DEBUG, "listening on %zu address(es)%s", x->n_listeners,
             x->tls_ctx ? " with TLS" : "");
     return SPW_OK;
@@ -316,6 +364,7 @@ static void xs_destroy(void *inst) {
     struct xs_src *x = inst;
     x->stopping = true;
     uv_timer_stop(&x->sweep);
+    xs_guard_flush_logs(x);
     xs_listen_close_all(x);
     /* No answer can come any more (the core destroys a source after its last done callback):
      * connections close once what they already have is written. */
