@@ -70,7 +70,9 @@ static void give_back(hec_channel *ch, size_t i, spw_result r, const char *why) 
 
 spw_result hec_channels_init(hec_sink *s, spw_err *err) {
     const struct hec_conf *cf = s->cf;
-    s->n_ch = cf->ack ? (size_t)cf->channels : 0;
+    /* With ack off the requests still carry a channel: a token with useACK requires one
+     * (code 10), and its ackIds are then simply not waited for. */
+    s->n_ch = (size_t)cf->channels;
     if (!s->n_ch)
         return SPW_OK;
     s->ch = calloc(s->n_ch, sizeof *s->ch);
@@ -107,7 +109,7 @@ void hec_channels_free(hec_sink *s) {
 }
 
 hec_channel *hec_channel_get(hec_sink *s) {
-    size_t cap = (size_t)s->cf->max_pending_acks;
+    size_t cap = s->cf->ack ? (size_t)s->cf->max_pending_acks : SIZE_MAX;
     for (size_t k = 0; k < s->n_ch; k++) {
         hec_channel *ch = &s->ch[(s->next_ch + k) % s->n_ch];
         if (ch->n_pending + ch->sending >= cap)
@@ -131,6 +133,7 @@ void hec_channel_reset(hec_channel *ch, const char *why) {
         give_back(ch, ch->n_pending - 1, SPW_RETRY, why);
     new_guid(ch->guid);
     ch->generation++; /* answers still on their way for the old GUID are stale */
+    ch->next_id = 0;
     ch->polling = false;
     ch->cookies[0] = '\0';
     ch->endpoint = spw_http_pick(s->http);
@@ -215,6 +218,25 @@ void hec_channel_hold(hec_channel *ch, spw_batch *b, uint64_t ack_id) {
         give_up = now + (uint64_t)s->cf->ack_timeout_ms;
     /* Held or not (max_held reached: it then keeps its place against concurrency, which
      * slows the route down while acks lag), the batch waits for its ack all the same. */
+    /* HEC counts ids from 0 per channel, and a channel it forgot (idle expiry, an indexer
+     * restart) starts again from 0: an id that collides with a pending one, or falls far
+     * below those seen (answers overtake each other by at most `concurrency`), means the
+     * older ids are meaningless now. Their batches are resent; the GUID stays. */
+    bool restarted = false;
+    for (size_t i = 0; i < ch->n_pending; i++)
+        restarted |= ch->pending[i].ack_id == ack_id;
+    if (ack_id + spw_sink_limits(s->st).concurrency + 1 < ch->next_id)
+        restarted = true;
+    if (restarted && ch->n_pending) {
+        spw_counter_add(s->c_channel_resets, 1);
+        hec_warn(s, "ack channel %s: HEC counts its ackIds from %" PRIu64 " again (the channel "
+                 "was forgotten): %zu batch(es) waiting for older ids are resent",
+                 ch->guid, ack_id, ch->n_pending);
+        while (ch->n_pending)
+            give_back(ch, ch->n_pending - 1, SPW_RETRY, "HEC forgot the ack channel");
+    }
+    if (restarted || ack_id + 1 > ch->next_id)
+        ch->next_id = ack_id + 1;
     spw_result hr = spw_batch_hold(b);
     if (hr == SPW_ERR_STATE) {
         spw_counter_add(s->c_resends, spw_batch_count(b));

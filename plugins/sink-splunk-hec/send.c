@@ -110,7 +110,7 @@ static void on_response(const spw_http_response *r, void *arg) {
     switch (cl) {
     case HEC_C_OK:
         spw_counter_add(s->c_sent, n);
-        if (!ch) {
+        if (!s->cf->ack) {
             call_put(s, x);
             spw_batch_done(b, SPW_OK, NULL);
         } else if (!a.has_ack_id) {
@@ -235,13 +235,10 @@ spw_result hec_send(hec_sink *s, spw_batch *b, spw_err *err) {
         spw_batch_done(b, SPW_RETRY, "the route's codec does not write JSON");
         return SPW_OK;
     }
-    hec_channel *ch = NULL;
-    if (s->cf->ack) {
-        ch = hec_channel_get(s);
-        if (!ch)
-            return spw_err_set(err, SPW_ERR_NOSPACE,
-                               "every ack channel has max_pending_acks batches waiting");
-    }
+    hec_channel *ch = hec_channel_get(s);
+    if (!ch)
+        return spw_err_set(err, SPW_ERR_NOSPACE,
+                           "every ack channel has max_pending_acks batches waiting");
     hec_call_x *x = call_get(s);
     if (!x)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
@@ -251,7 +248,7 @@ spw_result hec_send(hec_sink *s, spw_batch *b, spw_err *err) {
     spw_result rc = raw ? build_raw_body(s, x, b) : build_event_body(s, x, b);
     spw_buf_reset(&x->c.target);
     if (rc == SPW_OK && raw)
-        rc = hec_raw_query(&s->meta, spw_batch_event(b, 0), ch ? ch->guid : NULL, &s->scratch,
+        rc = hec_raw_query(&s->meta, spw_batch_event(b, 0), ch->guid, &s->scratch,
                            &x->c.target);
     else if (rc == SPW_OK)
         rc = spw_buf_append(&x->c.target, "/services/collector/event", 26);
@@ -272,8 +269,10 @@ spw_result hec_send(hec_sink *s, spw_batch *b, spw_err *err) {
         .n_headers = hec_headers(s, ch, h, raw ? "text/plain" : "application/json"),
         .body = x->c.body.data,
         .body_len = x->c.body.len,
-        .flags = SPW_HTTP_NO_AUTH | (ch ? SPW_HTTP_PINNED : 0u),
-        .endpoint = ch ? ch->endpoint : 0,
+        /* With acks, the channel's endpoint: only the indexer that took a request knows
+         * its ackId. Without, the client balances as it likes. */
+        .flags = SPW_HTTP_NO_AUTH | (s->cf->ack ? SPW_HTTP_PINNED : 0u),
+        .endpoint = ch->endpoint,
     };
     uint64_t now = uv_now(spw_stage_loop(s->st));
     uint64_t deadline = spw_batch_deadline(b);
@@ -286,7 +285,6 @@ spw_result hec_send(hec_sink *s, spw_batch *b, spw_err *err) {
         call_put(s, x);
         return rc;
     }
-    if (ch)
-        ch->sending++;
+    ch->sending++;
     return SPW_OK;
 }
