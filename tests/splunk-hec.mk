@@ -9,5 +9,5 @@ tests_unit_test_hec_envelope_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_hec_envelope_LDADD = libspillway.la $(JANSSON_LIBS) $(UV_LIBS)
 
 dist_noinst_SCRIPTS += tests/hec-fake.py
-TESTS += tests/splunk-hec.py
-dist_noinst_SCRIPTS += tests/splunk-hec.py
+TESTS += tests/splunk-hec.py tests/splunk-hec-more.py
+dist_noinst_SCRIPTS += tests/splunk-hec.py tests/splunk-hec-more.py

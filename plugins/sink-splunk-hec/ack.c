@@ -114,6 +114,11 @@ hec_channel *hec_channel_get(hec_sink *s) {
         hec_channel *ch = &s->ch[(s->next_ch + k) % s->n_ch];
         if (ch->n_pending + ch->sending >= cap)
             continue;
+        /* A new channel sends one request and waits for its answer: a balancer's sticky
+         * cookie comes with it, and a second request sent without the cookie could land
+         * on another indexer, which would never know its ack. */
+        if (s->cf->ack && !ch->answered && ch->sending > 0)
+            continue;
         s->next_ch = (s->next_ch + k + 1) % s->n_ch;
         /* An idle channel follows the client's view of endpoint health. */
         if (ch->n_pending == 0 && ch->sending == 0 && !ch->polling &&
@@ -134,6 +139,7 @@ void hec_channel_reset(hec_channel *ch, const char *why) {
     new_guid(ch->guid);
     ch->generation++; /* answers still on their way for the old GUID are stale */
     ch->next_id = 0;
+    ch->answered = false;
     ch->polling = false;
     ch->cookies[0] = '\0';
     ch->endpoint = spw_http_pick(s->http);
@@ -142,6 +148,7 @@ void hec_channel_reset(hec_channel *ch, const char *why) {
 }
 
 void hec_channel_cookies(hec_channel *ch, const spw_http_response *r) {
+    ch->answered = true;
     /* Every Set-Cookie's name=value, replacing a cookie of the same name. */
     for (size_t i = 0; i < r->n_headers; i++) {
         if (strcasecmp(r->headers[i].name, "Set-Cookie") != 0)
@@ -243,6 +250,11 @@ void hec_channel_hold(hec_channel *ch, spw_batch *b, uint64_t ack_id) {
         spw_batch_done(b, SPW_RETRY, "stopping before the indexer acknowledged");
         return;
     }
+    /* A channel that had nothing pending starts polling fast again: its last interval
+     * says how slow old acks were, and a long pause can outlast HEC's idle channel
+     * cleanup. */
+    if (ch->n_pending == 0 && !ch->polling)
+        ch->interval = (uint64_t)s->cf->ack_poll_min_ms;
     ch->pending[ch->n_pending++] = (hec_pending){ack_id, b, give_up, false};
     pending_gauge(s, 1);
     schedule(ch);

@@ -145,6 +145,7 @@ typedef struct hec_channel {
     uint64_t interval;   /* current poll interval, adaptive */
     bool polling;        /* a poll is in flight */
     uint64_t next_id;    /* one past the highest ackId seen on this GUID */
+    bool answered;       /* an answer came on this GUID (and with it any balancer cookie) */
     unsigned generation; /* bumped on reset: answers for an older one are stale */
     spw_buf poll_body;
     spw_buf target;

@@ -41,7 +41,8 @@ static const spw_option hec_options[] = {
      "Ack channels per worker, each pinned to one endpoint with its cookies (Splunk advises "
      "at least twice the indexers behind a balancer)."},
     {"max_pending_acks", SPW_OPT_INT, 0, "64", 1, 100000, NULL, OFF(max_pending_acks),
-     "Batches waiting for their ack per channel; beyond it a batch waits for room."},
+     "Batches waiting for their ack per channel; when every channel is full a batch is "
+     "retried after the route's backoff (keep max_held below channels x this)."},
     {"ack_timeout", SPW_OPT_DURATION, 0, "0", 0, 3600000, NULL, OFF(ack_timeout_ms),
      "Longest wait for an ack before the batch is resent (0: until its events' deadline, "
      "event_deadline)."},
