@@ -153,8 +153,8 @@ def check_all(name, fake, count, rc, rep, sp, dups_expected=0, exclude=()):
 
 
 def basic():
-    fake = Fake("basic", "--ack", "--ack-delay", "0.05")
-    sp = Spillway("basic", fake)
+    fake = Fake("basic", "--ack", "--ack-delay", "0.05", "--index", "main", "--index", "other")
+    sp = Spillway("basic", fake, sink=["source = aerospike:${namespace}", "index = main"])
     rc, rep = xdrgen(sp, 5000)
     check_all("basic", fake, 5000, rc, rep, sp)
     src = sp.stop()
@@ -167,9 +167,10 @@ def basic():
     fs = fake.stats()
     tap.ok(fs["violations"] == 0 and not fs["errors"], "basic: HEC saw only valid envelopes", str(fs))
     first = json.loads(open(fake.log).readline())["meta"]
-    tap.ok(set(first) == {"time", "source", "sourcetype", "fields"} and
-           isinstance(first["time"], float) and first["fields"].get("namespace") == "test",
-           "basic: envelopes carry time (LUT in s.ms), source, sourcetype and fields", str(first))
+    tap.ok(set(first) == {"time", "source", "sourcetype", "index", "fields"} and
+           isinstance(first["time"], float) and first["fields"].get("namespace") == "test" and
+           first["source"] == "aerospike:test" and first["index"] == "main",
+           "basic: envelopes carry time (LUT in s.ms), templated source, index and fields", str(first))
     fake.stop()
 
 

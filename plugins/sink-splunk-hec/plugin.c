@@ -26,8 +26,9 @@ static const spw_option hec_options[] = {
      "/services/collector/raw, metadata in the query."},
     {"host", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(host),
      "Envelope 'host' (${...} variables allowed; unset: HEC's default)."},
-    {"source", SPW_OPT_STRING, 0, "aerospike:${namespace}", 0, 0, NULL, OFF(source),
-     "Envelope 'source' (${...} variables allowed; empty: HEC's default)."},
+    {"source", SPW_OPT_STRING, 0, "aerospike", 0, 0, NULL, OFF(source),
+     "Envelope 'source', e.g. aerospike:${namespace} (${...} variables allowed; empty: "
+     "HEC's default)."},
     {"sourcetype", SPW_OPT_STRING, 0, "_json", 0, 0, NULL, OFF(sourcetype),
      "Envelope 'sourcetype' (${...} variables allowed; empty: HEC's default)."},
     {"index", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(index),
