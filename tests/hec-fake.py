@@ -179,7 +179,7 @@ class Fake:
         self.code6_done = set()
         self.stats = {"requests": 0, "events": 0, "polls": 0, "acks_true": 0, "busy": 0,
                       "lost_polls": 0, "channels_expired": 0, "violations": 0, "code6": 0,
-                      "errors": {}, "channels": 0, "cookies_seen": 0, "health": 0}
+                      "errors": {}, "channels": 0, "cookies_seen": 0, "health": 0, "gzip": 0}
         self.log = open(a.log, "a") if a.log else None
 
     # -- balancer ---------------------------------------------------------
@@ -384,6 +384,7 @@ class Handler(BaseHTTPRequestHandler):
                     f.cfg.update(json.loads(body or b"{}"))
             return self._answer(200, {"ok": True})
         if self.headers.get("Content-Encoding") == "gzip":
+            f.stats["gzip"] += 1
             try:
                 body = gzip.decompress(body)
             except OSError:

@@ -92,7 +92,8 @@ class Spillway:
             "[codec.c]", "plugin = json",
             "[sink.hec]", "plugin = splunk-hec", "codec = c", "url = %s" % fake.url,
             "hec_token = %s" % TOKEN, "batch_max_records = %d" % batch, "batch_max_delay = 20ms",
-            "fields = namespace,set,digest,msg"] + list(sink)) + "\n")
+            ] + ([] if any(l.startswith("fields") for l in sink) else
+                 ["fields = namespace,set,digest,msg"]) + [l for l in sink if l != "fields ="]) + "\n")
         self.logpath = H.path(name + ".spw")
         self.logf = open(self.logpath, "a")
         self.start()
@@ -176,13 +177,15 @@ def basic():
 
 def delayed():
     fake = Fake("delayed", "--ack", "--ack-delay", "1.0")
-    sp = Spillway("delayed", fake, sink=["ack_poll_min = 100ms", "ack_poll_max = 400ms"])
+    sp = Spillway("delayed", fake, sink=["ack_poll_min = 100ms", "ack_poll_max = 400ms",
+                                         "compression = gzip"])
     rc, rep = xdrgen(sp, 2000)
     check_all("delayed acks", fake, 2000, rc, rep, sp)
     sp.stop()
     st, fs = sp.stats(), fake.stats()
     tap.ok(st.get("hec_ack_timeouts") == 0 and st.get("hec_acked") == 2000,
            "delayed acks: acked after several polls, no timeout", str(st))
+    tap.ok(fs["gzip"] > 0, "delayed acks: bodies sent gzip (compression = gzip)", str(fs))
     tap.ok(fs["polls"] >= 3 * fs["acks_true"] / max(1, 50) and fs["polls"] > fs["acks_true"] / 50 * 2,
            "delayed acks: several polls per ack (%d polls, %d acks)" % (fs["polls"], fs["acks_true"]), str(fs))
     fake.stop()
@@ -241,12 +244,17 @@ def ack_400():
 
 def busy():
     fake = Fake("busy", "--ack")
-    fake.set(busy=6)
-    sp = Spillway("busy", fake)
+    fake.set(busy=30)
+    sp = Spillway("busy", fake, sink=["health_check_path = /services/collector/health",
+                                      "failure_threshold = 2", "health_check_interval = 100ms",
+                                      "health_check_threshold = 1"])
     rc, rep = xdrgen(sp, 1000)
     check_all("busy (code 9)", fake, 1000, rc, rep, sp)
     sp.stop()
-    tap.ok(fake.stats()["busy"] == 6, "busy: six answers 503 code 9, retried", str(fake.stats()))
+    fs = fake.stats()
+    tap.ok(fs["busy"] == 30, "busy: thirty answers 503 code 9, retried", str(fs))
+    tap.ok(fs["health"] > 0 and sp.stats().get("health_checks", 0) > 0,
+           "busy: the endpoint out, GET /services/collector/health brought it back", str(fs))
     fake.stop()
 
 
@@ -329,6 +337,18 @@ def idle():
     fake.stop()
 
 
+def raw():
+    fake = Fake("raw", "--ack", "--index", "main")
+    sp = Spillway("raw", fake, sink=["endpoint = raw", "fields =", "index = main", "source = xdr"])
+    rc, rep = xdrgen(sp, 1000)
+    check_all("endpoint = raw with acks", fake, 1000, rc, rep, sp)
+    sp.stop()
+    st = sp.stats()
+    tap.ok(st.get("hec_acked") == 1000 and not fake.stats()["errors"],
+           "endpoint = raw: every record acked, HEC refused nothing", str(st))
+    fake.stop()
+
+
 def sigkill():
     fake = Fake("sigkill", "--ack", "--ack-delay", "0.8")
     sp = Spillway("sigkill", fake)
@@ -395,12 +415,12 @@ def configs():
 
 STEPS = {"configs": configs, "basic": basic, "delayed": delayed, "never": never,
          "lost_poll": lost_poll, "ack_400": ack_400, "busy": busy, "code6": code6,
-         "token": token, "no_ack": no_ack, "ack_off": ack_off, "idle": idle, "sigkill": sigkill,
+         "token": token, "raw": raw, "no_ack": no_ack, "ack_off": ack_off, "idle": idle, "sigkill": sigkill,
          "lb_sticky": lambda: balancer(True), "lb_plain": lambda: balancer(False)}
 # Two test programs share the scenarios, each well inside the harness's timeout:
 # this one, and tests/splunk-hec-more.py.
 FIRST = ["configs", "basic", "delayed", "never", "lost_poll", "ack_400", "busy", "code6"]
-MORE = ["token", "no_ack", "ack_off", "idle", "sigkill", "lb_sticky", "lb_plain"]
+MORE = ["token", "raw", "no_ack", "ack_off", "idle", "sigkill", "lb_sticky", "lb_plain"]
 
 
 def main(names):
