@@ -4,7 +4,7 @@
 check_PROGRAMS += tests/unit/test-hec-envelope
 TESTS += tests/unit/test-hec-envelope
 tests_unit_test_hec_envelope_SOURCES = tests/unit/test-hec-envelope.c \
-	plugins/sink-splunk-hec/envelope.c plugins/sink-splunk-hec/answer.c plugins/sink-http/template.c
+	plugins/sink-splunk-hec/envelope.c plugins/sink-splunk-hec/answer.c
 tests_unit_test_hec_envelope_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_hec_envelope_LDADD = libspillway.la $(JANSSON_LIBS) $(UV_LIBS)
 

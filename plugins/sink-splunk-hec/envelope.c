@@ -35,33 +35,27 @@ spw_result hec_fields_parse(const spw_strlist *l, unsigned *bits, spw_err *err) 
     return SPW_OK;
 }
 
-static spw_result tpl_new(const char *src, hs_tpl **out, spw_err *err) {
+static spw_result tpl_new(const char *key, const char *src, spw_template **out, spw_err *err) {
     *out = NULL;
     if (!src || !*src)
         return SPW_OK;
-    hs_tpl *t = calloc(1, sizeof *t);
-    if (!t)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    spw_result rc = hs_tpl_compile(t, src, err);
-    if (rc != SPW_OK) {
-        free(t);
-        return rc;
-    }
-    *out = t;
+    /* Literal text goes into a JSON string (and a query) as written: keep it plain. */
+    for (const char *p = src; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "%s: quotes, backslashes and control characters are not allowed",
+                               key);
+    spw_err e2 = {""};
+    if (spw_template_new(src, out, &e2) != SPW_OK)
+        return spw_err_set(err, SPW_ERR_CONFIG, "%s: %s", key, e2.msg);
     return SPW_OK;
 }
 
-static void tpl_free(hs_tpl *t) {
-    if (t)
-        hs_tpl_free(t);
-    free(t);
-}
-
 void hec_meta_free(hec_meta *m) {
-    tpl_free(m->host);
-    tpl_free(m->source);
-    tpl_free(m->sourcetype);
-    tpl_free(m->index);
+    spw_template_free(m->host);
+    spw_template_free(m->source);
+    spw_template_free(m->sourcetype);
+    spw_template_free(m->index);
     memset(m, 0, sizeof *m);
 }
 
@@ -69,13 +63,13 @@ spw_result hec_meta_init(hec_meta *m, const struct hec_conf *cf, spw_err *err) {
     memset(m, 0, sizeof *m);
     spw_result rc = hec_fields_parse(&cf->fields, &m->fields, err);
     if (rc == SPW_OK)
-        rc = tpl_new(cf->host, &m->host, err);
+        rc = tpl_new("host", cf->host, &m->host, err);
     if (rc == SPW_OK)
-        rc = tpl_new(cf->source, &m->source, err);
+        rc = tpl_new("source", cf->source, &m->source, err);
     if (rc == SPW_OK)
-        rc = tpl_new(cf->sourcetype, &m->sourcetype, err);
+        rc = tpl_new("sourcetype", cf->sourcetype, &m->sourcetype, err);
     if (rc == SPW_OK)
-        rc = tpl_new(cf->index, &m->index, err);
+        rc = tpl_new("index", cf->index, &m->index, err);
     if (rc != SPW_OK)
         hec_meta_free(m);
     return rc;
@@ -111,18 +105,14 @@ spw_result hec_json_escape(spw_buf *out, const void *p, size_t n) {
     return rc;
 }
 
-/* ,"key":"rendered" */
-static spw_result put_tpl(spw_buf *out, spw_buf *scratch, const char *key, const hs_tpl *t,
+/* ,"key":"rendered" (values JSON-escaped by the renderer, literal text checked at load) */
+static spw_result put_tpl(spw_buf *out, const char *key, const spw_template *t,
                           const spw_event *ev) {
     if (!t)
         return SPW_OK;
-    spw_buf_reset(scratch);
-    spw_result rc = hs_tpl_render(t, ev, HS_ENC_HEADER, scratch);
-    if (rc != SPW_OK)
-        return rc;
-    rc = spw_buf_printf(out, ",\"%s\":\"", key);
+    spw_result rc = spw_buf_printf(out, ",\"%s\":\"", key);
     if (rc == SPW_OK)
-        rc = hec_json_escape(out, scratch->data, scratch->len);
+        rc = spw_template_render(t, ev, SPW_TPL_JSON, out);
     if (rc == SPW_OK)
         rc = spw_buf_append(out, "\"", 1);
     return rc;
@@ -184,8 +174,7 @@ static bool is_object(spw_slice r) {
     return b - a >= 2 && r.ptr[a] == '{' && r.ptr[b - 1] == '}';
 }
 
-spw_result hec_envelope(const hec_meta *m, const spw_event *ev, spw_slice rec, spw_buf *scratch,
-                        spw_buf *out) {
+spw_result hec_envelope(const hec_meta *m, const spw_event *ev, spw_slice rec, spw_buf *out) {
     if (!is_object(rec))
         return SPW_REJECT;
     size_t start = out->len;
@@ -199,14 +188,14 @@ spw_result hec_envelope(const hec_meta *m, const spw_event *ev, spw_slice rec, s
     /* put_tpl writes a leading comma: with no time, open with the first key instead. */
     const struct {
         const char *k;
-        const hs_tpl *t;
+        const spw_template *t;
     } keys[] = {{"host", m->host}, {"source", m->source}, {"sourcetype", m->sourcetype},
                 {"index", m->index}};
     for (size_t i = 0; i < 4 && rc == SPW_OK; i++) {
         if (!keys[i].t)
             continue;
         size_t at = out->len;
-        rc = put_tpl(out, scratch, keys[i].k, keys[i].t, ev);
+        rc = put_tpl(out, keys[i].k, keys[i].t, ev);
         if (rc == SPW_OK && first) {
             memmove(out->data + at, out->data + at + 1, out->len - at - 1);
             out->len--;
@@ -247,7 +236,7 @@ spw_result hec_raw_query(const hec_meta *m, const spw_event *ev, const char *cha
     char sep = '?';
     const struct {
         const char *k;
-        const hs_tpl *t;
+        const spw_template *t;
     } keys[] = {{"host", m->host}, {"source", m->source}, {"sourcetype", m->sourcetype},
                 {"index", m->index}};
     for (size_t i = 0; i < 4 && rc == SPW_OK; i++) {
@@ -256,7 +245,7 @@ spw_result hec_raw_query(const hec_meta *m, const spw_event *ev, const char *cha
         rc = spw_buf_printf(out, "%c%s=", sep, keys[i].k);
         spw_buf_reset(scratch);
         if (rc == SPW_OK)
-            rc = hs_tpl_render(keys[i].t, ev, HS_ENC_HEADER, scratch);
+            rc = spw_template_render(keys[i].t, ev, SPW_TPL_RAW, scratch);
         if (rc == SPW_OK)
             rc = url_escape(out, scratch->data, scratch->len);
         sep = '&';

@@ -22,8 +22,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include <spillway/spillway.h>
-/* ${...} templates: the http sink's renderer, compiled in (until spillway/template.h). */
-#include "../sink-http/sink.h"
+#include <spillway/template.h>
 
 /* ---------------------------------------------------------------------- */
 /* Configuration                                                           */
@@ -58,7 +57,7 @@ spw_result hec_fields_parse(const spw_strlist *l, unsigned *bits, spw_err *err);
 
 /* The metadata templates, compiled once per instance (NULL: key not sent). */
 typedef struct hec_meta {
-    hs_tpl *host, *source, *sourcetype, *index;
+    spw_template *host, *source, *sourcetype, *index;
     unsigned fields; /* bits of enum hec_field */
 } hec_meta;
 
@@ -71,11 +70,10 @@ spw_result hec_json_escape(spw_buf *out, const void *s, size_t n);
 /*
  * Appends one event envelope for (ev, rec) to out: time (LUT, seconds with
  * milliseconds), host, source, sourcetype, index, event (rec, the codec's
- * JSON object, embedded as it is), fields. scratch is a work buffer.
+ * JSON object, embedded as it is), fields.
  * SPW_REJECT when rec is not a JSON object.
  */
-spw_result hec_envelope(const hec_meta *m, const spw_event *ev, spw_slice rec, spw_buf *scratch,
-                        spw_buf *out);
+spw_result hec_envelope(const hec_meta *m, const spw_event *ev, spw_slice rec, spw_buf *out);
 
 /* Appends "?host=..&source=.." for the raw endpoint (constant templates only). */
 spw_result hec_raw_query(const hec_meta *m, const spw_event *ev, const char *channel,

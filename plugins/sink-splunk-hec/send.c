@@ -184,7 +184,7 @@ static spw_result build_event_body(hec_sink *s, hec_call_x *x, spw_batch *b) {
     spw_buf_reset(&x->c.body);
     for (size_t i = 0; i < n; i++) {
         spw_result rc = hec_envelope(&s->meta, spw_batch_event(b, i), spw_batch_record(b, i),
-                                     &s->scratch, &x->c.body);
+                                     &x->c.body);
         if (rc == SPW_REJECT) {
             spw_batch_set_result(b, i, SPW_REJECT,
                                  "the record is not a JSON object (use the json or flat-json "

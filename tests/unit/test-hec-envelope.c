@@ -17,13 +17,12 @@ static json_t *envelope(const struct hec_conf *cf, const spw_event *ev, const ch
         diag("meta: %s", err.msg);
         return NULL;
     }
-    spw_buf out = SPW_BUF_INIT, scratch = SPW_BUF_INIT;
+    spw_buf out = SPW_BUF_INIT;
     spw_slice r = {(const uint8_t *)rec, strlen(rec)};
     json_t *j = NULL;
-    if (hec_envelope(&m, ev, r, &scratch, &out) == SPW_OK)
+    if (hec_envelope(&m, ev, r, &out) == SPW_OK)
         j = json_loadb((const char *)out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
     spw_buf_free(&out);
-    spw_buf_free(&scratch);
     hec_meta_free(&m);
     return j;
 }
@@ -75,8 +74,8 @@ int main(void) {
                json_real_value(json_object_get(j, "time")) < 1764115200.024,
            "time is the LUT in seconds with milliseconds (.023)");
         is_str(json_string_value(json_object_get(j, "source")), "aerospike:test", "source templated");
-        is_str(json_string_value(json_object_get(j, "index")), "idx_se\"t ",
-               "index templated, a quote escaped, a control byte replaced");
+        is_str(json_string_value(json_object_get(j, "index")), "idx_se\"t\n",
+               "index templated, a quote and a line break in the value escaped");
         is_str(json_string_value(json_object_get(j, "host")), "h1", "host");
         ok(json_integer_value(json_object_get(json_object_get(j, "event"), "seq")) == 5,
            "event is the record itself");
@@ -107,6 +106,13 @@ int main(void) {
     spw_strlist bl = {2, badf};
     ok(hec_fields_parse(&bl, &bits, &err) == SPW_ERR_CONFIG && strstr(err.msg, "bins"),
        "an unknown field is a configuration error naming it");
+    struct hec_conf qc = {.host = "a\"b"};
+    hec_meta qm;
+    ok(hec_meta_init(&qm, &qc, &err) == SPW_ERR_CONFIG && strstr(err.msg, "host"),
+       "a quote in a literal is a configuration error naming the option");
+    struct hec_conf u = {.index = "x_${nope}"};
+    ok(hec_meta_init(&qm, &u, &err) == SPW_ERR_CONFIG && strstr(err.msg, "index"),
+       "an unknown variable is a configuration error naming the option");
 
     /* raw query */
     struct hec_conf rc = {.source = "a b", .sourcetype = "st", .index = "main"};
