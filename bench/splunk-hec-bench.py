@@ -4,7 +4,8 @@ acknowledgement on and off, beside the http sink, to the same fake HEC
 (tests/hec-fake.py), in one run.
 
 Each case: the generate source makes N records (json codec), the sink
-sends them in batches of B; the program exits when every record is
+sends them in batches of B, 8 requests out at once (the same
+concurrency for every case), up to 64 batches held for acks; the program exits when every record is
 delivered. Reported: records/s (wall clock, start to exit) and spillway's
 CPU time per record (user + system, from the child's rusage: the sink's own
 cost, less noisy than wall time on a shared machine). The fake is one
@@ -57,7 +58,8 @@ def run(tmp, name, sink_lines):
                            "[source.gen]", "plugin = generate", "count = %d" % N,
                            "[codec.c]", "plugin = json",
                            "[sink.out]", "codec = c", "batch_max_records = %d" % B,
-                           "batch_max_delay = 5ms", "max_held = 64"] + sink_lines) + "\n")
+                           "batch_max_delay = 5ms", "concurrency = 8", "max_held = 64"] + sink_lines)
+                + "\n")
     env = dict(os.environ, SPILLWAY_PLUGIN_PATH=os.path.join(BUILD, "plugins"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
