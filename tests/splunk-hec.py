@@ -37,6 +37,7 @@ FAKE = os.path.join(H.SRCDIR, "tests", "hec-fake.py")
 XDRGEN = os.path.join(H.BUILDDIR, "spillway-xdrgen")
 TOKEN = "11111111-2222-3333-4444-555555555555"
 tap = H.Tap()
+UNCLEAN = []  # spillway runs that did not stop cleanly on SIGTERM, or with a sanitizer report
 
 
 class Fake:
@@ -115,6 +116,8 @@ class Spillway:
             self.proc.kill()
             rc = -1
         self.logf.flush()
+        if rc != 0 or "Sanitizer" in self.text():
+            UNCLEAN.append("%s: exit %s\n%s" % (self.name, rc, self.text()[-1500:]))
         return rc
 
     def text(self):
@@ -433,6 +436,8 @@ def main(names):
             t0 = time.monotonic()
             STEPS[n]()
             tap.diag("%s: %.1f s" % (n, time.monotonic() - t0))
+    tap.ok(not UNCLEAN, "every spillway run stopped cleanly on SIGTERM, no sanitizer report",
+           *UNCLEAN[:2])
     tap.done()
 
 
