@@ -304,8 +304,9 @@ def no_ack():
     check_all("token without ack", fake, 1000, rc, rep, sp)
     sp.stop()
     st, text = sp.stats(), sp.text()
-    tap.ok(st.get("hec_no_ack") == 1000 and text.count("without an ackId") == 2,
-           "token without ack: counted, and said once per worker", str(st))
+    said = text.count("without an ackId")
+    tap.ok(st.get("hec_no_ack") == 1000 and 1 <= said <= 2,
+           "token without ack: counted, and said once per worker that sent (%d)" % said, str(st))
     fake.stop()
 
 
