@@ -12,3 +12,4 @@ bench: all $(SPW_BENCH_BUILD)
 .PHONY: bench
 CLEANFILES += $(SPW_BENCH_BUILD)
 include bench/es.mk
+include bench/splunk-hec.mk

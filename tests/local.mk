@@ -50,3 +50,4 @@ tests/e2e-sdk-install.log: $(filter-out tests/e2e-sdk-install.log,$(TEST_LOGS))
 TESTS += tests/e2e-docs.sh
 dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc
 include tests/elasticsearch.mk
+include tests/splunk-hec.mk
