@@ -16,21 +16,22 @@
 
 /* ---- bins ---- */
 
-static spw_result put_bin_head(jenc *e, const spw_bin *bin, const char *type, size_t tlen) {
+/* `{"name":NAME,"type":"T","value":` (after a comma unless it is the
+ * first bin). Inlined at each call so the type's tail is a constant-sized
+ * copy, not a memcpy call. */
+JCODEC_INLINE spw_result put_bin_head(jenc *e, const spw_bin *bin, bool first, const char *tail,
+                                      size_t tlen) {
     spw_buf *b = e->out;
-    spw_result r = JCODEC_LIT(b, "{\"name\":");
+    spw_result r = first ? JCODEC_LIT(b, "{\"name\":") : JCODEC_LIT(b, ",{\"name\":");
     if (r == SPW_OK)
         r = jenc_name(e, bin->name);
     if (r == SPW_OK)
-        r = JCODEC_LIT(b, ",\"type\":\"");
-    if (r == SPW_OK)
-        r = jcodec_put(b, type, tlen);
-    if (r == SPW_OK)
-        r = JCODEC_LIT(b, "\",\"value\":");
+        r = jcodec_put(b, tail, tlen);
     return r;
 }
 
-#define HEAD(e, bin, t) put_bin_head((e), (bin), (t), sizeof(t) - 1)
+#define HEAD(e, bin, t) \
+    put_bin_head((e), (bin), first, ",\"type\":\"" t "\",\"value\":", sizeof(",\"type\":\"" t "\",\"value\":") - 1)
 
 /*
  * One bin. Types: str, int, float, bool, blob (Base64; also the language
@@ -39,7 +40,7 @@ static spw_result put_bin_head(jenc *e, const spw_bin *bin, const char *type, si
  * for a deleted bin (value null). A particle type this codec does not know
  * is sent losslessly as a blob with its number in "ptype".
  */
-static spw_result put_bin(jenc *e, const spw_bin *bin) {
+static spw_result put_bin(jenc *e, const spw_bin *bin, bool first) {
     spw_buf *b = e->out;
     uint8_t type = bin->value.type;
     size_t mark = b->len;
@@ -169,9 +170,7 @@ static spw_result put_record(jenc *e, const spw_event *ev) {
         const spw_bin *bin = spw_event_bin(ev, i);
         if (!bin)
             continue;
-        if (i && (r = JCODEC_LIT(b, ",")) != SPW_OK)
-            return r;
-        if ((r = put_bin(e, bin)) != SPW_OK)
+        if ((r = put_bin(e, bin, i == 0)) != SPW_OK)
             return r;
     }
     return JCODEC_LIT(b, "]}");

@@ -34,7 +34,12 @@ unsigned jcodec_meta_wanted(const spw_event *ev) {
     static const spw_meta fields[] = {SPW_META_NAMESPACE, SPW_META_SET, SPW_META_KEY,
                                       SPW_META_DIGEST,    SPW_META_MSG, SPW_META_GEN,
                                       SPW_META_LUT,       SPW_META_EXP, SPW_META_DURABLE};
-    unsigned m = 0;
+    unsigned all = 0, m = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        all |= (unsigned)fields[i];
+    /* One call answers the usual case: nothing excluded. */
+    if (spw_event_meta_wanted(ev, (spw_meta)all))
+        return all;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (spw_event_meta_wanted(ev, fields[i]))
             m |= (unsigned)fields[i];
@@ -126,9 +131,9 @@ static spw_result put_double(jenc *e, double d, bool key) {
  * instead (and *as_b64 tells a top-level bin to say "blob"); reject
  * rejects the record. Well-formed text costs one pass in every mode.
  */
-static spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
+JCODEC_INLINE spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
     size_t mark = e->out->len, bad = 0;
-    spw_result r = jcodec_put_string(e->out, s, n, &bad);
+    spw_result r = jcodec_put_str(e->out, s, n, &bad);
     if (r != SPW_OK || bad == 0)
         return r;
     switch (e->c->cfg.invalid_utf8) {
@@ -145,14 +150,9 @@ static spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
     }
 }
 
-/* Names (namespace, set, bin) keep their place as strings: base64 mode
- * cannot apply, so there they are repaired; only reject mode rejects. */
-spw_result jenc_name(jenc *e, spw_str s) {
-    size_t bad = 0;
-    spw_result r = jcodec_put_string(e->out, (const uint8_t *)s.ptr, s.len, &bad);
-    if (r == SPW_OK && bad && e->c->cfg.invalid_utf8 == JCODEC_UTF8_REJECT)
-        return jenc_reject(e, "the name is not valid UTF-8 (invalid_utf8 = reject)");
-    return r;
+/* Names (namespace, set, bin): jenc_name in encode.h. */
+spw_result jenc_name_bad(jenc *e) {
+    return jenc_reject(e, "the name is not valid UTF-8 (invalid_utf8 = reject)");
 }
 
 /*
