@@ -83,6 +83,17 @@ spw_result spw_buf_append_base64(spw_buf *b, const void *src, size_t n) {
     const uint8_t *p = src;
     char *o = (char *)b->data + b->len;
     size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* While a fourth byte is there to read, one load and a swap. */
+    for (; i + 4 <= n; i += 3) {
+        uint32_t v;
+        memcpy(&v, p + i, 4);
+        v = __builtin_bswap32(v) >> 8;
+        memcpy(o, b64_pairs[v >> 12], 2);
+        memcpy(o + 2, b64_pairs[v & 4095], 2);
+        o += 4;
+    }
+#endif
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
         memcpy(o, b64_pairs[v >> 12], 2);

@@ -261,6 +261,14 @@ static size_t fmt_fixed(char *buf, double a, bool pow2) {
             memcpy(buf + nd, ".0", 2);
             return nd + 2;
         }
+        if (nd > k) { /* the common case, in byte loops: a few digits, no calls */
+            for (; len < nd - k; len++)
+                buf[len] = dig[len];
+            buf[len++] = '.';
+            for (size_t i = nd - k; i < nd; i++)
+                buf[len++] = dig[i];
+            return len;
+        }
         if (nd <= k) { /* 0.000ddd */
             buf[len++] = '0';
             buf[len++] = '.';
