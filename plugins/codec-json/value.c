@@ -342,6 +342,12 @@ static spw_result put_collection(jenc *e, const spw_value *v, uint8_t *order) {
                 return r;
             sp--;
         }
+        /* The value is complete: the walker's next answer would be "no more"
+         * when its bytes are all read and an error otherwise (bytes after
+         * the value), which its public cursor says without another call. */
+        if (sp == 0)
+            return w.p == w.end ? SPW_OK
+                                : jenc_reject(e, "the %s value is malformed or truncated", kind);
     }
 }
 
