@@ -41,8 +41,10 @@ spw_event *spw_event_new(uint32_t max_bins, size_t data_cap) {
     if (ev == NULL)
         return NULL;
     /* The data area is left uninitialised: the source fills it, and
-     * clearing a multi-megabyte frame buffer would cost more than the event. */
-    memset(ev, 0, head + bins_size);
+     * clearing a multi-megabyte frame buffer would cost more than the event.
+     * So are the bin slots: a slot is written whole when its bin is added,
+     * and nothing reads at or past n_bins. */
+    memset(ev, 0, head);
     atomic_init(&ev->refs, 1u);
     ev->id = atomic_fetch_add_explicit(&next_event_id, 1, memory_order_relaxed);
     ev->max_bins = max_bins;
@@ -72,7 +74,7 @@ static size_t data_offset(const spw_event *ev, const void *p, size_t n) {
  * already lie in the data area, copied to the tail otherwise. *out is NULL
  * only for (NULL, 0), which callers use to mean "absent".
  */
-static spw_result store(spw_event *ev, const void *p, size_t n, const uint8_t **out) {
+static spw_result store_general(spw_event *ev, const void *p, size_t n, const uint8_t **out) {
     size_t off, tail;
 
     if (p == NULL) {
@@ -114,6 +116,30 @@ static spw_result store(spw_event *ev, const void *p, size_t n, const uint8_t **
     return SPW_OK;
 }
 
+/* True when n > 0 bytes at p lie in the front part of the data area, below
+ * the copies: where store() references them in place. */
+static inline bool in_front(const spw_event *ev, const void *p, size_t n, size_t tail) {
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)ev->data;
+    return p != NULL && n != 0 && a >= base && a - base <= tail && n <= tail - (a - base);
+}
+
+/*
+ * store, inlined for the case every in-place source hits for every name and
+ * value (the xdr source: about 25 times a record): non-empty bytes lying in
+ * the front part, below the copies. Exactly store_general's answer for
+ * those; everything else goes there.
+ */
+static inline spw_result store(spw_event *ev, const void *p, size_t n, const uint8_t **out) {
+    if (in_front(ev, p, n, ev->data_cap - ev->data_len)) {
+        size_t end = (size_t)((const uint8_t *)p - ev->data) + n;
+        if (end > ev->data_front)
+            ev->data_front = end;
+        *out = p;
+        return SPW_OK;
+    }
+    return store_general(ev, p, n, out);
+}
+
 spw_result spw_event_set_op(spw_event *ev, spw_op op, bool durable) {
     if (ev == NULL || (op != SPW_OP_WRITE && op != SPW_OP_DELETE))
         return SPW_ERR_INVAL;
@@ -131,7 +157,7 @@ static spw_result set_str(spw_event *ev, spw_str *dst, const void *s, size_t n) 
 
     if (ev == NULL)
         return SPW_ERR_INVAL;
-    r = store(ev, s, n, &p);
+    r = store_general(ev, s, n, &p);
     if (r != SPW_OK)
         return r;
     dst->ptr = (const char *)p;
@@ -139,16 +165,29 @@ static spw_result set_str(spw_event *ev, spw_str *dst, const void *s, size_t n) 
     return SPW_OK;
 }
 
+/* set_str with the in-place case first, as a leaf (see spw_event_add_bin). */
+static inline spw_result set_str_fast(spw_event *ev, spw_str *dst, const void *s, size_t n) {
+    if (ev != NULL && in_front(ev, s, n, ev->data_cap - ev->data_len)) {
+        size_t end = (size_t)((const uint8_t *)s - ev->data) + n;
+        if (end > ev->data_front)
+            ev->data_front = end;
+        dst->ptr = s;
+        dst->len = n;
+        return SPW_OK;
+    }
+    return set_str(ev, dst, s, n);
+}
+
 spw_result spw_event_set_namespace(spw_event *ev, const void *s, size_t n) {
-    return set_str(ev, ev ? &ev->ns : NULL, s, n);
+    return set_str_fast(ev, ev ? &ev->ns : NULL, s, n);
 }
 
 spw_result spw_event_set_set(spw_event *ev, const void *s, size_t n) {
-    return set_str(ev, ev ? &ev->set : NULL, s, n);
+    return set_str_fast(ev, ev ? &ev->set : NULL, s, n);
 }
 
 spw_result spw_event_set_raw(spw_event *ev, const void *p, size_t n) {
-    return set_str(ev, ev ? &ev->raw : NULL, p, n);
+    return set_str_fast(ev, ev ? &ev->raw : NULL, p, n);
 }
 
 spw_result spw_event_set_key(spw_event *ev, uint8_t type, const void *v, size_t n) {
@@ -206,8 +245,41 @@ void spw_event_set_port(spw_event *ev, uint16_t port) {
         ev->port = port;
 }
 
+static __attribute__((noinline)) spw_result add_bin_general(spw_event *ev, const void *name,
+                                                            size_t name_len, uint8_t type,
+                                                            const void *value, size_t value_len,
+                                                            int64_t lut_ms);
+
+/*
+ * The in-place source's case (a name and a value inside its frame), as a
+ * leaf function: what add_bin_general does for it, without the calls that
+ * make it save registers. Everything else goes there.
+ */
 spw_result spw_event_add_bin(spw_event *ev, const void *name, size_t name_len, uint8_t type,
                              const void *value, size_t value_len, int64_t lut_ms) {
+    if (ev != NULL && ev->n_bins < ev->max_bins) {
+        size_t tail = ev->data_cap - ev->data_len;
+        if (in_front(ev, name, name_len, tail) && in_front(ev, value, value_len, tail)) {
+            size_t ne = (size_t)((const uint8_t *)name - ev->data) + name_len;
+            size_t ve = (size_t)((const uint8_t *)value - ev->data) + value_len;
+            size_t end = ne > ve ? ne : ve;
+            if (end > ev->data_front)
+                ev->data_front = end;
+            spw_bin *b = &ev->bins[ev->n_bins++];
+            b->name.ptr = name;
+            b->name.len = name_len;
+            b->value.type = type;
+            b->value.data = value;
+            b->value.len = value_len;
+            b->lut_ms = lut_ms;
+            return SPW_OK;
+        }
+    }
+    return add_bin_general(ev, name, name_len, type, value, value_len, lut_ms);
+}
+
+static spw_result add_bin_general(spw_event *ev, const void *name, size_t name_len, uint8_t type,
+                                  const void *value, size_t value_len, int64_t lut_ms) {
     const uint8_t *np, *vp;
     size_t saved;
     spw_bin *b;

@@ -108,17 +108,14 @@ static void set_bytes(spw_item *it, bool is_str, const uint8_t *p, size_t n) {
     it->u.bytes.len = n - 1;
 }
 
-spw_result spw_walk_next(spw_walker *w, spw_item *it) {
+/* Everything but the fast path of spw_walk_next, out of line so the
+ * common case does not pay for this function's registers and frame. */
+static __attribute__((noinline)) spw_result walk_general(spw_walker *w, spw_item *it) {
     const uint8_t *p, *end;
     size_t left, hdr, len;
     uint64_t count = 0; /* child items of a container (2 per map pair) */
     unsigned depth;
     uint8_t c;
-
-    if (w == NULL || it == NULL)
-        return SPW_ERR_INVAL;
-    if (w->p == NULL)
-        return SPW_ERR_INVAL;
 
     /* Close the containers whose items are all read. */
     while (w->open > 0 && w->remaining[w->open] == 0)
@@ -309,4 +306,39 @@ spw_result spw_walk_next(spw_walker *w, spw_item *it) {
     w->p = p;
     w->depth = depth;
     return SPW_OK;
+}
+
+spw_result spw_walk_next(spw_walker *w, spw_item *it) {
+    if (w == NULL || it == NULL)
+        return SPW_ERR_INVAL;
+    if (w->p == NULL)
+        return SPW_ERR_INVAL;
+
+    /* Fast path for what most collections hold: a positive fixint or a
+     * fixstr, as an item of an open container with items left. Exactly
+     * what walk_general does for these bytes, without its
+     * dispatch; anything else (or a length past the end) falls through. */
+    unsigned depth = w->open;
+    if (depth > 0 && w->remaining[depth] != 0 && w->p < w->end) {
+        const uint8_t *p = w->p;
+        uint8_t c = *p;
+        if (c <= 0x7f || (c >= 0xa0 && c <= 0xbf && (size_t)(w->end - p) - 1 >= (size_t)(c & 0x1f))) {
+            memset(it, 0, sizeof *it);
+            it->depth = depth;
+            if (c <= 0x7f) {
+                it->kind = SPW_ITEM_INT;
+                it->u.i = c;
+                w->p = p + 1;
+            } else {
+                size_t len = c & 0x1f;
+                set_bytes(it, true, p + 1, len);
+                w->p = p + 1 + len;
+            }
+            w->remaining[depth]--;
+            w->depth = depth;
+            return SPW_OK;
+        }
+    }
+
+    return walk_general(w, it);
 }

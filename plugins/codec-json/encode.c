@@ -16,21 +16,31 @@
 
 /* ---- bins ---- */
 
-static spw_result put_bin_head(jenc *e, const spw_bin *bin, const char *type, size_t tlen) {
+/* What follows a bin's name, per type: `,"type":"T","value":`, padded so
+ * that it is copied as one constant-sized block. */
+enum { T_NIL, T_INT, T_FLOAT, T_BOOL, T_STR, T_HLL, T_LIST, T_MAP, T_GEOJSON, T_BLOB };
+#define TAIL(t) {",\"type\":\"" t "\",\"value\":", sizeof(",\"type\":\"" t "\",\"value\":") - 1}
+static const struct {
+    char s[32];
+    uint8_t n;
+} tails[] = {TAIL("nil"),  TAIL("int"),  TAIL("float"), TAIL("bool"),    TAIL("str"),
+             TAIL("hll"),  TAIL("list"), TAIL("map"),   TAIL("geojson"), TAIL("blob")};
+
+/* `{"name":NAME,"type":"T","value":`, after the previous bin's closing
+ * `},` unless it is the first (put_bin leaves its object open so the two
+ * are one copy). */
+JCODEC_INLINE spw_result put_bin_head(jenc *e, const spw_bin *bin, bool first, unsigned t) {
     spw_buf *b = e->out;
-    spw_result r = JCODEC_LIT(b, "{\"name\":");
-    if (r == SPW_OK)
-        r = jenc_name(e, bin->name);
-    if (r == SPW_OK)
-        r = JCODEC_LIT(b, ",\"type\":\"");
-    if (r == SPW_OK)
-        r = jcodec_put(b, type, tlen);
-    if (r == SPW_OK)
-        r = JCODEC_LIT(b, "\",\"value\":");
-    return r;
+    spw_result r = first ? jenc_name_pre(e, "{\"name\":", 8, bin->name)
+                         : jenc_name_pre(e, "},{\"name\":", 10, bin->name);
+    if (r != SPW_OK || (r = jcodec_room(b, sizeof tails[t].s)) != SPW_OK)
+        return r;
+    memcpy(b->data + b->len, tails[t].s, sizeof tails[t].s);
+    b->len += tails[t].n;
+    return SPW_OK;
 }
 
-#define HEAD(e, bin, t) put_bin_head((e), (bin), (t), sizeof(t) - 1)
+#define HEAD(e, bin, t) put_bin_head((e), (bin), first, (t))
 
 /*
  * One bin. Types: str, int, float, bool, blob (Base64; also the language
@@ -39,7 +49,7 @@ static spw_result put_bin_head(jenc *e, const spw_bin *bin, const char *type, si
  * for a deleted bin (value null). A particle type this codec does not know
  * is sent losslessly as a blob with its number in "ptype".
  */
-static spw_result put_bin(jenc *e, const spw_bin *bin) {
+static spw_result put_bin(jenc *e, const spw_bin *bin, bool first) {
     spw_buf *b = e->out;
     uint8_t type = bin->value.type;
     size_t mark = b->len;
@@ -51,26 +61,52 @@ static spw_result put_bin(jenc *e, const spw_bin *bin) {
     if (!e->name.ptr)
         e->name.ptr = "";
 
+    unsigned t;
     switch (type) {
-    case SPW_PT_NIL: r = HEAD(e, bin, "nil"); break;
-    case SPW_PT_INTEGER: r = HEAD(e, bin, "int"); break;
-    case SPW_PT_DOUBLE: r = HEAD(e, bin, "float"); break;
-    case SPW_PT_BOOL: r = HEAD(e, bin, "bool"); break;
-    case SPW_PT_STRING: r = HEAD(e, bin, "str"); break;
-    case SPW_PT_HLL: r = HEAD(e, bin, "hll"); break;
-    case SPW_PT_LIST: r = HEAD(e, bin, "list"); break;
-    case SPW_PT_MAP: r = HEAD(e, bin, "map"); break;
-    case SPW_PT_GEOJSON: r = HEAD(e, bin, "geojson"); break;
+    case SPW_PT_NIL: t = T_NIL; break;
+    case SPW_PT_INTEGER: t = T_INT; break;
+    case SPW_PT_DOUBLE: t = T_FLOAT; break;
+    case SPW_PT_BOOL: t = T_BOOL; break;
+    case SPW_PT_STRING: t = T_STR; break;
+    case SPW_PT_HLL: t = T_HLL; break;
+    case SPW_PT_LIST: t = T_LIST; break;
+    case SPW_PT_MAP: t = T_MAP; break;
+    case SPW_PT_GEOJSON: t = T_GEOJSON; break;
     default: /* the blob family and vectors; unknown types say their number */
         unknown = !spw_particle_is_blob(type) && type != SPW_PT_VECTOR;
-        r = HEAD(e, bin, "blob");
+        t = T_BLOB;
         break;
     }
-    if (r != SPW_OK || (r = jenc_bin_value(e, bin, &info)) != SPW_OK)
+    r = HEAD(e, bin, t);
+    if (r != SPW_OK)
         return r;
-    if (info.as_b64) { /* invalid_utf8 = base64: bytes, not text, so say blob */
+    /* The two commonest values without jenc_bin_value's dispatch: an
+     * integer of the usual 8 bytes, and a string that is well-formed UTF-8
+     * (the inline writer says so with bad == 0; otherwise it is undone and
+     * jenc_bin_value applies the invalid_utf8 policy). */
+    const spw_value *v = &bin->value;
+    bool done = false;
+    if (type == SPW_PT_INTEGER && v->len == 8 && v->data) {
+        int64_t i;
+        if (spw_value_int(v, &i) == SPW_OK) {
+            r = jenc_i64(b, i);
+            done = true;
+        }
+    } else if (type == SPW_PT_STRING && (v->data || v->len == 0)) {
+        size_t vmark = b->len, bad = 0;
+        if ((r = jcodec_put_str(b, v->data, v->len, &bad)) != SPW_OK)
+            return r;
+        done = bad == 0;
+        if (!done)
+            b->len = vmark;
+    }
+    if (!done && (r = jenc_bin_value(e, bin, &info)) != SPW_OK)
+        return r;
+    if (done)
+        ; /* an integer or a clean string: nothing follows the value */
+    else if (info.as_b64) { /* invalid_utf8 = base64: bytes, not text, so say blob */
         b->len = mark;
-        if ((r = HEAD(e, bin, "blob")) != SPW_OK)
+        if ((r = HEAD(e, bin, T_BLOB)) != SPW_OK)
             return r;
         r = jenc_b64(b, bin->value.data, bin->value.data ? bin->value.len : 0);
     } else if (type == SPW_PT_LIST)
@@ -90,9 +126,7 @@ static spw_result put_bin(jenc *e, const spw_bin *bin) {
         if ((r = JCODEC_LIT(b, ",\"lut\":")) == SPW_OK)
             r = jenc_i64(b, bin->lut_ms);
     }
-    if (r == SPW_OK)
-        r = JCODEC_LIT(b, "}");
-    return r;
+    return r; /* the object is closed by the next bin's head or the record's end */
 }
 
 /* ---- the record ---- */
@@ -130,11 +164,11 @@ static spw_result put_record(jenc *e, const spw_event *ev) {
 
     e->what = "namespace";
     r = (want & SPW_META_NAMESPACE) ? jenc_name(e, spw_event_namespace(ev)) : JCODEC_LIT(b, "null");
-    if (r != SPW_OK || (r = JCODEC_LIT(b, ",")) != SPW_OK)
+    if (r != SPW_OK)
         return r;
     spw_str set = spw_event_set(ev);
     e->what = "set";
-    r = set.ptr && (want & SPW_META_SET) ? jenc_name(e, set) : JCODEC_LIT(b, "null");
+    r = set.ptr && (want & SPW_META_SET) ? jenc_name_pre(e, ",", 1, set) : JCODEC_LIT(b, ",null");
     if (r != SPW_OK || (r = JCODEC_LIT(b, ",")) != SPW_OK)
         return r;
     r = (want & SPW_META_DIGEST) ? jenc_b64(b, spw_event_digest(ev), 20) : JCODEC_LIT(b, "null");
@@ -165,16 +199,16 @@ static spw_result put_record(jenc *e, const spw_event *ev) {
     if ((r = JCODEC_LIT(b, ",\"bins\":[")) != SPW_OK)
         return r;
     size_t n = spw_event_bin_count(ev);
+    bool any = false;
     for (size_t i = 0; i < n; i++) {
         const spw_bin *bin = spw_event_bin(ev, i);
         if (!bin)
             continue;
-        if (i && (r = JCODEC_LIT(b, ",")) != SPW_OK)
+        if ((r = put_bin(e, bin, !any)) != SPW_OK)
             return r;
-        if ((r = put_bin(e, bin)) != SPW_OK)
-            return r;
+        any = true;
     }
-    return JCODEC_LIT(b, "]}");
+    return any ? JCODEC_LIT(b, "}]}") : JCODEC_LIT(b, "]}");
 }
 
 spw_result jcodec_encode(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err) {

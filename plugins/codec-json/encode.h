@@ -72,13 +72,13 @@ typedef struct jenc {
  */
 spw_result jenc_reject(jenc *e, const char *fmt, ...) SPW_PRINTF(2, 3);
 
-/* Scalars. */
-spw_result jenc_i64(spw_buf *b, int64_t v);
-spw_result jenc_u64(spw_buf *b, uint64_t v);
+/* Scalars (jenc_i64 and jenc_u64 are inline, further down). */
 spw_result jenc_b64(spw_buf *b, const uint8_t *p, size_t n); /* "Base64" */
 /* A name (namespace, set, bin, metadata key) as a JSON string: repaired
- * under invalid_utf8 = replace or base64, rejected under reject. */
-spw_result jenc_name(jenc *e, spw_str s);
+ * under invalid_utf8 = replace or base64, rejected under reject (jenc_name
+ * is inline, below jcodec_put_str; jenc_name_bad says why it rejects).
+ * Names keep their place as strings: base64 mode cannot apply. */
+spw_result jenc_name_bad(jenc *e);
 /* The user key: number, string, Base64 or null. */
 spw_result jenc_user_key(jenc *e, const spw_event *ev);
 
@@ -167,6 +167,112 @@ JCODEC_INLINE spw_result jcodec_put(spw_buf *b, const void *p, size_t n) {
 
 /* Appends a string literal (no NUL). */
 #define JCODEC_LIT(b, s) jcodec_put((b), (s), sizeof(s) - 1)
+
+/*
+ * True when one of the bytes in v (8, or the low 4 with the 32-bit
+ * masks) needs attention in a JSON string: '"', '\\', below 0x20, or
+ * >= 0x80. While every byte is below 0x80 no subtraction borrows unless a
+ * byte is '"' or '\\' (its xor is 0) or below 0x20, so a high bit in the
+ * result means exactly that; a byte >= 0x80 sets its own. A false positive
+ * would only send the caller to the byte loop; there are no false negatives.
+ */
+#define JCODEC_ONES 0x0101010101010101ull
+#define JCODEC_HIGHS 0x8080808080808080ull
+JCODEC_INLINE bool jcodec_word_special(uint64_t v) {
+    uint64_t q = v ^ (JCODEC_ONES * '"'), s = v ^ (JCODEC_ONES * '\\');
+    return ((q - JCODEC_ONES) | (s - JCODEC_ONES) | (v - JCODEC_ONES * 0x20) | v) & JCODEC_HIGHS;
+}
+JCODEC_INLINE bool jcodec_word4_special(uint32_t v) {
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = v ^ (ones * '"'), s = v ^ (ones * '\\');
+    return ((q - ones) | (s - ones) | (v - ones * 0x20) | v) & highs;
+}
+
+/*
+ * pre (a constant, usually a separator or a member name: plen <= 32) then
+ * s as a JSON string, as jcodec_put(pre) and jcodec_put_string(s) would
+ * write them. Inlined for the common case: names, keys and values up to
+ * 64 bytes of plain printable ASCII are checked and copied a word at a
+ * time (the last word overlapping the one before), with no call and no
+ * byte loop. Anything else (longer, escapes, non-ASCII, a buffer to grow)
+ * goes to jcodec_put_string; words stored past b->len before bailing out
+ * are simply overwritten.
+ */
+JCODEC_INLINE spw_result jcodec_put_str_pre(spw_buf *b, const char *pre, size_t plen,
+                                            const uint8_t *s, size_t n, size_t *bad) {
+    if (n <= 64 && b->cap - b->len >= 66 + plen) {
+        uint8_t *o = b->data + b->len;
+        if (n >= 8) {
+            uint64_t x;
+            for (size_t i = 0; i + 8 < n; i += 8) {
+                memcpy(&x, s + i, 8);
+                if (jcodec_word_special(x))
+                    goto slow;
+                memcpy(o + plen + 1 + i, &x, 8);
+            }
+            memcpy(&x, s + n - 8, 8);
+            if (jcodec_word_special(x))
+                goto slow;
+            memcpy(o + plen + 1 + n - 8, &x, 8);
+        } else if (n >= 4) {
+            uint32_t x, y;
+            memcpy(&x, s, 4);
+            memcpy(&y, s + n - 4, 4);
+            if (jcodec_word_special((uint64_t)x | (uint64_t)y << 32))
+                goto slow;
+            memcpy(o + plen + 1, &x, 4);
+            memcpy(o + plen + 1 + n - 4, &y, 4);
+        } else if (n > 0) {
+            /* 1 to 3 bytes: first, middle and last cover them all. */
+            uint8_t c0 = s[0], c1 = s[n / 2], c2 = s[n - 1];
+            if (jcodec_word4_special((uint32_t)c0 | (uint32_t)c1 << 8 | (uint32_t)c2 << 16 |
+                                     (uint32_t)'a' << 24))
+                goto slow;
+            o[plen + 1] = c0;
+            o[plen + 1 + n / 2] = c1;
+            o[plen + n] = c2;
+        }
+        if (plen)
+            memcpy(o, pre, plen);
+        o[plen] = '"';
+        o[plen + n + 1] = '"';
+        b->len += plen + n + 2;
+        return SPW_OK;
+    }
+slow:;
+    spw_result r = jcodec_put(b, pre, plen);
+    return r == SPW_OK ? jcodec_put_string(b, s, n, bad) : r;
+}
+
+JCODEC_INLINE spw_result jcodec_put_str(spw_buf *b, const uint8_t *s, size_t n, size_t *bad) {
+    return jcodec_put_str_pre(b, "", 0, s, n, bad);
+}
+
+/* A name after a constant prefix (see jenc_name). */
+JCODEC_INLINE spw_result jenc_name_pre(jenc *e, const char *pre, size_t plen, spw_str s) {
+    size_t bad = 0;
+    spw_result r = jcodec_put_str_pre(e->out, pre, plen, (const uint8_t *)s.ptr, s.len, &bad);
+    if (r == SPW_OK && bad && e->c->cfg.invalid_utf8 == JCODEC_UTF8_REJECT)
+        return jenc_name_bad(e);
+    return r;
+}
+
+JCODEC_INLINE spw_result jenc_name(jenc *e, spw_str s) { return jenc_name_pre(e, "", 0, s); }
+
+/* Integers, into a buffer with 20 bytes of room (the digits in text.c). */
+JCODEC_INLINE spw_result jenc_i64(spw_buf *b, int64_t v) {
+    spw_result r = jcodec_room(b, 20);
+    if (r == SPW_OK)
+        b->len += jcodec_fmt_i64((char *)b->data + b->len, v);
+    return r;
+}
+
+JCODEC_INLINE spw_result jenc_u64(spw_buf *b, uint64_t v) {
+    spw_result r = jcodec_room(b, 20);
+    if (r == SPW_OK)
+        b->len += jcodec_fmt_u64((char *)b->data + b->len, v);
+    return r;
+}
 
 /* ---- embed.c: GeoJSON text as a JSON object ---- */
 

@@ -35,19 +35,6 @@ static const uint8_t char_class[256] = {
     3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
 };
 
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* True when one of the 8 bytes in v needs attention (class != 0). While
- * every byte is below 0x80 no subtraction below borrows unless a byte is
- * '"' or '\\' (its xor is 0) or below 0x20, so a high bit in the result
- * means exactly that; a byte >= 0x80 sets its own. A false positive would
- * only send us to the byte loop; there are no false negatives. */
-static inline bool word_special(uint64_t v) {
-    uint64_t q = v ^ (ONES * '"'), s = v ^ (ONES * '\\');
-    return ((q - ONES) | (s - ONES) | (v - ONES * 0x20) | v) & HIGHS;
-}
-
 /* Makes room for `need` bytes at *o, refreshing the cursor when data moves. */
 static inline spw_result ensure(spw_buf *b, uint8_t **o, size_t need) {
     size_t used = (size_t)(*o - b->data);
@@ -79,7 +66,7 @@ spw_result jcodec_put_string(spw_buf *b, const uint8_t *s, size_t n, size_t *bad
         while (i + 8 <= n) {
             uint64_t v;
             memcpy(&v, s + i, 8);
-            if (word_special(v))
+            if (jcodec_word_special(v))
                 break;
             memcpy(o, &v, 8);
             o += 8;
@@ -149,27 +136,87 @@ static const uint64_t pow10_u64[20] = {
     100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
 };
 
+/*
+ * Digits from the top, two per step, by fixed-point arithmetic instead of
+ * division (the scheme of James Edward Anhalt III's itoa, written anew):
+ * y = u * ceil(2^48 / 10^e) holds u / 10^e with a 48-bit fraction; its
+ * integer part is the leading one or two digits, and each multiplication
+ * of the fraction by 100 brings the next two up. The rounding up adds less
+ * than u < 10^(e+2) units of 2^-48; after the e/2 steps that error is
+ * below 10^(2e+2) / 2^48 <= 0.36 of the last digit for e <= 6, and every
+ * exact intermediate value is a multiple of 10^-(e-2j) below an integer
+ * boundary by at least that much, so no step rounds the wrong way (also
+ * checked exhaustively for u < 10^8 by the json unit test).
+ */
+#define FRAC48 ((UINT64_C(1) << 48) - 1)
+static const uint64_t lead_mul[4] = {
+    UINT64_C(1) << 48,                      /* 10^0: exact */
+    ((UINT64_C(1) << 48) + 99) / 100,       /* ceil(2^48 / 10^2) */
+    ((UINT64_C(1) << 48) + 9999) / 10000,   /* ceil(2^48 / 10^4) */
+    ((UINT64_C(1) << 48) + 999999) / 1000000 /* ceil(2^48 / 10^6) */
+};
+
+static inline void put_pair(char *p, unsigned d) { memcpy(p, digit_pairs + 2 * d, 2); }
+
+/* u (< 10^8) written in exactly n digits (1 <= n <= 8, u < 10^n). */
+static inline char *put_lead(char *p, uint32_t u, unsigned n) {
+    unsigned e = (n - 1) & ~1u; /* 0, 2, 4, 6: the digits after the leading one or two */
+    uint64_t y = (uint64_t)u * lead_mul[e / 2];
+    unsigned top = (unsigned)(y >> 48);
+    if (n & 1)
+        *p++ = (char)('0' + top);
+    else {
+        put_pair(p, top);
+        p += 2;
+    }
+    for (unsigned i = 0; i < e / 2; i++) {
+        y = (y & FRAC48) * 100;
+        put_pair(p, (unsigned)(y >> 48));
+        p += 2;
+    }
+    return p;
+}
+
+/* u (< 10^8) written in exactly 8 digits, leading zeros included. */
+static inline char *put8(char *p, uint32_t u) {
+    uint64_t y = (uint64_t)u * lead_mul[3];
+    put_pair(p, (unsigned)(y >> 48));
+    y = (y & FRAC48) * 100;
+    put_pair(p + 2, (unsigned)(y >> 48));
+    y = (y & FRAC48) * 100;
+    put_pair(p + 4, (unsigned)(y >> 48));
+    y = (y & FRAC48) * 100;
+    put_pair(p + 6, (unsigned)(y >> 48));
+    return p + 8;
+}
+
 size_t jcodec_fmt_u64(char *buf, uint64_t v) {
+    if (v < 10) {
+        buf[0] = (char)('0' + v);
+        return 1;
+    }
+    if (v < 100) {
+        put_pair(buf, (unsigned)v);
+        return 2;
+    }
     /* Digits from the bit length: log10(2) ~ 1233/4096 gives n or n-1. */
-    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
-    size_t n = (bits * 1233u >> 12) + 1;
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v);
+    unsigned n = (bits * 1233u >> 12) + 1;
     if (n < 20 && v >= pow10_u64[n])
         n++;
-    else if (n > 1 && v < pow10_u64[n - 1])
+    else if (v < pow10_u64[n - 1])
         n--;
-    /* Written backwards, two digits per division, straight into buf. */
-    char *p = buf + n;
-    while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
-        v /= 100;
-        *--p = digit_pairs[d + 1];
-        *--p = digit_pairs[d];
+    if (n <= 8)
+        put_lead(buf, (uint32_t)v, n);
+    else if (n <= 16) {
+        uint64_t hi = v / 100000000u;
+        put8(put_lead(buf, (uint32_t)hi, n - 8), (uint32_t)(v - hi * 100000000u));
+    } else {
+        uint64_t top = v / UINT64_C(10000000000000000), rest = v - top * UINT64_C(10000000000000000);
+        uint64_t hi = rest / 100000000u;
+        char *p = put_lead(buf, (uint32_t)top, n - 16);
+        put8(put8(p, (uint32_t)hi), (uint32_t)(rest - hi * 100000000u));
     }
-    if (v >= 10) {
-        *--p = digit_pairs[v * 2 + 1];
-        *--p = digit_pairs[v * 2];
-    } else
-        *--p = (char)('0' + v);
     return n;
 }
 
@@ -213,6 +260,14 @@ static size_t fmt_fixed(char *buf, double a, bool pow2) {
             memcpy(buf, dig, nd);
             memcpy(buf + nd, ".0", 2);
             return nd + 2;
+        }
+        if (nd > k) { /* the common case, in byte loops: a few digits, no calls */
+            for (; len < nd - k; len++)
+                buf[len] = dig[len];
+            buf[len++] = '.';
+            for (size_t i = nd - k; i < nd; i++)
+                buf[len++] = dig[i];
+            return len;
         }
         if (nd <= k) { /* 0.000ddd */
             buf[len++] = '0';

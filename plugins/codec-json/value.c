@@ -34,7 +34,12 @@ unsigned jcodec_meta_wanted(const spw_event *ev) {
     static const spw_meta fields[] = {SPW_META_NAMESPACE, SPW_META_SET, SPW_META_KEY,
                                       SPW_META_DIGEST,    SPW_META_MSG, SPW_META_GEN,
                                       SPW_META_LUT,       SPW_META_EXP, SPW_META_DURABLE};
-    unsigned m = 0;
+    unsigned all = 0, m = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        all |= (unsigned)fields[i];
+    /* One call answers the usual case: nothing excluded. */
+    if (spw_event_meta_wanted(ev, (spw_meta)all))
+        return all;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (spw_event_meta_wanted(ev, fields[i]))
             m |= (unsigned)fields[i];
@@ -59,20 +64,6 @@ spw_result jenc_reject(jenc *e, const char *fmt, ...) {
 }
 
 /* ---- scalars ---- */
-
-spw_result jenc_i64(spw_buf *b, int64_t v) {
-    spw_result r = jcodec_room(b, 20);
-    if (r == SPW_OK)
-        b->len += jcodec_fmt_i64((char *)b->data + b->len, v);
-    return r;
-}
-
-spw_result jenc_u64(spw_buf *b, uint64_t v) {
-    spw_result r = jcodec_room(b, 20);
-    if (r == SPW_OK)
-        b->len += jcodec_fmt_u64((char *)b->data + b->len, v);
-    return r;
-}
 
 static spw_result put_bool(spw_buf *b, bool v) {
     return v ? JCODEC_LIT(b, "true") : JCODEC_LIT(b, "false");
@@ -126,9 +117,10 @@ static spw_result put_double(jenc *e, double d, bool key) {
  * instead (and *as_b64 tells a top-level bin to say "blob"); reject
  * rejects the record. Well-formed text costs one pass in every mode.
  */
-static spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
-    size_t mark = e->out->len, bad = 0;
-    spw_result r = jcodec_put_string(e->out, s, n, &bad);
+JCODEC_INLINE spw_result put_text_pre(jenc *e, const char *pre, size_t plen, const uint8_t *s,
+                                      size_t n, bool *as_b64) {
+    size_t mark = e->out->len + plen, bad = 0;
+    spw_result r = jcodec_put_str_pre(e->out, pre, plen, s, n, &bad);
     if (r != SPW_OK || bad == 0)
         return r;
     switch (e->c->cfg.invalid_utf8) {
@@ -145,14 +137,13 @@ static spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
     }
 }
 
-/* Names (namespace, set, bin) keep their place as strings: base64 mode
- * cannot apply, so there they are repaired; only reject mode rejects. */
-spw_result jenc_name(jenc *e, spw_str s) {
-    size_t bad = 0;
-    spw_result r = jcodec_put_string(e->out, (const uint8_t *)s.ptr, s.len, &bad);
-    if (r == SPW_OK && bad && e->c->cfg.invalid_utf8 == JCODEC_UTF8_REJECT)
-        return jenc_reject(e, "the name is not valid UTF-8 (invalid_utf8 = reject)");
-    return r;
+JCODEC_INLINE spw_result put_text(jenc *e, const uint8_t *s, size_t n, bool *as_b64) {
+    return put_text_pre(e, "", 0, s, n, as_b64);
+}
+
+/* Names (namespace, set, bin): jenc_name in encode.h. */
+spw_result jenc_name_bad(jenc *e) {
+    return jenc_reject(e, "the name is not valid UTF-8 (invalid_utf8 = reject)");
 }
 
 /*
@@ -305,10 +296,23 @@ static spw_result put_collection(jenc *e, const spw_value *v, uint8_t *order) {
         if (sp > 0) {
             frame *f = &stk[sp - 1];
             bool is_key = f->map && (f->done & 1) == 0;
-            if (f->done && (is_key || !f->map) && (r = JCODEC_LIT(b, ",")) != SPW_OK)
-                return r;
+            bool comma = f->done && (is_key || !f->map);
             f->done++;
             f->left--;
+            if (it.kind == SPW_ITEM_STR) { /* the common item: its comma in the same copy */
+                const uint8_t *p = it.u.bytes.ptr;
+                size_t n = it.u.bytes.len;
+                r = comma ? put_text_pre(e, ",", 1, p, n, NULL) : put_text(e, p, n, NULL);
+                if (r == SPW_OK && is_key)
+                    r = JCODEC_LIT(b, ":");
+                if (r != SPW_OK)
+                    return r;
+                if (is_key)
+                    continue; /* a key never completes a map: its value follows */
+                goto written;
+            }
+            if (comma && (r = JCODEC_LIT(b, ",")) != SPW_OK)
+                return r;
             if (is_key) {
                 if ((r = put_key(e, &it)) != SPW_OK || (r = JCODEC_LIT(b, ":")) != SPW_OK)
                     return r;
@@ -332,11 +336,18 @@ static spw_result put_collection(jenc *e, const spw_value *v, uint8_t *order) {
             r = put_element(e, &it);
         if (r != SPW_OK)
             return r;
+    written:
         while (sp > 0 && stk[sp - 1].left == 0) {
             if ((r = stk[sp - 1].map ? JCODEC_LIT(b, "}") : JCODEC_LIT(b, "]")) != SPW_OK)
                 return r;
             sp--;
         }
+        /* The value is complete: the walker's next answer would be "no more"
+         * when its bytes are all read and an error otherwise (bytes after
+         * the value), which its public cursor says without another call. */
+        if (sp == 0)
+            return w.p == w.end ? SPW_OK
+                                : jenc_reject(e, "the %s value is malformed or truncated", kind);
     }
 }
 

@@ -950,6 +950,122 @@ static void test_strings_random(void) {
     spw_buf_free(&b);
 }
 
+/* The inlined short-string path (jcodec_put_str) writes what the general
+ * escaper writes, at every length around its word boundaries, for plain
+ * ASCII and for strings with one byte that needs attention (a quote, a
+ * backslash, a control byte, a UTF-8 lead or a stray continuation byte)
+ * at every position; with a buffer that has and has not room. */
+static void test_strings_short(void) {
+    static const uint8_t specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, 0xc3, 0x80, 0xff};
+    unsigned bad = 0, cases = 0;
+    spw_buf want = SPW_BUF_INIT, got = SPW_BUF_INIT;
+    for (size_t n = 0; n <= 70; n++)
+        for (size_t pos = 0; pos <= n; pos++)
+            for (size_t k = 0; k <= sizeof specials; k++) {
+                uint8_t s[80];
+                for (size_t i = 0; i < n; i++)
+                    s[i] = (uint8_t)('a' + (i * 7 + n) % 26);
+                if (k < sizeof specials && pos < n)
+                    s[pos] = specials[k];
+                else if (pos > 0 || k > 0)
+                    continue; /* plain ASCII: once per length */
+                for (int tight = 0; tight < 2; tight++) {
+                    size_t wb = 0, gb = 0;
+                    spw_buf_reset(&want);
+                    spw_buf_free(&got);
+                    if (!tight && spw_buf_reserve(&got, 200) != SPW_OK)
+                        abort();
+                    if (jcodec_put_string(&want, s, n, &wb) != SPW_OK ||
+                        jcodec_put_str(&got, s, n, &gb) != SPW_OK)
+                        abort();
+                    cases++;
+                    if ((want.len != got.len || memcmp(want.data, got.data, want.len) || wb != gb) &&
+                        ++bad <= 5)
+                        diag("short string n=%zu pos=%zu special %zu: differs", n, pos, k);
+                }
+            }
+    is_int(bad, 0, "%u short strings: the inlined path writes what jcodec_put_string writes", cases);
+    spw_buf_free(&want);
+    spw_buf_free(&got);
+}
+
+/* Integers: the fixed-point digit writer against plain division, for every
+ * value below 10^8 (every leading chunk and every 8-digit group it can
+ * write), each power of ten and its neighbours, and random 64-bit values;
+ * negative ones through jcodec_fmt_i64 against snprintf. */
+static void ref_u64(char *out, uint64_t v) {
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+}
+
+static void test_integers(void) {
+    unsigned bad = 0;
+    char got[32], want[32];
+    /* want counts up in decimal like an odometer: cheap enough for 10^8. */
+    size_t wn = 1;
+    memcpy(want, "0", 2);
+    for (uint64_t v = 0; v < 100000000u; v++) {
+        size_t n = jcodec_fmt_u64(got, v);
+        if ((n != wn || memcmp(got, want, n)) && ++bad <= 5)
+            diag("%" PRIu64 " written as %.*s", v, (int)n, got);
+        size_t i = wn;
+        while (i > 0 && want[i - 1] == '9')
+            want[--i] = '0';
+        if (i == 0) {
+            memmove(want + 1, want, wn + 1);
+            want[0] = '1';
+            wn++;
+        } else
+            want[i - 1]++;
+    }
+    is_int(bad, 0, "every integer below 10^8 is written as plain division writes it");
+    bad = 0;
+    uint64_t p = 1, x = 0x9e3779b97f4a7c15ull;
+    for (int e = 0; e < 20; e++, p *= 10)
+        for (int d = -2; d <= 2; d++) {
+            uint64_t v = p + (uint64_t)(int64_t)d;
+            size_t n = jcodec_fmt_u64(got, v);
+            got[n] = 0;
+            ref_u64(want, v);
+            if (strcmp(got, want) && ++bad <= 5)
+                diag("%" PRIu64 " written as %s", v, got);
+        }
+    for (int i = 0; i < 2000000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t v = x >> (i % 64);
+        size_t n = jcodec_fmt_u64(got, v);
+        got[n] = 0;
+        ref_u64(want, v);
+        if (strcmp(got, want) && ++bad <= 5)
+            diag("%" PRIu64 " written as %s", v, got);
+        int64_t sv = (int64_t)(x >> (i % 64)) * (i & 1 ? -1 : 1);
+        n = jcodec_fmt_i64(got, sv);
+        got[n] = 0;
+        snprintf(want, sizeof want, "%" PRId64, sv);
+        if (strcmp(got, want) && ++bad <= 5)
+            diag("%" PRId64 " written as %s", sv, got);
+    }
+    static const int64_t ends[] = {INT64_MIN, INT64_MIN + 1, -1, 0, INT64_MAX};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        size_t n = jcodec_fmt_i64(got, ends[i]);
+        got[n] = 0;
+        snprintf(want, sizeof want, "%" PRId64, ends[i]);
+        if (strcmp(got, want) && ++bad <= 5)
+            diag("%" PRId64 " written as %s", ends[i], got);
+    }
+    size_t n = jcodec_fmt_u64(got, UINT64_MAX);
+    got[n] = 0;
+    if (strcmp(got, "18446744073709551615"))
+        bad++;
+    is_int(bad, 0, "powers of ten, their neighbours, 4M random values, the extremes");
+}
+
 /* Mutated JSON documents: embedded only when strict JSON, and then equal
  * to what jansson reads from the original. */
 static void test_embed_random(void) {
@@ -1594,6 +1710,8 @@ int main(void) {
     test_locale();
     test_doubles_random();
     test_strings_random();
+    test_strings_short();
+    test_integers();
     test_embed_random();
     test_frame();
     test_descriptor();
