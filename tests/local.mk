@@ -48,3 +48,4 @@ tests/e2e-sdk-install.log: $(filter-out tests/e2e-sdk-install.log,$(TEST_LOGS))
 # The option reference is generated from the option tables; it must not drift.
 TESTS += tests/e2e-docs.sh
 dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc
+include tests/expr.mk
