@@ -604,7 +604,9 @@ static ex_val call(ctx *c, const ex_node *n) {
         if (x.k != XV_STRING)
             return err("no such overload: matches() on a value that is not a string");
         const ex_regex *re = &c->p->re[n->re];
-        int rc = pcre2_match(re->code, x.u.s.p, x.u.s.n, 0, 0, re->md, c->p->mctx);
+        /* An empty bin may have no pointer; PCRE2 wants one. */
+        PCRE2_SPTR subj = x.u.s.p ? x.u.s.p : (PCRE2_SPTR) "";
+        int rc = pcre2_match(re->code, subj, x.u.s.n, 0, 0, re->md, c->p->mctx);
         if (rc >= 0)
             return vbool(true);
         if (rc == PCRE2_ERROR_NOMATCH)
@@ -795,7 +797,11 @@ static size_t fmt(ctx *c, const ex_val *v, char *buf, size_t size, size_t at, in
     case XV_BOOL: return put(buf, size, at, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
     case XV_INT: k = snprintf(tmp, sizeof tmp, "i:%lld", (long long)v->u.i); break;
     case XV_UINT: k = snprintf(tmp, sizeof tmp, "u:%llu", (unsigned long long)v->u.u); break;
-    case XV_DOUBLE: k = snprintf(tmp, sizeof tmp, "d:%.17g", v->u.d); break;
+    case XV_DOUBLE:
+        /* One spelling for NaN: printf writes "-nan" for the sign bit x86 sets. */
+        k = isnan(v->u.d) ? snprintf(tmp, sizeof tmp, "d:nan")
+                          : snprintf(tmp, sizeof tmp, "d:%.17g", v->u.d);
+        break;
     case XV_TYPE: k = snprintf(tmp, sizeof tmp, "type:%s", tn[v->u.t]); break;
     case XV_STRING:
     case XV_BYTES:
