@@ -39,7 +39,7 @@ fuzz-expr: plugins/filter-expr/fuzz-expr$(EXEEXT)
 	@printf '\001bins.tags[3][1] == true ? size(bins.m.m) : bins.m["k"] + 1' > fuzz-expr/seeds/nested
 	@printf '\002// c\nbins.name.matches("^A.\\\\w+$$") ||\n  bins.b == b"\\x00\\001"' > fuzz-expr/seeds/file
 	@printf "\003[1, 2u, 3.5, 'x', r'\\\\d', null, true] == [type(bins.g), int('7'), -9223372036854775808]" > fuzz-expr/seeds/lits
-	@printf '\000has(bins.m.k) && !(key in [42, 43]) && port % 2 == 1 && "k" in bins.m && bins.bad[0] == 1' > fuzz-expr/seeds/has
+	@printf '\000has(bins.m.k) && !(key in [42, 43]) && port %% 2 == 1 && "k" in bins.m && bins.bad[0] == 1' > fuzz-expr/seeds/has
 	cd fuzz-expr && ../plugins/filter-expr/fuzz-expr -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 		-timeout=10 -artifact_prefix=crashes/ -max_len=4096 corpus seeds
 else

@@ -24,7 +24,8 @@ static void locate(const char *src, size_t len, size_t pos, unsigned *line, unsi
     for (size_t i = start; i < pos; i++)
         c += ((unsigned char)src[i] & 0xc0) != 0x80;
     size_t end = start;
-    while (end < len && src[end] != '\n' && src[end] != '\r')
+    /* Only '\n' ends a line, as for the line count: the window below must contain pos. */
+    while (end < len && src[end] != '\n')
         end++;
     *line = l;
     *col = c;
@@ -54,8 +55,10 @@ static void format_error(const char *src, size_t len, const char *origin, uint32
         from = at - 60;
     while (from > ls && ((unsigned char)src[from] & 0xc0) == 0x80)
         from--;
+    if (to < at)
+        to = at;
     if (to - from > 100)
-        to = from + 100;
+        to = at - from > 100 ? at : from + 100;
     while (to < le && ((unsigned char)src[to] & 0xc0) == 0x80)
         to++;
     size_t o = (size_t)k;

@@ -285,6 +285,16 @@ int main(void) {
            "file: refused");
         has_str(err, "rules.cel:2:14: expected an expression", "file: path:line:col");
     }
+    /* Carriage returns before the error (found by the fuzzer: the line window overran). */
+    {
+        char src[200];
+        memset(src, '\r', 90);
+        strcpy(src + 90, "has(\xe2>, b in ?");
+        ex_prog *p = NULL;
+        ok(!ex_compile(src, strlen(src), NULL, false, &p, err, sizeof err), "CRs: refused");
+        has_str(err, "column 95", "CRs: the column counts them");
+        ok(strchr(err, '^') != NULL, "CRs: caret");
+    }
     /* ex_eval outcomes. */
     {
         ex_prog *p;
