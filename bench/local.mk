@@ -11,3 +11,4 @@ bench: all $(SPW_BENCH_BUILD)
 	@for s in $(SPW_BENCH_RUN); do echo "== $$s"; top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) $(top_srcdir)/$$s || exit 1; done
 .PHONY: bench
 CLEANFILES += $(SPW_BENCH_BUILD)
+include bench/expr.mk

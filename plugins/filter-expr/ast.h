@@ -52,6 +52,7 @@ bool ex_lex_next(ex_lexer *lx, ex_token *tok);
 typedef enum ex_nkind {
     N_LIT = 1, N_LIST, N_IDENT, N_NAME, N_BINS, N_TYPENAME, N_SELECT, N_INDEX,
     N_NOT, N_NEG, N_BINARY, N_AND, N_OR, N_COND, N_CALL, N_HAS,
+    N_BIN, /* a bin by constant name: bins.NAME, bins["NAME"] (set by the checker) */
 } ex_nkind;
 
 /* Metadata names (N_NAME). */

@@ -20,6 +20,7 @@ typedef struct checker {
     uint32_t pos;
     char *buf;
     size_t bufsz;
+    bool in_has; /* checking has()'s own selection: it stays a selection */
 } checker;
 
 static const char *type_name(ex_type t) {
@@ -127,7 +128,10 @@ static bool check_call(checker *c, int i) {
         if (c->p->nodes[a].kind != N_SELECT)
             return fail(c, c->p->nodes[a].pos,
                         "the argument of has() must be a field selection, such as bins.price");
-        if (!check_node(c, a))
+        c->in_has = true;
+        bool okh = check_node(c, a);
+        c->in_has = false;
+        if (!okh)
             return false;
         n = &c->p->nodes[i];
         n->kind = N_HAS;
@@ -317,6 +321,8 @@ static bool check_node(checker *c, int i) {
                      n->str);
     }
     case N_SELECT: {
+        bool keep = c->in_has; /* has()'s own selection; not its operand's */
+        c->in_has = false;
         if (!check_node(c, n->a))
             return false;
         n = &p->nodes[i];
@@ -324,6 +330,9 @@ static bool check_node(checker *c, int i) {
         if (t != XT_DYN && t != XT_MAP)
             return failf(c, n->pos, "type %s has no fields (.%s)", type_name(t), n->str);
         n->type = XT_DYN;
+        /* bins.NAME is a direct lookup; has() keeps the selection it tests. */
+        if (p->nodes[n->a].kind == N_BINS && !keep)
+            n->kind = N_BIN;
         return true;
     }
     case N_INDEX: {
@@ -337,6 +346,17 @@ static bool check_node(checker *c, int i) {
             return failf(c, p->nodes[n->b].pos, "a list index must be an int, not %s",
                          type_name(ti));
         n->type = XT_DYN;
+        const ex_node *key = &p->nodes[n->b];
+        if (p->nodes[n->a].kind == N_BINS && key->kind == N_LIT && key->lit.k == XV_STRING) {
+            /* bins["NAME"]: the same direct lookup, the name borrowed from the literal. */
+            n->kind = N_BIN;
+            n->str = malloc(key->slen + 1);
+            if (!n->str)
+                return fail(c, n->pos, "out of memory");
+            memcpy(n->str, key->str, key->slen);
+            n->str[key->slen] = 0;
+            n->slen = key->slen;
+        }
         return true;
     }
     case N_NOT:

@@ -29,6 +29,9 @@ typedef struct ctx {
     size_t used;
 } ctx;
 
+/* Keeps the rarely used, stack-hungry helpers (walkers) out of eval's own frame. */
+#define NOINLINE __attribute__((noinline))
+
 static inline ex_val err(const char *why) { return (ex_val){.k = XV_ERR, .u.err = why}; }
 static inline ex_val vbool(bool b) { return (ex_val){.k = XV_BOOL, .u.b = b}; }
 static inline ex_val vint(int64_t i) { return (ex_val){.k = XV_INT, .u.i = i}; }
@@ -41,7 +44,7 @@ static ex_val eval(ctx *c, int i);
 /* ---- wire values ---- */
 
 /* Count of a MessagePack list or map, read through the walker's header. */
-static ex_val coll_val(uint8_t k, const uint8_t *p, size_t n) {
+NOINLINE static ex_val coll_val(uint8_t k, const uint8_t *p, size_t n) {
     spw_walker w;
     spw_item it;
     spw_value v = {SPW_PT_LIST, p, n};
@@ -59,8 +62,16 @@ static ex_val bin_val(const spw_value *v) {
     case SPW_PT_NIL:
         return (ex_val){.k = XV_NULL};
     case SPW_PT_INTEGER: {
-        int64_t i;
-        return spw_value_int(v, &i) == SPW_OK ? vint(i) : err("malformed integer value");
+        if (v->len != 8 || !v->data)
+            return err("malformed integer value");
+        uint64_t u;
+        memcpy(&u, v->data, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        u = __builtin_bswap64(u);
+#endif
+        /* Two's complement without an implementation-defined cast. */
+        return vint(u <= (uint64_t)INT64_MAX ? (int64_t)u
+                                             : (int64_t)(u - (uint64_t)INT64_MAX - 1u) + INT64_MIN);
     }
     case SPW_PT_DOUBLE: {
         double d;
@@ -107,7 +118,7 @@ static bool skip_children(spw_walker *w, const spw_item *it) {
 }
 
 /* Reads the next item of a walk as a value; containers are skipped over and returned whole. */
-static ex_val walk_val(spw_walker *w) {
+NOINLINE static ex_val walk_val(spw_walker *w) {
     const uint8_t *start = w->p;
     spw_item it;
     if (spw_walk_next(w, &it) != SPW_OK)
@@ -240,7 +251,7 @@ static int cmp_bytes(const ex_val *a, const ex_val *b) {
 
 static ex_val equal(ctx *c, const ex_val *a, const ex_val *b, int depth);
 
-static ex_val list_equal(ctx *c, const ex_val *a, const ex_val *b, int depth) {
+NOINLINE static ex_val list_equal(ctx *c, const ex_val *a, const ex_val *b, int depth) {
     if (a->u.c.count != b->u.c.count)
         return vbool(false);
     list_it x, y;
@@ -287,7 +298,7 @@ static ex_val equal(ctx *c, const ex_val *a, const ex_val *b, int depth) {
 /* ---- maps ---- */
 
 /* Looks key up in a map value: 1 found (*out), 0 absent, -1 error (*out). */
-static int map_get(ctx *c, const ex_val *m, const ex_val *key, ex_val *out) {
+NOINLINE static int map_get(ctx *c, const ex_val *m, const ex_val *key, ex_val *out) {
     if (m->src == XC_BINS) {
         if (key->k != XV_STRING) {
             *out = err("bin names are strings");
@@ -328,7 +339,7 @@ static int map_get(ctx *c, const ex_val *m, const ex_val *key, ex_val *out) {
     return 0;
 }
 
-static ex_val index_val(ctx *c, const ex_val *a, const ex_val *idx) {
+NOINLINE static ex_val index_val(ctx *c, const ex_val *a, const ex_val *idx) {
     if (a->k == XV_ERR)
         return *a;
     if (idx->k == XV_ERR)
@@ -367,7 +378,7 @@ static ex_val index_val(ctx *c, const ex_val *a, const ex_val *idx) {
 
 /* ---- operators ---- */
 
-static ex_val concat(ctx *c, const ex_val *a, const ex_val *b) {
+NOINLINE static ex_val concat(ctx *c, const ex_val *a, const ex_val *b) {
     size_t n = a->u.s.n + b->u.s.n;
     if (n > EX_SCRATCH_SIZE - c->used)
         return err("concatenation longer than the scratch area (4 KiB per evaluation)");
@@ -380,7 +391,7 @@ static ex_val concat(ctx *c, const ex_val *a, const ex_val *b) {
     return vstr(a->k, o, n);
 }
 
-static ex_val arith(ctx *c, uint8_t op, const ex_val *a, const ex_val *b) {
+NOINLINE static ex_val arith(ctx *c, uint8_t op, const ex_val *a, const ex_val *b) {
     if (a->k == XV_ERR)
         return *a;
     if (b->k == XV_ERR)
@@ -438,6 +449,22 @@ static ex_val arith(ctx *c, uint8_t op, const ex_val *a, const ex_val *b) {
 }
 
 static ex_val relation(ctx *c, uint8_t op, const ex_val *a, const ex_val *b) {
+    /* The common cases first: int against int, string against string. */
+    if (a->k == XV_INT && b->k == XV_INT) {
+        int64_t x = a->u.i, y = b->u.i;
+        switch ((ex_tok)op) {
+        case K_EQ: return vbool(x == y);
+        case K_NE: return vbool(x != y);
+        case K_LT: return vbool(x < y);
+        case K_LE: return vbool(x <= y);
+        case K_GT: return vbool(x > y);
+        default: return vbool(x >= y);
+        }
+    }
+    if ((op == K_EQ || op == K_NE) && a->k == XV_STRING && b->k == XV_STRING) {
+        bool eq = a->u.s.n == b->u.s.n && (!a->u.s.n || !memcmp(a->u.s.p, b->u.s.p, a->u.s.n));
+        return vbool(op == K_EQ ? eq : !eq);
+    }
     if (op == K_EQ || op == K_NE) {
         ex_val r = equal(c, a, b, 0);
         if (r.k == XV_BOOL && op == K_NE)
@@ -469,7 +496,7 @@ static ex_val relation(ctx *c, uint8_t op, const ex_val *a, const ex_val *b) {
     }
 }
 
-static ex_val in_op(ctx *c, const ex_val *x, const ex_val *coll) {
+NOINLINE static ex_val in_op(ctx *c, const ex_val *x, const ex_val *coll) {
     if (x->k == XV_ERR)
         return *x;
     if (coll->k == XV_ERR)
@@ -577,7 +604,7 @@ static ex_val to_double(const ex_val *v) {
     }
 }
 
-static ex_val call(ctx *c, const ex_node *n) {
+NOINLINE static ex_val call(ctx *c, const ex_node *n) {
     int a0 = n->method ? n->a : c->p->kids[n->first];
     int a1 = n->method ? (n->n ? c->p->kids[n->first] : -1) : (n->n > 1 ? c->p->kids[n->first + 1] : -1);
     ex_val x = eval(c, a0);
@@ -634,7 +661,7 @@ static ex_val call(ctx *c, const ex_node *n) {
     }
 }
 
-static ex_val meta(ctx *c, ex_meta m) {
+NOINLINE static ex_val meta(ctx *c, ex_meta m) {
     const spw_event *ev = c->ev;
     switch (m) {
     case M_NAMESPACE: {
@@ -676,6 +703,11 @@ static ex_val eval(ctx *c, int i) {
         return meta(c, (ex_meta)n->op);
     case N_BINS:
         return (ex_val){.k = XV_MAP, .src = XC_BINS};
+    case N_BIN: {
+        /* bins.NAME / bins["NAME"], resolved by the checker: one lookup by name. */
+        const spw_bin *bn = spw_event_find_bin(c->ev, n->str, n->slen);
+        return bn ? bin_val(&bn->value) : err("no such key");
+    }
     case N_SELECT: {
         ex_val a = eval(c, n->a);
         ex_val key = vstr(XV_STRING, n->str, n->slen);
