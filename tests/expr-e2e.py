@@ -5,6 +5,7 @@ spillway-xdrgen ships records, as XDR does, to the real spillway on two
 listening ports; the pipeline has four routes, each a file sink with the
 json codec: `orders` (set == "orders"), `sevens` (a bin value:
 bins.seq % 7 == 0, deletes have no bins and are skipped as errors),
+`sevens-pass` (the same with on_error = pass: deletes pass),
 `second-port` (port == the second port), and `all` (no filter, the
 ground truth). Every record must be acknowledged, and each route must
 hold exactly the records that belong to it, by sequence number.
@@ -81,7 +82,8 @@ def xdrgen(port, *args):
 
 def routing(tmp):
     p1, p2 = free_port(), free_port()
-    files = {r: os.path.join(tmp, r + ".ndjson") for r in ("orders", "sevens", "port2", "all")}
+    files = {r: os.path.join(tmp, r + ".ndjson")
+             for r in ("orders", "sevens", "sevens-pass", "port2", "all")}
     ini = os.path.join(tmp, "routing.ini")
     with open(ini, "w") as f:
         f.write(f"""[pipeline]
@@ -102,6 +104,11 @@ expr = set == "orders"
 plugin = expr
 expr = bins.seq % 7 == 0
 
+[filter.sevens-pass]
+plugin = expr
+expr = bins.seq % 7 == 0
+on_error = pass
+
 [filter.port2]
 plugin = expr
 expr = port == {p2}
@@ -109,8 +116,8 @@ expr = port == {p2}
 [codec.j]
 plugin = json
 """)
-        for r, flt in (("orders", "orders"), ("sevens", "sevens"), ("port2", "port2"),
-                       ("all", None)):
+        for r, flt in (("orders", "orders"), ("sevens", "sevens"), ("sevens-pass", "sevens-pass"),
+                       ("port2", "port2"), ("all", None)):
             f.write(f"\n[sink.{r}]\nplugin = file\ncodec = j\npath = {files[r]}\n")
             if flt:
                 f.write(f"filters = {flt}\n")
@@ -147,11 +154,12 @@ plugin = json
     want = {
         "orders": {s for s, v in allr.items() if v[0]["key"][1] == "orders"},
         "sevens": {s for s in writes if s % 7 == 0},
+        "sevens-pass": {s for s in writes if s % 7 == 0} | deletes,  # errors pass
         "port2": set(range(900, 1500)),
     }
     ok(want["orders"] == {s for s in range(1500) if s % 3 == 0},
        "xdrgen put record N in set orders when N % 3 == 0")
-    for r in ("orders", "sevens", "port2"):
+    for r in ("orders", "sevens", "sevens-pass", "port2"):
         have = set(got[r])
         ok(have == want[r], f"route {r}: exactly its {len(want[r])} records",
            f"missing {sorted(want[r] - have)[:10]} extra {sorted(have - want[r])[:10]}")
@@ -162,6 +170,9 @@ plugin = json
     ok(st.get("eval_errors") == len(deletes) and st.get("passed") == len(want["sevens"]) and
        st.get("skipped") == 1500 - len(want["sevens"]),
        "filter.sevens counts: passed, skipped, eval_errors (one per delete)", f"{st} {log}")
+    st = stats(log, "filter.sevens-pass")
+    ok(st.get("eval_errors") == len(deletes) and st.get("passed") == len(want["sevens-pass"]),
+       "filter.sevens-pass counts the errors it passed", f"{st}")
 
 
 def stats(log, stage):
