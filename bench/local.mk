@@ -13,3 +13,4 @@ bench: all $(SPW_BENCH_BUILD)
 CLEANFILES += $(SPW_BENCH_BUILD)
 include bench/es.mk
 include bench/splunk-hec.mk
+include bench/expr.mk

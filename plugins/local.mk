@@ -12,3 +12,5 @@ include plugins/sink-http/local.mk
 include plugins/sink-null/local.mk
 include plugins/sink-elasticsearch/local.mk
 include plugins/sink-splunk-hec/local.mk
+include plugins/filter-expr/local.mk
+include plugins/filter-lut-order/local.mk

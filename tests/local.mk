@@ -51,3 +51,4 @@ TESTS += tests/e2e-docs.sh
 dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc
 include tests/elasticsearch.mk
 include tests/splunk-hec.mk
+include tests/expr.mk
