@@ -8,3 +8,10 @@ GCF_SCRIPT_TESTS = tests/gcf-auth.py tests/gcf-e2e.py
 TESTS += $(GCF_SCRIPT_TESTS)
 dist_noinst_SCRIPTS += $(GCF_SCRIPT_TESTS) tests/gcf-fakes.py
 dist_noinst_DATA += tests/gcf-test-lib.py
+
+# The pure parts (JSON, Base64url, credentials, the RS256 assertion), compiled in on their own.
+check_PROGRAMS += tests/unit/test-gcf
+TESTS += tests/unit/test-gcf
+tests_unit_test_gcf_SOURCES = tests/unit/test-gcf.c plugins/sink-gcf/json.c plugins/sink-gcf/creds.c
+tests_unit_test_gcf_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_gcf_LDADD = libspillway.la $(UV_LIBS) $(CRYPTO_LIBS)
