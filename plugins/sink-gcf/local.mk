@@ -11,8 +11,7 @@ plugins_sink_gcf_la_SOURCES = \
 	plugins/sink-http/sink.h \
 	plugins/sink-http/instance.c \
 	plugins/sink-http/send.c \
-	plugins/sink-http/classify.c \
-	plugins/sink-http/template.c
+	plugins/sink-http/classify.c
 plugins_sink_gcf_la_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 plugins_sink_gcf_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
 plugins_sink_gcf_la_LIBADD = $(SPW_PLUGIN_LIBS) $(CRYPTO_LIBS)

@@ -2,8 +2,7 @@
  * plugins/sink-http/instance.c: the `http` sink's configuration checks and
  * instance state, apart from its descriptor (plugin.c) so that a sink built
  * on this one (the `gcf` sink, plugins/sink-gcf) compiles them in with
- * send.c, classify.c and template.c and embeds an hs_sink in its own
- * instance.
+ * send.c and classify.c and embeds an hs_sink in its own instance.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +15,17 @@
 /* Checks                                                                  */
 /* ---------------------------------------------------------------------- */
 
+size_t hs_url_path_start(const char *url) {
+    size_t skip;
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return (size_t)-1;
+    return skip + strcspn(url + skip, "/?#");
+}
+
 /* The client checked the URL itself; templates are this sink's. */
 static spw_result check_url(const char *u, spw_err *err) {
     size_t ps = hs_url_path_start(u);
@@ -23,10 +33,9 @@ static spw_result check_url(const char *u, spw_err *err) {
     if (var && (size_t)(var - u) < ps)
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "url '%s': ${...} variables may only appear in the path and query", u);
-    hs_tpl t;
-    spw_result rc = hs_tpl_compile(&t, u, err);
-    if (rc == SPW_OK)
-        hs_tpl_free(&t);
+    spw_template *t;
+    spw_result rc = spw_template_new(u, &t, err);
+    spw_template_free(t);
     return rc;
 }
 
@@ -52,10 +61,9 @@ static spw_result check_header(const char *h, spw_err *err) {
     for (const char *p = colon; *p; p++)
         if ((unsigned char)*p < 0x20 && *p != '\t')
             return spw_err_set(err, SPW_ERR_CONFIG, "headers: '%s' holds a control character", h);
-    hs_tpl t;
-    spw_result rc = hs_tpl_compile(&t, h, err);
-    if (rc == SPW_OK)
-        hs_tpl_free(&t);
+    spw_template *t;
+    spw_result rc = spw_template_new(h, &t, err);
+    spw_template_free(t);
     return rc;
 }
 
@@ -131,7 +139,7 @@ static spw_result headers_init(hs_sink *s, spw_err *err) {
     for (size_t i = 0; i < cf->headers.n; i++) {
         const char *h = cf->headers.v[i];
         if (header_has_vars(h)) {
-            spw_result rc = hs_tpl_compile(&s->hdr_tpls[s->n_hdr_tpls], h, err);
+            spw_result rc = spw_template_new(h, &s->hdr_tpls[s->n_hdr_tpls], err);
             if (rc != SPW_OK)
                 return rc;
             s->n_hdr_tpls++;
@@ -166,7 +174,7 @@ static spw_result urls_init(hs_sink *s, spw_err *err) {
     if (!s->url_tpls)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        spw_result rc = hs_tpl_compile(&s->url_tpls[i], spw_http_conf_url(s->cf->http, i), err);
+        spw_result rc = spw_template_new(spw_http_conf_url(s->cf->http, i), &s->url_tpls[i], err);
         if (rc != SPW_OK)
             return rc;
     }
@@ -178,11 +186,11 @@ void hs_fini(hs_sink *s) {
     spw_http_close(s->http);
     hs_calls_free(s);
     for (size_t i = 0; i < s->n_hdr_tpls; i++)
-        hs_tpl_free(&s->hdr_tpls[i]);
+        spw_template_free(s->hdr_tpls[i]);
     free(s->hdr_tpls);
     if (s->url_tpls)
         for (size_t i = 0; i < spw_http_conf_urls(s->cf->http); i++)
-            hs_tpl_free(&s->url_tpls[i]);
+            spw_template_free(s->url_tpls[i]);
     free(s->url_tpls);
     free(s->fixed);
     free(s->fixed_store);
