@@ -117,7 +117,7 @@ enum gcf_state {
 gcf_cache *gcf_cache_get(gcf_source *src, const char *audience, spw_err *err);
 void gcf_cache_put(gcf_cache *c);
 /* Workers to wake (through their uv_async handle) when a fetch ends. */
-void gcf_cache_attach(gcf_cache *c, uv_async_t *wake);
+spw_result gcf_cache_attach(gcf_cache *c, uv_async_t *wake);
 void gcf_cache_detach(gcf_cache *c, uv_async_t *wake);
 /*
  * Where a batch stands; *fetch set when the caller must start the fetch

@@ -525,7 +525,8 @@ static spw_result gcf_create(spw_stage *st, const void *config, void **inst, spw
             rc = spw_err_set(err, SPW_ERR_NOMEM, "cannot make the wake-up handle");
         } else {
             s->wake->data = s;
-            gcf_cache_attach(s->cache, s->wake);
+            if (gcf_cache_attach(s->cache, s->wake) != SPW_OK)
+                rc = spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         }
     }
     if (rc != SPW_OK) {

@@ -145,7 +145,8 @@ void gcf_cache_put(gcf_cache *c) {
     free(c);
 }
 
-void gcf_cache_attach(gcf_cache *c, uv_async_t *wake) {
+spw_result gcf_cache_attach(gcf_cache *c, uv_async_t *wake) {
+    spw_result rc = SPW_OK;
     pthread_mutex_lock(&c->mu);
     if (c->n_wakes == c->cap_wakes) {
         size_t nc = c->cap_wakes ? c->cap_wakes * 2 : 8;
@@ -155,11 +156,13 @@ void gcf_cache_attach(gcf_cache *c, uv_async_t *wake) {
             c->cap_wakes = nc;
         }
     }
-    /* Out of memory here: the worker is not woken, and its waiting batches end at their fetch's
-     * timeout through the core's deadline instead; nothing is lost. */
+    /* A worker that could not be woken would keep its waiting batches: refuse it instead. */
     if (c->n_wakes < c->cap_wakes)
         c->wakes[c->n_wakes++] = wake;
+    else
+        rc = SPW_ERR_NOMEM;
     pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 void gcf_cache_detach(gcf_cache *c, uv_async_t *wake) {
