@@ -2,9 +2,11 @@
 # against faithful fakes of Google's metadata server, OAuth 2.0 token
 # endpoint and an authenticated Cloud Run / Cloud Functions service
 # (tests/gcf-fakes.py, their rules in one place with Google's pages cited).
-# Two scripts, so that `make -j check` runs them side by side: credential
-# sources and answers (generate source), and zero loss with spillway-xdrgen.
-GCF_SCRIPT_TESTS = tests/gcf-auth.py tests/gcf-e2e.py
+# Three scripts, so that `make -j check` runs them side by side: credential
+# sources and answers (generate source), zero loss with spillway-xdrgen, and
+# the examples (every examples/*.ini passes --check; examples/gcf/main.py
+# accepts what the json codec writes).
+GCF_SCRIPT_TESTS = tests/gcf-auth.py tests/gcf-e2e.py tests/gcf-example.py
 TESTS += $(GCF_SCRIPT_TESTS)
 dist_noinst_SCRIPTS += $(GCF_SCRIPT_TESTS) tests/gcf-fakes.py
 dist_noinst_DATA += tests/gcf-test-lib.py
