@@ -17,7 +17,8 @@ endpoint), generate -> json -> gcf:
     role is granted; a wrong audience: one refresh, then held down with a
     loud log, no refresh storm;
   - the token endpoint refusing the key: Google's error and description
-    logged, deliveries held, recovery when the key works again;
+    logged, deliveries held, recovery when the key works again; a skewed
+    clock: Google's invalid_grant "short-lived token" reason logged;
   - no private key in any output.
 """
 
@@ -243,9 +244,24 @@ def token_error_test():
     fn.stop()
 
 
+def skew_test():
+    tok = G.Fake("sktok", "token", "--clock-offset", "7200")
+    fn = G.function("sk-fn")
+    kf = G.key_file("sa-sk.json", tok.url + "/token")
+    r = ran(G.run(G.ini("sk", fn, 20, batch=5), G.env(GOOGLE_APPLICATION_CREDENTIALS=kf), timeout=6))
+    tap.ok("invalid_grant: Invalid JWT: Token must be a short-lived token" in r.err and
+           "check your iat and exp" in r.err.lower(),
+           "skewed clock: the token endpoint's invalid_grant and its description logged", r.tail())
+    st = r.stats("sink.web")
+    tap.ok(not G.calls(fn) and not st.get("rejected") and not st.get("dropped"),
+           "skewed clock: no request without a token, nothing rejected or dropped", st)
+    tok.stop()
+    fn.stop()
+
+
 def main():
     for t in (metadata_test, gen1_test, keyfile_test, header_test, size_test, status_test,
-              forbidden_test, audience_test, token_error_test):
+              forbidden_test, audience_test, token_error_test, skew_test):
         try:
             t()
         except Exception as e:  # a failing step must not hide the others

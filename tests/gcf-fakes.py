@@ -9,7 +9,8 @@ authentication. One role per process:
     gcf-fakes.py function --google-pub PEM --google-kid KID --audience AUD --invoker E ...
 
 Common: --port (0: any), --port-file, --log (one JSON line per request),
---lifetime (seconds an issued token lasts). The keys are made by the test
+--lifetime (seconds an issued token lasts); token: --clock-offset (how far
+the client's clock is behind Google's, to play a skewed clock). The keys are made by the test
 with openssl at test time; none is committed. RS256 is
 python3-cryptography's.
 
@@ -315,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.oauth_error(entry, "invalid_grant", str(e))
         entry["claims"] = claims
         entry["kid"] = header.get("kid")
-        now = time.time()
+        now = time.time() + a.clock_offset
         if claims.get("iss") != a.sa_email or claims.get("sub", a.sa_email) != a.sa_email:
             return self.oauth_error(entry, "invalid_grant", "Invalid JWT: iss is not the key's account")
         if claims.get("aud") != a.token_url:
@@ -431,6 +432,8 @@ def main():
     p.add_argument("--audience", action="append", default=[])
     p.add_argument("--invoker", action="append", default=[])
     p.add_argument("--max-body", type=int, default=32 * 1024 * 1024)
+    p.add_argument("--clock-offset", type=int, default=0,
+                   help="token endpoint: seconds its clock is ahead of ours (a skewed client clock)")
     args = p.parse_args()
     ST = State(args)
     ST.google_key = load_key(args.google_key) if args.google_key else None
