@@ -75,8 +75,8 @@ The service (Cloud Run, Cloud Functions 2nd and 1st gen)
   F4. A body over the limit (--max-body): 413.
   F5. Test controls (not Google's): POST /_control/revoke refuses every
       token seen so far (401 from then on); /_control/deny and /allow take
-      the invoker role away and back; /_control/status N [COUNT] answers N
-      to the next COUNT requests; /_control/stats.
+      the invoker role away and back; /_control/status N [COUNT] queues N for
+      COUNT requests (after those already queued); /_control/stats.
 """
 
 import argparse
@@ -166,7 +166,7 @@ class State:
         self.seen = set()
         self.denied = False
         self.disabled = False
-        self.forced = []  # [status, count]
+        self.forced = []  # statuses to answer, in order, one per request
         self.requests = 0
 
     def record(self, entry):
@@ -242,7 +242,7 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "enable":
                 ST.disabled = False
             elif what == "status":
-                ST.forced = [int(arg[0]), int(arg[1]) if len(arg) > 1 else 1]
+                ST.forced += [int(arg[0])] * (int(arg[1]) if len(arg) > 1 else 1)
             elif what == "stats":
                 return self.answer(200, json.dumps({"requests": ST.requests}), "application/json")
             else:
@@ -276,9 +276,7 @@ class Handler(BaseHTTPRequestHandler):
             ST.record(entry)
             return self.answer(400, "non-empty audience parameter required\n", extra=flavor)
         with ST.lock:
-            forced = ST.forced[0] if ST.forced and ST.forced[1] > 0 else None
-            if forced:
-                ST.forced[1] -= 1
+            forced = ST.forced.pop(0) if ST.forced else None
         if forced:
             entry["status"] = forced
             ST.record(entry)
@@ -327,9 +325,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.oauth_error(entry, "invalid_grant", SHORT_LIVED)
         with ST.lock:
             disabled = ST.disabled
-            forced = ST.forced[0] if ST.forced and ST.forced[1] > 0 else None
-            if forced:
-                ST.forced[1] -= 1
+            forced = ST.forced.pop(0) if ST.forced else None
         if disabled:
             return self.oauth_error(entry, "invalid_grant", "Invalid grant: account not found")
         if forced:
@@ -381,9 +377,7 @@ class Handler(BaseHTTPRequestHandler):
         if status == 200:
             with ST.lock:
                 denied = ST.denied
-                forced = ST.forced[0] if ST.forced and ST.forced[1] > 0 else None
-                if forced:
-                    ST.forced[1] -= 1
+                forced = ST.forced.pop(0) if ST.forced else None
             if denied or claims.get("email") not in a.invoker:
                 status, why = 403, "not an invoker"
             elif len(raw) > a.max_body:
