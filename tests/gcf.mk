@@ -4,7 +4,7 @@
 # (tests/gcf-fakes.py, their rules in one place with Google's pages cited).
 # Three scripts, so that `make -j check` runs them side by side: credential
 # sources and answers (generate source), zero loss with spillway-xdrgen, and
-# the examples (every examples/*.ini passes --check; examples/gcf/main.py
+# the example (examples/xdr-to-gcf.ini needs its URL; examples/gcf/main.py
 # accepts what the json codec writes).
 GCF_SCRIPT_TESTS = tests/gcf-auth.py tests/gcf-e2e.py tests/gcf-example.py
 TESTS += $(GCF_SCRIPT_TESTS)
