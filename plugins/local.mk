@@ -14,3 +14,4 @@ include plugins/sink-elasticsearch/local.mk
 include plugins/sink-splunk-hec/local.mk
 include plugins/filter-expr/local.mk
 include plugins/filter-lut-order/local.mk
+include plugins/sink-gcf/local.mk

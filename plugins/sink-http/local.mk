@@ -5,6 +5,7 @@ pkglib_LTLIBRARIES += plugins/sink-http.la
 plugins_sink_http_la_SOURCES = \
 	plugins/sink-http/sink.h \
 	plugins/sink-http/plugin.c \
+	plugins/sink-http/instance.c \
 	plugins/sink-http/send.c \
 	plugins/sink-http/classify.c
 plugins_sink_http_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)

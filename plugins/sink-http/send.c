@@ -75,7 +75,10 @@ static void on_response(const spw_http_response *resp, void *arg) {
     hs_sink *s = c->s;
     spw_batch *b = c->b;
     size_t count = spw_batch_count(b);
+    uint64_t tag = c->tag;
     call_put(s, c);
+    if (s->intercept && s->intercept(s, b, tag, resp))
+        return;
     hs_verdict v;
     if (resp->error == SPW_HTTP_ERR_BODY_TOO_LARGE) {
         /* Never sent. The core splits the batch; a record too large alone is rejected. */
@@ -198,5 +201,7 @@ spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
     rc = spw_http_send(s->http, &req, on_response, c, err);
     if (rc != SPW_OK)
         call_put(s, c);
+    else
+        c->tag = s->tag; /* done() comes later, never from inside spw_http_send */
     return rc;
 }

@@ -3,14 +3,15 @@
  *
  * The sink is policy only, on the HTTP client service of the SDK
  * (spillway/http.h), which owns connections, engines, TLS, endpoints,
- * compression and authentication: plugin.c holds the options and the
- * instance, send.c turns a batch into a request and its response into
- * outcomes, classify.c says what a status means (status code sets,
+ * compression and authentication: plugin.c holds the descriptor,
+ * instance.c the checks and the instance's state, send.c turns a batch
+ * into a request and its response into outcomes, classify.c says what a status means (status code sets,
  * rejection reasons; no loop state, so the unit tests link it on its own).
  * ${...} in URLs and headers are the SDK's templates (spillway/template.h).
  *
  * Nothing here is exported from the module: the build exports only the
- * plugin descriptor.
+ * plugin descriptor. The `gcf` sink (plugins/sink-gcf) compiles every file
+ * but plugin.c into its own module and embeds an hs_sink.
  */
 #ifndef SPW_SINK_HTTP_SINK_H
 #define SPW_SINK_HTTP_SINK_H
@@ -35,6 +36,29 @@ struct hs_conf {
     char *success_codes;
     char *retry_codes;
 };
+
+/*
+ * The `http` sink's option entries, for its own table and for a sink built
+ * on this one (the `gcf` sink) to embed in its table: `type` is the config
+ * struct, `m` the path of its struct hs_conf member followed by a dot
+ * ("hs."), or nothing when type is struct hs_conf itself.
+ */
+#define HS_OFF(type, m, f) offsetof(type, m f)
+#define HS_OPTION_ENTRIES(type, m)                                                                 \
+    SPW_OPTION_HTTP(type, m http, 0),                                                              \
+    {"method", SPW_OPT_ENUM, 0, "POST", 0, 0, "POST|PUT|PATCH", HS_OFF(type, m, method),           \
+     "HTTP method of delivery requests."},                                                          \
+    {"headers", SPW_OPT_LIST, 0, NULL, 0, 256, NULL, HS_OFF(type, m, headers),                     \
+     "Extra request headers as 'Name: value' items (a value may use the URL's ${...} variables; "  \
+     "it cannot contain a comma)."},                                                                \
+    {"content_type", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, HS_OFF(type, m, content_type),           \
+     "Content-Type sent instead of the codec's."},                                                  \
+    {"success_codes", SPW_OPT_STRING, 0, "200-299", 0, 0, NULL, HS_OFF(type, m, success_codes),    \
+     "Status codes meaning delivered, as codes and ranges ('200-299,304')."},                       \
+    {"retry_codes", SPW_OPT_STRING, 0, "408,429,500,502-599", 0, 0, NULL,                          \
+     HS_OFF(type, m, retry_codes),                                                                  \
+     "Status codes meaning try again later (with Retry-After honoured); any other status "         \
+     "rejects the request's records."}
 
 /* ---------------------------------------------------------------------- */
 /* classify.c: status code sets, outcomes, Retry-After, body excerpts      */
@@ -82,6 +106,7 @@ typedef struct hs_call {
     spw_batch *b;
     spw_buf url;                /* a rendered templated URL */
     spw_buf hstore;             /* rendered templated header values, NUL-terminated */
+    uint64_t tag;               /* hs_sink.tag when the request went out */
     spw_http_header *hv;        /* the request's headers */
     size_t cap_hv;
     struct hs_call *next;       /* free list */
@@ -108,9 +133,28 @@ typedef struct hs_sink {
     uint64_t last_warn_ms;
     uint64_t warn_suppressed;
     spw_counter *c_retry, *c_reject;
+    /*
+     * For a sink built on this one (gcf): `tag` is copied into each call as
+     * its request goes out (the client authenticates inside spw_http_send,
+     * so a token hook may set it to what it handed out), and `intercept`,
+     * when set, sees each answer before classification with the call's tag;
+     * true means it gave the batch back itself.
+     */
+    uint64_t tag;
+    bool (*intercept)(struct hs_sink *s, spw_batch *b, uint64_t tag, const spw_http_response *r);
 } hs_sink;
 
-/* plugin.c: one warning a second per worker, the rest counted. */
+/* instance.c: where a URL's path starts (after scheme://authority), or (size_t)-1 when not
+ * absolute http(s). */
+size_t hs_url_path_start(const char *url);
+
+/* instance.c: the checks of load time; an instance's state in memory of the caller's (s zeroed
+ * first; on failure hs_init has released what it made, else hs_fini does). */
+spw_result hs_check(const struct hs_conf *cf, spw_err *err);
+spw_result hs_init(hs_sink *s, spw_stage *st, const struct hs_conf *cf, spw_err *err);
+void hs_fini(hs_sink *s);
+
+/* instance.c: one warning a second per worker, the rest counted. */
 void hs_warn(hs_sink *s, const char *fmt, ...) SPW_PRINTF(2, 3);
 
 /* send.c */
