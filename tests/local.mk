@@ -48,3 +48,6 @@ tests/e2e-sdk-install.log: $(filter-out tests/e2e-sdk-install.log,$(TEST_LOGS))
 # The option reference is generated from the option tables; it must not drift.
 TESTS += tests/e2e-docs.sh
 dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc
+# The man pages: one per plugin, every core option, no groff warning.
+TESTS += tests/e2e-man.sh
+dist_noinst_SCRIPTS += tests/e2e-man.sh
