@@ -74,6 +74,7 @@ static void usage(FILE *out) {
             "      --help-plugin NAME print a plugin's options (NAME or KIND-NAME)\n"
             "      --help-core        print the options of [pipeline] and of every [sink.*] route\n"
             "      --markdown         with --help-plugin/--help-core: print Markdown tables\n"
+            "      --man              with --help-plugin/--help-core: print man page (roff) paragraphs\n"
             "      --plugin-dir DIR   search DIR for plugins first (repeatable; also SPILLWAY_PLUGIN_PATH)\n"
             "      --log-level LEVEL  override [pipeline] log_level (error, warn, info, debug, trace)\n"
             "  -V, --version          print the version and exit\n"
@@ -92,13 +93,19 @@ enum {
     OPT_HELP_PLUGIN,
     OPT_HELP_CORE,
     OPT_MARKDOWN,
+    OPT_MAN,
     OPT_PLUGIN_DIR,
     OPT_LOG_LEVEL,
 };
 
-/* Prints an option table as text (--help-plugin) or Markdown (--markdown). */
-static void print_options(const spw_option *table, bool markdown) {
-    if (markdown)
+/* Output forms of an option table: --help-plugin text, --markdown, --man. */
+enum { FORM_TEXT, FORM_MARKDOWN, FORM_MAN };
+
+/* Prints an option table as text (--help-plugin), Markdown or roff. */
+static void print_options(const spw_option *table, int form) {
+    if (form == FORM_MAN)
+        spw__opts_print_roff(stdout, table);
+    else if (form == FORM_MARKDOWN)
         spw__opts_print_markdown(stdout, table);
     else
         spw__opts_print(stdout, table);
@@ -113,6 +120,7 @@ int main(int argc, char **argv) {
         {"help-plugin", required_argument, NULL, OPT_HELP_PLUGIN},
         {"help-core", no_argument, NULL, OPT_HELP_CORE},
         {"markdown", no_argument, NULL, OPT_MARKDOWN},
+        {"man", no_argument, NULL, OPT_MAN},
         {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"version", no_argument, NULL, 'V'},
@@ -123,6 +131,7 @@ int main(int argc, char **argv) {
     const char **dirs = calloc((size_t)argc + 2, sizeof *dirs);
     size_t n_dirs = 0;
     bool check = false, demo = false, list = false, help_core = false, markdown = false;
+    bool man = false;
     int log_level = -1;
     int c;
     if (!dirs)
@@ -136,6 +145,7 @@ int main(int argc, char **argv) {
         case OPT_HELP_PLUGIN: help_plugin = optarg; break;
         case OPT_HELP_CORE: help_core = true; break;
         case OPT_MARKDOWN: markdown = true; break;
+        case OPT_MAN: man = true; break;
         case OPT_PLUGIN_DIR: dirs[n_dirs++] = optarg; break;
         case OPT_LOG_LEVEL:
             if ((log_level = spw__log_level_parse(optarg)) < 0) {
@@ -177,11 +187,20 @@ int main(int argc, char **argv) {
     if (log_level >= 0)
         spw__log_set_level((spw_log_level)log_level);
 
+    int form = man ? FORM_MAN : markdown ? FORM_MARKDOWN : FORM_TEXT;
+    if (help_core && form == FORM_MAN) {
+        printf(".SS [pipeline]\n");
+        print_options(spw__pipeline_options(), form);
+        printf(".SS [sink.NAME]: the route, besides the sink plugin\(aqs own options\n");
+        print_options(spw__route_options(), form);
+        free(dirs);
+        return 0;
+    }
     if (help_core) {
         printf(markdown ? "### `[pipeline]`\n\n" : "[pipeline]\n");
-        print_options(spw__pipeline_options(), markdown);
+        print_options(spw__pipeline_options(), form);
         printf(markdown ? "\n### `[sink.NAME]`: the route\n\n" : "\n[sink.NAME] (the route, besides the sink plugin's own options)\n");
-        print_options(spw__route_options(), markdown);
+        print_options(spw__route_options(), form);
         free(dirs);
         return 0;
     }
@@ -210,11 +229,12 @@ int main(int argc, char **argv) {
             status = 1;
             goto out;
         }
-        if (markdown)
+        /* --man: the options alone; tools/gen-man writes the rest of the page. */
+        if (form == FORM_MARKDOWN)
             printf("### %s `%s`\n\n%s\n\n", spw_kind_name(pl->kind), pl->name, pl->description);
-        else
+        else if (form == FORM_TEXT)
             printf("%s %s %s: %s\n\n", spw_kind_name(pl->kind), pl->name, pl->version, pl->description);
-        print_options(pl->options, markdown);
+        print_options(pl->options, form);
         goto out;
     }
 

@@ -1381,3 +1381,87 @@ static void print_markdown_rows(FILE *out, const spw_option *table) {
         fputs(" |\n", out);
     }
 }
+
+/*
+ * The man page form (--man): one tagged paragraph per option, for the
+ * pages tools/gen-man writes (spillway.ini(5), spillway-KIND-NAME(5)).
+ * Help texts are plain text with `code` spans; those become bold, and
+ * what roff would read as a request or an escape is neutralized.
+ */
+static void roff_text(FILE *out, const char *s, bool code) {
+    bool bold = false;
+    for (; *s; s++) {
+        if (*s == '`' && !code) {
+            fputs(bold ? "\\fR" : "\\fB", out);
+            bold = !bold;
+        } else if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-' && (code || bold))
+            fputs("\\-", out);
+        else if (*s == '\n')
+            fputc(' ', out);
+        else
+            fputc(*s, out);
+    }
+    if (bold)
+        fputs("\\fR", out);
+}
+
+static void print_roff_entries(FILE *out, const spw_option *table);
+
+void spw__opts_print_roff(FILE *out, const spw_option *table) {
+    if (!table || !table->name) {
+        fputs("This plugin has no options.\n", out);
+        return;
+    }
+    print_roff_entries(out, table);
+}
+
+static void print_roff_entries(FILE *out, const spw_option *table) {
+    for (const spw_option *o = table; o->name; o++) {
+        const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+        if (g) {
+            print_roff_entries(out, g->table);
+            continue;
+        }
+        const char *tn = type_name(o->type);
+        char def[256], bounds[160];
+        default_text(def, sizeof def, o);
+        bounds_text(bounds, sizeof bounds, o);
+        fputs(".TP\n\\fB", out);
+        roff_text(out, o->name, true);
+        fprintf(out, "\\fR (%s", tn ? tn : "?");
+        if (o->type == SPW_OPT_ENUM && o->choices) {
+            fputs(": \\fB", out);
+            roff_text(out, o->choices, true);
+            fputs("\\fR", out);
+        }
+        if (o->type == SPW_OPT_LIST)
+            fputs(", comma\\-separated, repeatable", out);
+        if (o->flags & SPW_OPT_REQUIRED)
+            fputs(", required", out);
+        else if (!o->def && o->type == SPW_OPT_STRING)
+            fputs(", not set by default", out);
+        else {
+            fputs(", default \\fB", out);
+            roff_text(out, def, true);
+            fputs("\\fR", out);
+        }
+        if (bounds[0]) {
+            fputs(", ", out);
+            roff_text(out, bounds, false);
+        }
+        fputs(")\n", out);
+        if (o->help) {
+            /* "\\&" first: a text line must not start with '.' or '\''. */
+            fputs("\\&", out);
+            roff_text(out, o->help, false);
+            fputc('\n', out);
+        }
+        if (is_secret(o)) {
+            fputs("\\&A secret: never logged; also \\fB", out);
+            roff_text(out, o->name, true);
+            fprintf(out, "%s\\fR = \\fIPATH\\fR reads it from a file.\n", SECRET_SUFFIX);
+        }
+    }
+}

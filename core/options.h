@@ -112,6 +112,8 @@ spw_result spw__opts_check_table(const spw_option *table, size_t config_size, sp
 void spw__opts_print(FILE *out, const spw_option *table);
 /* The same as a Markdown table (key, type, default, bounds, meaning), for the docs. */
 void spw__opts_print_markdown(FILE *out, const spw_option *table);
+/* The same as man page paragraphs (.TP per option), for tools/gen-man. */
+void spw__opts_print_roff(FILE *out, const spw_option *table);
 
 /*
  * Value parsers (exposed for tests and for the core's own uses). The whole

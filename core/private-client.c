@@ -76,6 +76,10 @@ void spw__opts_print_markdown(FILE *out, const spw_option *table) {
     core->opts_print_markdown(out, table);
 }
 
+void spw__opts_print_roff(FILE *out, const spw_option *table) {
+    core->opts_print_roff(out, table);
+}
+
 int spw__log_level_parse(const char *s) {
     return core->log_level_parse(s);
 }

@@ -20,6 +20,7 @@ static const spw__private_api table = {
     .opts_free = spw__opts_free,
     .opts_print = spw__opts_print,
     .opts_print_markdown = spw__opts_print_markdown,
+    .opts_print_roff = spw__opts_print_roff,
     .log_level_parse = spw__log_level_parse,
     .log_set_level = spw__log_set_level,
     .log_setup = spw__log_setup,

@@ -48,6 +48,7 @@ typedef struct spw__private_api {
     void (*opts_free)(const spw_option *table, void *conf);
     void (*opts_print)(FILE *out, const spw_option *table);
     void (*opts_print_markdown)(FILE *out, const spw_option *table);
+    void (*opts_print_roff)(FILE *out, const spw_option *table);
     /* log.h */
     int (*log_level_parse)(const char *s);
     void (*log_set_level)(spw_log_level level);

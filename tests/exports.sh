@@ -51,7 +51,7 @@ for tool in nm readelf; do
 done
 [ -f "$lib" ] || { echo "Bail out! $lib is missing (run through make check)"; exit 1; }
 
-echo "1..11"
+echo "1..12"
 
 # --- 1. the shared library's exports -------------------------------------------
 nm -D --defined-only "$lib" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//' | sort -u >"$tmp/exported"
@@ -77,6 +77,15 @@ verdict "  ... and every function the SDK declares is exported" "$tmp/bad"
 
 grep -x 'spw__private' "$tmp/exported" >/dev/null && ok "  ... spw__private, the program's door, is exported" ||
     not_ok "  ... spw__private, the program's door, is exported"
+
+# The SONAME follows the SDK's ABI major (configure.ac's SPW_LT_VERSION,
+# current - age): a plugin built for ABI N needs libspillway.so.N, which
+# the Debian package libspillwayN ships.
+major=$(sed -n 's/^#define SPW_ABI_MAJOR \([0-9]*\)$/\1/p' "$top_srcdir/sdk/spillway/abi.h")
+soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
+[ -n "$major" ] && [ "$soname" = "libspillway.so.$major" ] &&
+    ok "  ... its SONAME, $soname, follows the ABI major ($major)" ||
+    not_ok "  ... its SONAME ($soname) is libspillway.so.$major, after the ABI major"
 
 # --- 2. programs that load plugins hold no core of their own -------------------
 # The real ELF file behind a libtool wrapper script.

@@ -53,3 +53,9 @@ dist_noinst_SCRIPTS += tests/e2e-docs.sh tools/gen-option-doc
 include tests/elasticsearch.mk
 include tests/splunk-hec.mk
 include tests/expr.mk
+# The man pages: one per plugin, every core option, no groff warning.
+TESTS += tests/e2e-man.sh
+dist_noinst_SCRIPTS += tests/e2e-man.sh
+# Scale-out: three instances behind xdrgen's spread, one killed, one stopped.
+TESTS += tests/scale-three.py
+dist_noinst_SCRIPTS += tests/scale-three.py
