@@ -10,3 +10,4 @@ include plugins/codec-xdr/local.mk
 include plugins/sink-file/local.mk
 include plugins/sink-http/local.mk
 include plugins/sink-null/local.mk
+include plugins/sink-lambda-alb/local.mk

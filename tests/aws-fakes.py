@@ -5,6 +5,10 @@ credential chain reads, for tests/http-aws-creds.py:
     python3 tests/aws-fakes.py imds      --role NAME ...
     python3 tests/aws-fakes.py container --path /v2/credentials/ID [--auth-token T] ...
     python3 tests/aws-fakes.py sts       --role-arn ARN --accept-token T ...
+    python3 tests/aws-fakes.py alb       --path /in [--poison SEQ] [--status START:DUR:CODE] ...
+
+and the destinations of the AWS sinks: an Application Load Balancer with a
+Lambda target (Alb: runs examples/lambda/handler.py on the ALB's event).
 
 Each service's rules are in one class below (Imds, Container, Sts), with
 the AWS documentation pages they follow; each refuses what the real
@@ -21,10 +25,15 @@ hours, which a test cannot wait for), and faults over windows of time
 since the fake started, START:DURATION: --down (connections refused: the
 listening socket and open connections are closed), --hang (requests get no answer), --delay MS
 (every credentials answer waits MS first).
+
+Destinations log one JSON line per request too, with the sequence numbers
+of the records the function processed ("seqs", as tests/receiver.py logs
+them) so tests/http-lib.py's delivered_seqs reads either.
 """
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -54,6 +63,9 @@ class State:
         self.conns = set()     # open connections, cut when the service goes down
         self.down = [self.window(w) for w in args.down]
         self.hang = [self.window(w) for w in args.hang]
+        self.statuses = [(float(a), float(b), int(c)) for a, b, c in
+                         (w.split(":") for w in getattr(args, "status", []))]
+        self.invocations = 0
 
     @staticmethod
     def window(spec):
@@ -359,6 +371,126 @@ class Sts(Base):
                                    "session": p["RoleSessionName"]})
 
 
+SEQ_RE = re.compile(rb'"name":\s*"seq",\s*"type":\s*"int",\s*"value":\s*(\d+)|"seq":\s*(\d+)')
+
+
+def seqs_in(body):
+    return [int(m.group(1) or m.group(2)) for m in SEQ_RE.finditer(body)]
+
+
+HANDLER = None
+
+
+def load_handler():
+    """examples/lambda/handler.py, the function the ALB fake runs: the example is tested for real."""
+    global HANDLER
+    if HANDLER is None:
+        import importlib.util
+        here = os.path.dirname(os.path.abspath(__file__))
+        spec = importlib.util.spec_from_file_location(
+            "spw_handler", os.path.join(here, "..", "examples", "lambda", "handler.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.process = lambda record: None  # the example prints; the fake keeps quiet
+        HANDLER = mod
+    return HANDLER
+
+
+ALB_MAX_BODY = 1000000
+ALB_MAX_RESPONSE = 1000000
+ALB_TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
+                  "application/x-ndjson")
+
+
+class Alb(Base):
+    """An Application Load Balancer with one Lambda function as its target.
+
+    Rules, from:
+      https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambda-functions.html
+      https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
+      https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+    - The listener rule forwards --path (a path pattern; anything else has
+      no rule: the default action's fixed 404).
+    - The request body, as received, is at most 1 MB (1,000,000 bytes):
+      larger, 413 without invoking the function.
+    - The function gets the event {requestContext: {elb: {targetGroupArn}},
+      httpMethod, path, queryStringParameters, headers (names lowercase),
+      body, isBase64Encoded}; the body is Base64 (isBase64Encoded true)
+      unless its content type is text and it has no Content-Encoding.
+    - The function's answer must be an object with an integer statusCode
+      (statusDescription, headers, body, isBase64Encoded optional) and at
+      most 1 MB; a function error (an exception) or any other answer: 502.
+    - A function that runs past its timeout: 504. Throttled or no healthy
+      target: 503.
+    Faults (windows since start): --status START:DUR:CODE answers CODE
+    (502, 503, 504...) without running the function; --poison SEQ makes
+    the function raise on any batch holding record SEQ (a bug: 502).
+    """
+
+    def route(self, method, body):
+        path = self.path.partition("?")[0]
+        entry = {"t": time.time(), "method": method, "path": self.path, "bytes": len(body),
+                 "ctype": self.headers.get("Content-Type"), "encoding": self.headers.get("Content-Encoding"),
+                 "seqs": [], "b64": None}
+        if path != STATE.args.path:
+            return self.alb_answer(entry, 404, "<html><body><h1>404 Not Found</h1></body></html>")
+        if len(body) > ALB_MAX_BODY:
+            return self.alb_answer(entry, 413, "<html><head><title>413 Request Entity Too Large</title>"
+                                   "</head><body><center><h1>413 Request Entity Too Large</h1></center>"
+                                   "</body></html>")
+        now = time.monotonic() - STATE.t0
+        for a, d, code in STATE.statuses:
+            if a <= now < a + d:
+                return self.alb_answer(entry, code, "<html><body><h1>%d</h1></body></html>" % code)
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        enc = self.headers.get("Content-Encoding")
+        b64 = bool(enc) or not ctype.startswith(ALB_TEXT_TYPES)
+        event = {"requestContext": {"elb": {"targetGroupArn":
+                 "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/spillway/6d0ecf831eec9f09"}},
+                 "httpMethod": method, "path": path, "queryStringParameters": {},
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"),
+                 "isBase64Encoded": b64}
+        entry["b64"] = b64
+        plain = gzip.decompress(body) if (enc or "").lower() == "gzip" else body
+        seqs = seqs_in(plain)
+        entry["raw_bytes"] = len(plain)
+        with STATE.lock:
+            STATE.invocations += 1
+        try:
+            if STATE.args.poison and set(seqs) & set(STATE.args.poison):
+                raise RuntimeError("poison record")
+            result = load_handler().lambda_handler(event, None)
+        except Exception as e:  # the function failed: the ALB answers 502
+            entry["error"] = str(e)
+            return self.alb_answer(entry, 502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+        ok = (isinstance(result, dict) and isinstance(result.get("statusCode"), int)
+              and len(json.dumps(result)) <= ALB_MAX_RESPONSE)
+        if not ok:
+            return self.alb_answer(entry, 502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+        status = result["statusCode"]
+        out = result.get("body") or ""
+        out = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
+        if 200 <= status < 300:
+            entry["seqs"] = seqs
+            entry["records"] = json.loads(out).get("processed") if out.startswith(b"{") else None
+        return self.alb_answer(entry, status, out,
+                               (result.get("headers") or {}).get("Content-Type", "application/json"))
+
+    def alb_answer(self, entry, status, body, ctype="text/html"):
+        if isinstance(body, str):
+            body = body.encode()
+        entry["status"] = status
+        if STATE.log:
+            with STATE.lock:
+                STATE.log.write(json.dumps(entry) + "\n")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -398,7 +530,7 @@ def down_loop(handler, srv):
 def main():
     global STATE
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("service", choices=["imds", "container", "sts"])
+    p.add_argument("service", choices=["imds", "container", "sts", "alb"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--log")
@@ -409,14 +541,21 @@ def main():
     p.add_argument("--hang", action="append", default=[], help="START:DURATION, no answers")
     p.add_argument("--delay", type=int, default=0, help="ms before every credentials answer")
     p.add_argument("--role", default="spillway-instance-role", help="imds: the instance's role")
-    p.add_argument("--path", default="/v2/credentials/spillway", help="container: the credentials path")
+    p.add_argument("--path", default=None,
+                   help="container: the credentials path [/v2/credentials/spillway]; alb: the rule's path [/]")
     p.add_argument("--auth-token", help="container: the Authorization value required")
     p.add_argument("--role-arn", default="arn:aws:iam::123456789012:role/spillway-web",
                    help="sts: the role the token may assume")
     p.add_argument("--accept-token", default="", help="sts: the web identity token the provider issued")
+    p.add_argument("--status", action="append", default=[],
+                   help="alb: START:DURATION:CODE, answer CODE without running the function")
+    p.add_argument("--poison", type=int, action="append", default=[],
+                   help="alb: the function raises on a batch holding this seq")
     args = p.parse_args()
+    if args.path is None:
+        args.path = "/" if args.service == "alb" else "/v2/credentials/spillway"
     STATE = State(args)
-    handler = {"imds": Imds, "container": Container, "sts": Sts}[args.service]
+    handler = {"imds": Imds, "container": Container, "sts": Sts, "alb": Alb}[args.service]
     srv = serve(handler, args.port)
     port = srv.server_address[1]
     if args.down:

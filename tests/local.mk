@@ -24,6 +24,7 @@ include tests/avro.mk
 include tests/http.mk
 include tests/http-h1.mk
 include tests/http-aws.mk
+include tests/aws-sinks.mk
 include tests/e2e-sdk.mk
 
 # libspillway.so exports the SDK and spw__private only; the programs that

@@ -21,7 +21,9 @@
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with
  *                    health checks, gzip, basic/bearer/header/SigV4 auth,
- *                    a per-request token hook), its own error vocabulary,
+ *                    a per-request token hook, a per-client body cap
+ *                    after compression: spw_http_set_max_body), its own
+ *                    error vocabulary,
  *                    and the HTTP option group (SPW_OPT_GROUP,
  *                    SPW_OPTION_HTTP) a plugin embeds with one line.
  *                    Sink contract, core side: SPW_TOO_LARGE (the core
