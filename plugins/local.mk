@@ -11,3 +11,4 @@ include plugins/sink-file/local.mk
 include plugins/sink-http/local.mk
 include plugins/sink-null/local.mk
 include plugins/sink-lambda-alb/local.mk
+include plugins/sink-sqs/local.mk

@@ -6,9 +6,12 @@ credential chain reads, for tests/http-aws-creds.py:
     python3 tests/aws-fakes.py container --path /v2/credentials/ID [--auth-token T] ...
     python3 tests/aws-fakes.py sts       --role-arn ARN --accept-token T ...
     python3 tests/aws-fakes.py alb       --path /in [--poison SEQ] [--status START:DUR:CODE] ...
+    python3 tests/aws-fakes.py sqs       --queue NAME [--throttle START:DUR] [--fail-ratio R] ...
 
 and the destinations of the AWS sinks: an Application Load Balancer with a
-Lambda target (Alb: runs examples/lambda/handler.py on the ALB's event).
+Lambda target (Alb: runs examples/lambda/handler.py on the ALB's event),
+Amazon SQS's SendMessageBatch (Sqs), both behind SigV4 (SigV4Verifier,
+which recomputes every signature from the test secret) where AWS signs.
 
 Each service's rules are in one class below (Imds, Container, Sts), with
 the AWS documentation pages they follow; each refuses what the real
@@ -33,6 +36,9 @@ them) so tests/http-lib.py's delivered_seqs reads either.
 
 import argparse
 import base64
+import calendar
+import hmac
+import uuid
 import gzip
 import hashlib
 import json
@@ -55,7 +61,7 @@ def iso(t):
 class State:
     def __init__(self, args):
         self.args = args
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # record() is called with it held (the SQS fake)
         self.t0 = time.monotonic()
         self.issued = 0
         self.log = open(args.log, "a", buffering=1) if args.log else None
@@ -66,6 +72,14 @@ class State:
         self.statuses = [(float(a), float(b), int(c)) for a, b, c in
                          (w.split(":") for w in getattr(args, "status", []))]
         self.invocations = 0
+        self.throttle = [self.window(w) for w in getattr(args, "throttle", [])]
+        self.bad_md5 = getattr(args, "bad_md5", 0)
+        self.dedup = {}
+        self.sqs_seq = 0
+        self.rng_n = 0
+        self.verifier = SigV4Verifier(args.akid, args.secret, args.region, args.sigv4_service or
+                                      {"sqs": "sqs", "lambda": "lambda"}.get(args.service, "execute-api"),
+                                      args.tokens_log)
 
     @staticmethod
     def window(spec):
@@ -491,6 +505,312 @@ class Alb(Base):
         self.wfile.write(body)
 
 
+class SigV4Verifier:
+    """Checks a request's AWS Signature Version 4 the way AWS does, by
+    recomputing it from the secret (never from the client's signer).
+
+    Rules, from:
+      https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+      https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-troubleshooting.html
+      https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-signing-elements.html
+      https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html (temporary credentials)
+    - Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+      SignedHeaders=..., Signature=64 hex; missing or malformed: MissingAuthenticationToken
+      / IncompleteSignature.
+    - The access key must be the test's (--akid); another: InvalidClientTokenId.
+      The scope's region and service must be the service's: SignatureDoesNotMatch
+      ("Credential should be scoped to correct service").
+    - X-Amz-Date within 5 minutes of the server's clock, and its day the scope's:
+      otherwise "Signature expired" (403 SignatureDoesNotMatch for a skew, as AWS answers).
+    - SignedHeaders must hold host and x-amz-date, and x-amz-security-token when sent.
+    - Temporary credentials (key ids starting ASIA) need X-Amz-Security-Token:
+      missing, UnrecognizedClientException ("The security token included in the
+      request is invalid"); with --tokens-log, the token must be one a credentials
+      fake issued and not yet expired: ExpiredToken otherwise.
+    - The signature: HMAC-SHA256 chain over the string to sign of the canonical
+      request (method, path with each segment URI-encoded again, sorted query,
+      signed headers' trimmed values, payload SHA-256): SignatureDoesNotMatch.
+    Returns None, or (status, code, message).
+    """
+
+    SKEW = 300
+
+    def __init__(self, akid, secret, region, service, tokens_log=None):
+        self.akid, self.secret, self.region, self.service = akid, secret, region, service
+        self.tokens_log = tokens_log
+
+    @staticmethod
+    def _enc(seg):
+        return urllib.parse.quote(seg, safe="-_.~")
+
+    def canonical_uri(self, path):
+        segs = path.split("/")
+        return "/".join(self._enc(x) for x in segs) or "/"
+
+    @staticmethod
+    def canonical_query(q):
+        pairs = []
+        for item in q.split("&") if q else []:
+            k, _, v = item.partition("=")
+            pairs.append((urllib.parse.quote(urllib.parse.unquote(k), safe="-_.~"),
+                          urllib.parse.quote(urllib.parse.unquote(v), safe="-_.~")))
+        return "&".join("%s=%s" % kv for kv in sorted(pairs))
+
+    def issued_tokens(self):
+        out = {}
+        try:
+            with open(self.tokens_log) as f:
+                for line in f:
+                    e = json.loads(line) if line.strip() else {}
+                    if e.get("issued"):
+                        out[e["issued"]["token"]] = e["issued"]["expires"]
+        except OSError:
+            pass
+        return out
+
+    def check(self, method, raw_path, headers, body):
+        auth = headers.get("Authorization")
+        if not auth:
+            return 403, "MissingAuthenticationToken", "Request is missing Authentication Token"
+        m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/, ]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?"
+                     r"SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$", auth)
+        if not m:
+            return 400, "IncompleteSignature", "Authorization header requires Credential, SignedHeaders and Signature"
+        akid, day, region, service, signed, sig = m.groups()
+        if akid != self.akid:
+            return 403, "InvalidClientTokenId", "The security token included in the request is invalid."
+        if service != self.service or region != self.region:
+            return 403, "SignatureDoesNotMatch", ("Credential should be scoped to a valid region and "
+                                                  "to correct service: '%s'." % self.service)
+        amz_date = headers.get("X-Amz-Date", "")
+        try:
+            t = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            return 400, "IncompleteSignature", "X-Amz-Date is missing or malformed"
+        if abs(time.time() - t) > self.SKEW:
+            return 403, "SignatureDoesNotMatch", ("Signature expired: %s is now earlier or later than "
+                                                  "the server's time by more than 5 min." % amz_date)
+        if not amz_date.startswith(day):
+            return 403, "SignatureDoesNotMatch", "Date in Credential scope does not match X-Amz-Date"
+        names = signed.split(";")
+        token = headers.get("X-Amz-Security-Token")
+        if "host" not in names or "x-amz-date" not in names or (token and "x-amz-security-token" not in names):
+            return 403, "SignatureDoesNotMatch", "host, x-amz-date and x-amz-security-token must be signed"
+        if akid.startswith("ASIA"):
+            if not token:
+                return 403, "UnrecognizedClientException", "The security token included in the request is invalid."
+            if self.tokens_log:
+                exp = self.issued_tokens().get(token)
+                if exp is None:
+                    return 403, "UnrecognizedClientException", "The security token included in the request is invalid."
+                if exp < time.time():
+                    return 403, "ExpiredToken", "The security token included in the request is expired"
+        path, _, query = raw_path.partition("?")
+        lines = "".join("%s:%s\n" % (n, ",".join(" ".join(v.strip().split()) for v in (headers.get_all(n) or [])))
+                        for n in names)
+        creq = "\n".join([method, self.canonical_uri(path), self.canonical_query(query), lines, signed,
+                          hashlib.sha256(body).hexdigest()])
+        scope = "%s/%s/%s/aws4_request" % (day, region, service)
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+        k = ("AWS4" + self.secret).encode()
+        for part in (day, region, service, "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(hmac.new(k, sts.encode(), hashlib.sha256).hexdigest(), sig):
+            return 403, "SignatureDoesNotMatch", ("The request signature we calculated does not match "
+                                                  "the signature you provided.")
+        return None
+
+
+SQS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+SQS_MAX_PAYLOAD = 1048576
+SQS_DEDUP_WINDOW = 300
+
+
+def sqs_valid_text(s):
+    """SQS's allowed characters: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF."""
+    for ch in s:
+        o = ord(ch)
+        if not (o in (9, 10, 13) or 0x20 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF):
+            return False
+    return True
+
+
+class Sqs(Base):
+    """Amazon SQS, SendMessageBatch in the AWS JSON 1.0 protocol.
+
+    Rules, from:
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatchRequestEntry.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_BatchResultErrorEntry.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-faqs.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagededuplicationid-property.html
+      https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
+    - POST / with X-Amz-Target AmazonSQS.<Action> and Content-Type
+      application/x-amz-json-1.0; only SendMessageBatch here (another:
+      400 UnknownOperationException). Signed with SigV4, service sqs.
+    - Errors: HTTP 400 (or 403/500) with {"__type":"com.amazonaws.sqs#CODE","message"}
+      and x-amzn-query-error: CODE;Sender.
+    - QueueUrl names an existing queue (--queue; a name ending .fifo is
+      FIFO): 400 QueueDoesNotExist otherwise.
+    - 1 to 10 entries (EmptyBatchRequest, TooManyEntriesInBatchRequest), Ids
+      unique (BatchEntryIdsNotDistinct) and [A-Za-z0-9_-]{1,80}
+      (InvalidBatchEntryId); the messages' total, bodies plus attribute names,
+      types and values, at most 1 MiB: BatchRequestTooLong.
+    - Per entry (Failed, SenderFault true): a body with characters outside
+      SQS's set (InvalidMessageContents), an empty body (MissingParameter),
+      FIFO without MessageGroupId or (no content-based deduplication)
+      MessageDeduplicationId, a deduplication id on a standard queue
+      (InvalidParameterValue), an attribute without DataType or value or
+      with a Number that is not one (InvalidParameterValue).
+    - FIFO: a deduplication id seen in the last 5 minutes is accepted as
+      successful and not stored again; messages of a group are stored in
+      the order they arrive.
+    - Success: {"Successful":[{Id, MessageId, MD5OfMessageBody (hex MD5 of the
+      body's UTF-8), MD5OfMessageAttributes, SequenceNumber (FIFO)}],
+      "Failed":[{Id, SenderFault, Code, Message}]}.
+    Faults: --throttle START:DUR (400 ThrottlingException, "Rate exceeded"),
+    --fail-ratio R (entries Failed with SenderFault false, InternalError,
+    pseudo-random with --seed), --sender-fault SEQ (the message holding
+    record SEQ is refused, InvalidMessageContents), --bad-md5 N (the first
+    N successes report a wrong MD5 and are not stored: corrupted in transit).
+    Log: one line per request (status, code, seqs newly stored, dups), and
+    each stored message with its group and sequence (the consumer's view).
+    """
+
+    def sqs_error(self, status, code, message, entry):
+        entry.update({"status": status, "code": code})
+        body = json.dumps({"__type": "com.amazonaws.sqs#%s" % code, "message": message})
+        self.sqs_answer(entry, status, body, [("x-amzn-query-error", "%s;Sender" % code)])
+
+    def sqs_answer(self, entry, status, body, extra=()):
+        entry["status"] = status
+        STATE.record(entry)
+        body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("x-amzn-RequestId", secrets.token_hex(16))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def route(self, method, body):
+        entry = {"t": time.time(), "kind": "sqs", "seqs": [], "dups": [], "failed": [], "headers": {},
+                 "token": self.headers.get("X-Amz-Security-Token")}
+        if method != "POST" or self.path.partition("?")[0] != "/":
+            return self.sqs_error(400, "InvalidAction", "The action or operation requested is invalid.", entry)
+        why = STATE.verifier.check(method, self.path, self.headers, body)
+        if why:
+            return self.sqs_error(why[0], why[1], why[2], entry)
+        target = self.headers.get("X-Amz-Target", "")
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/x-amz-json-1.0":
+            return self.sqs_error(400, "InvalidParameterValue", "Content-Type must be application/x-amz-json-1.0", entry)
+        if target != "AmazonSQS.SendMessageBatch":
+            return self.sqs_error(400, "UnknownOperationException", "Unknown operation %s" % target, entry)
+        if STATE.in_window(STATE.throttle):
+            return self.sqs_error(400, "ThrottlingException", "Rate exceeded", entry)
+        try:
+            req = json.loads(body)
+        except ValueError:
+            return self.sqs_error(400, "SerializationException", "Malformed JSON", entry)
+        qurl = req.get("QueueUrl") or ""
+        name = qurl.rstrip("/").rsplit("/", 1)[-1]
+        if name not in STATE.args.queue:
+            return self.sqs_error(400, "QueueDoesNotExist", "The specified queue does not exist.", entry)
+        fifo = name.endswith(".fifo")
+        ents = req.get("Entries")
+        if not isinstance(ents, list) or not ents:
+            return self.sqs_error(400, "EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.", entry)
+        if len(ents) > 10:
+            return self.sqs_error(400, "TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10. You have sent %d." % len(ents), entry)
+        ids = [e.get("Id") for e in ents]
+        if len(set(ids)) != len(ids):
+            return self.sqs_error(400, "BatchEntryIdsNotDistinct", "Id %s repeated." % ids, entry)
+        if not all(isinstance(i, str) and SQS_ID_RE.match(i) for i in ids):
+            return self.sqs_error(400, "InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.", entry)
+        total = 0
+        for e in ents:
+            total += len((e.get("MessageBody") or "").encode())
+            for k, a in (e.get("MessageAttributes") or {}).items():
+                total += len(k.encode()) + len(str(a.get("DataType", "")).encode()) + len(str(a.get("StringValue", "")).encode())
+        if total > SQS_MAX_PAYLOAD:
+            return self.sqs_error(400, "BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes." % (SQS_MAX_PAYLOAD, total), entry)
+        ok, failed = [], []
+        for e in ents:
+            res = self.one(e, fifo, name, entry)
+            (ok if "MessageId" in res else failed).append(res)
+        entry["failed"] = [f["Code"] for f in failed]
+        self.sqs_answer(entry, 200, json.dumps({"Successful": ok, "Failed": failed}))
+
+    def one(self, e, fifo, queue, entry):
+        def fail(code, msg, sender=True):
+            return {"Id": e["Id"], "SenderFault": sender, "Code": code, "Message": msg}
+        text = e.get("MessageBody")
+        if not isinstance(text, str) or text == "":
+            return fail("MissingParameter", "The request must contain the parameter MessageBody.")
+        if not sqs_valid_text(text):
+            return fail("InvalidMessageContents", "Invalid characters found.")
+        group, dedup = e.get("MessageGroupId"), e.get("MessageDeduplicationId")
+        if fifo and not group:
+            return fail("MissingParameter", "The request must contain the parameter MessageGroupId.")
+        if fifo and not dedup:
+            return fail("InvalidParameterValue", "The queue should either have ContentBasedDeduplication "
+                        "enabled or MessageDeduplicationId provided explicitly")
+        if not fifo and dedup:
+            return fail("InvalidParameterValue", "The request include parameter that is not valid for this queue type")
+        for k, a in (e.get("MessageAttributes") or {}).items():
+            dt, v = a.get("DataType"), a.get("StringValue")
+            if dt not in ("String", "Number") or not v:
+                return fail("InvalidParameterValue", "Message (user) attribute '%s' must contain a non-empty value of type '%s'" % (k, dt))
+            if dt == "Number":
+                try:
+                    float(v)
+                except ValueError:
+                    return fail("InvalidParameterValue", "Can't cast the value of message (user) attribute '%s' to a number." % k)
+        raw = text.encode()
+        seqs = seqs_in(raw)
+        if not seqs:
+            try:
+                seqs = seqs_in(base64.b64decode(text, validate=True))
+            except ValueError:
+                pass
+        if STATE.args.sender_fault and set(seqs) & set(STATE.args.sender_fault):
+            return fail("InvalidMessageContents", "Invalid binary character '#x1F' was found in the message body.")
+        with STATE.lock:
+            STATE.rng_n += 1
+            roll = (STATE.rng_n * 2654435761 + STATE.args.seed) % 1000 / 1000.0
+        if roll < STATE.args.fail_ratio:
+            return fail("InternalError", "We encountered an internal error. Please try again.", sender=False)
+        md5 = hashlib.md5(raw).hexdigest()
+        with STATE.lock:
+            if STATE.bad_md5 > 0:
+                STATE.bad_md5 -= 1
+                return {"Id": e["Id"], "MessageId": str(uuid.uuid4()), "MD5OfMessageBody": "0" * 32}
+            now = time.time()
+            if fifo:
+                seen = STATE.dedup.get((queue, dedup))
+                if seen and now - seen[0] < SQS_DEDUP_WINDOW:
+                    entry["dups"] += seqs
+                    return {"Id": e["Id"], "MessageId": seen[1], "MD5OfMessageBody": md5,
+                            "SequenceNumber": seen[2]}
+            STATE.sqs_seq += 1
+            mid = str(uuid.uuid4())
+            sn = "%020d" % STATE.sqs_seq
+            if fifo:
+                STATE.dedup[(queue, dedup)] = (now, mid, sn)
+            entry["seqs"] += seqs
+            STATE.record({"t": now, "kind": "stored", "queue": queue, "group": group, "dedup": dedup,
+                          "seqs": seqs, "sn": STATE.sqs_seq, "md5": md5,
+                          "attrs": {k: a.get("StringValue") for k, a in (e.get("MessageAttributes") or {}).items()},
+                          "b64": not text.lstrip().startswith("{")})
+        res = {"Id": e["Id"], "MessageId": mid, "MD5OfMessageBody": md5}
+        if fifo:
+            res["SequenceNumber"] = sn
+        return res
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -530,7 +850,7 @@ def down_loop(handler, srv):
 def main():
     global STATE
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("service", choices=["imds", "container", "sts", "alb"])
+    p.add_argument("service", choices=["imds", "container", "sts", "alb", "sqs"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--log")
@@ -551,11 +871,21 @@ def main():
                    help="alb: START:DURATION:CODE, answer CODE without running the function")
     p.add_argument("--poison", type=int, action="append", default=[],
                    help="alb: the function raises on a batch holding this seq")
+    p.add_argument("--region", default="eu-west-1", help="sqs: the region signatures are scoped to")
+    p.add_argument("--sigv4-service", help="sqs: the service signatures are scoped to [sqs]")
+    p.add_argument("--tokens-log", help="sqs: a credentials fake's --log; session tokens must be ones it issued")
+    p.add_argument("--queue", action="append", default=[], help="sqs: a queue name (.fifo: FIFO)")
+    p.add_argument("--throttle", action="append", default=[], help="sqs: START:DURATION, ThrottlingException")
+    p.add_argument("--fail-ratio", type=float, default=0.0, help="sqs: entries failed SenderFault=false")
+    p.add_argument("--sender-fault", type=int, action="append", default=[],
+                   help="sqs: the message holding this seq is refused (SenderFault=true)")
+    p.add_argument("--bad-md5", type=int, default=0, help="sqs: the first N successes report a wrong MD5")
+    p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
     if args.path is None:
         args.path = "/" if args.service == "alb" else "/v2/credentials/spillway"
     STATE = State(args)
-    handler = {"imds": Imds, "container": Container, "sts": Sts, "alb": Alb}[args.service]
+    handler = {"imds": Imds, "container": Container, "sts": Sts, "alb": Alb, "sqs": Sqs}[args.service]
     srv = serve(handler, args.port)
     port = srv.server_address[1]
     if args.down:

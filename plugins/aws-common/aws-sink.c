@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "aws-sink.h"
 
 void aws_warn(aws_warner *w, spw_log_level level, const char *fmt, ...) {
@@ -82,10 +83,55 @@ bool aws_retry_after(const spw_http_response *r, spw_batch *b) {
 
 const char *aws_endpoint_env(const char *env_service) {
     char name[96];
+    const char *ignore = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (ignore && strcasecmp(ignore, "true") == 0)
+        return NULL;
     snprintf(name, sizeof name, "AWS_ENDPOINT_URL_%s", env_service);
     const char *v = getenv(name);
     if (v && *v)
         return v;
     v = getenv("AWS_ENDPOINT_URL");
     return v && *v ? v : NULL;
+}
+
+spw_result aws_json_escape(spw_buf *out, const void *p, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *s = p;
+    spw_result rc = spw_buf_reserve(out, n + 16);
+    size_t run = 0; /* bytes copied as they are, appended in one go */
+    for (size_t i = 0; i < n && rc == SPW_OK; i++) {
+        uint8_t ch = s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            run++;
+            continue;
+        }
+        rc = spw_buf_append(out, s + i - run, run);
+        run = 0;
+        if (rc != SPW_OK)
+            break;
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            rc = spw_buf_append(out, e, 2);
+        } else if (ch == '\n') {
+            rc = spw_buf_append(out, "\\n", 2);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            rc = spw_buf_append(out, e, 6);
+        }
+    }
+    if (rc == SPW_OK && run)
+        rc = spw_buf_append(out, s + n - run, run);
+    return rc;
+}
+
+spw_result aws_hex(spw_buf *out, const uint8_t *p, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    spw_result rc = spw_buf_reserve(out, 2 * n);
+    if (rc != SPW_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        out->data[out->len++] = (uint8_t)hex[p[i] >> 4];
+        out->data[out->len++] = (uint8_t)hex[p[i] & 15];
+    }
+    return SPW_OK;
 }

@@ -44,9 +44,20 @@ bool aws_retry_after(const spw_http_response *r, spw_batch *b);
 /*
  * The endpoint override the AWS SDKs read: AWS_ENDPOINT_URL_<SERVICE>
  * (env_service, e.g. "SQS"), else AWS_ENDPOINT_URL; NULL when neither is
- * set or set empty. Borrowed from the environment.
+ * set or set empty, or when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true.
+ * Borrowed from the environment.
  */
 const char *aws_endpoint_env(const char *env_service);
+
+/*
+ * Appends p[0..n) as the inside of a JSON string (RFC 8259): '"' and '\\'
+ * escaped, control bytes as \\u00XX, other bytes as they are (the codecs
+ * write UTF-8).
+ */
+spw_result aws_json_escape(spw_buf *out, const void *p, size_t n);
+
+/* Appends the 40 lowercase hex digits of a 20-byte digest. */
+spw_result aws_hex(spw_buf *out, const uint8_t *p, size_t n);
 
 /* The base64 of n bytes, in characters. */
 static inline size_t aws_b64_len(size_t n) { return (n + 2) / 3 * 4; }
