@@ -12,3 +12,4 @@ include plugins/sink-http/local.mk
 include plugins/sink-null/local.mk
 include plugins/sink-lambda-alb/local.mk
 include plugins/sink-sqs/local.mk
+include plugins/sink-lambda/local.mk

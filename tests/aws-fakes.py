@@ -7,10 +7,11 @@ credential chain reads, for tests/http-aws-creds.py:
     python3 tests/aws-fakes.py sts       --role-arn ARN --accept-token T ...
     python3 tests/aws-fakes.py alb       --path /in [--poison SEQ] [--status START:DUR:CODE] ...
     python3 tests/aws-fakes.py sqs       --queue NAME [--throttle START:DUR] [--fail-ratio R] ...
+    python3 tests/aws-fakes.py lambda    --function NAME [--poison SEQ] [--throttle START:DUR] ...
 
 and the destinations of the AWS sinks: an Application Load Balancer with a
 Lambda target (Alb: runs examples/lambda/handler.py on the ALB's event),
-Amazon SQS's SendMessageBatch (Sqs), both behind SigV4 (SigV4Verifier,
+Amazon SQS's SendMessageBatch (Sqs), Lambda's Invoke API (Lambda), both behind SigV4 (SigV4Verifier,
 which recomputes every signature from the test secret) where AWS signs.
 
 Each service's rules are in one class below (Imds, Container, Sts), with
@@ -77,6 +78,7 @@ class State:
         self.dedup = {}
         self.sqs_seq = 0
         self.rng_n = 0
+        self.tried = set()
         self.verifier = SigV4Verifier(args.akid, args.secret, args.region, args.sigv4_service or
                                       {"sqs": "sqs", "lambda": "lambda"}.get(args.service, "execute-api"),
                                       args.tokens_log)
@@ -811,6 +813,168 @@ class Sqs(Base):
         return res
 
 
+LAMBDA_SYNC_MAX = 6291456
+LAMBDA_ASYNC_MAX = 1048576
+LAMBDA_PATH_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+
+
+class Lambda(Base):
+    """AWS Lambda, the Invoke API, running examples/lambda/handler.py.
+
+    Rules, from:
+      https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
+      https://docs.aws.amazon.com/lambda/latest/dg/invocation-sync.html
+      https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html
+      https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+      https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html (batchItemFailures)
+      https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html (errorMessage, errorType)
+    - POST /2015-03-31/functions/FunctionName/invocations[?Qualifier=Q], signed
+      with SigV4 service lambda (the name URI-encoded twice in the canonical
+      request). FunctionName: NAME, NAME:ALIAS, ACCOUNT:function:NAME or
+      arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS]; an unknown function
+      or qualifier: 404 ResourceNotFoundException.
+    - X-Amz-Invocation-Type RequestResponse (default: 200 with the function's
+      answer), Event (202, queued) or DryRun (204); another: 400
+      InvalidParameterValueException.
+    - The payload is JSON (400 InvalidRequestContentException otherwise), at
+      most 6 MB synchronous, 1 MB asynchronous: 413 RequestTooLargeException.
+    - A function that raises answers 200 with X-Amz-Function-Error: Unhandled
+      and {"errorMessage", "errorType", "stackTrace"}.
+    - Errors carry x-amzn-ErrorType and a JSON body {"Type", "message"};
+      429 TooManyRequestsException adds "Reason" and "retryAfterSeconds",
+      which the service model binds to the Retry-After header.
+    Faults: --throttle START:DUR (429, retryAfterSeconds --retry-after),
+    --status START:DUR:CODE (500 ServiceException, 502 ResourceNotReadyException,
+    409 ResourceConflictException), --poison SEQ (the function raises on any
+    payload holding record SEQ), --item-fail-ratio R (each record fails its
+    first try with this probability: listed in batchItemFailures).
+    Executions are counted; each completed record is logged ("seqs"), so the
+    log is the function's view: what it processed and how often.
+    """
+
+    def lam_error(self, entry, status, typ, message, extra=(), more=None):
+        doc = {"Type": "User" if status < 500 else "Service", "message": message}
+        doc.update(more or {})
+        entry.update({"status": status, "code": typ})
+        STATE.record(entry)
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", typ)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def lam_answer(self, entry, status, body, extra=()):
+        entry["status"] = status
+        STATE.record(entry)
+        body = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("X-Amz-Executed-Version", "$LATEST")
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def function_known(self, raw_name, qualifier):
+        name = urllib.parse.unquote(raw_name)
+        m = re.match(r"^(?:arn:aws[a-z-]*:lambda:([a-z0-9-]+):)?(?:(\d{12}):function:)?([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9$_-]{1,128}))?$", name)
+        if not m:
+            return False
+        if m.group(1) and m.group(1) != STATE.args.region:
+            return False
+        alias = m.group(4)
+        if alias and qualifier and alias != qualifier:
+            return False
+        q = alias or qualifier
+        return m.group(3) == STATE.args.function and (q is None or q in ("$LATEST", "live"))
+
+    def route(self, method, body):
+        entry = {"t": time.time(), "kind": "invoke", "seqs": [], "ids": [], "failed": [],
+                 "token": self.headers.get("X-Amz-Security-Token"), "bytes": len(body)}
+        path, _, query = self.path.partition("?")
+        m = LAMBDA_PATH_RE.match(path)
+        if method != "POST" or not m:
+            return self.lam_error(entry, 404, "UnknownOperationException", "Unknown operation")
+        why = STATE.verifier.check(method, self.path, self.headers, body)
+        if why:
+            typ = {"SignatureDoesNotMatch": "InvalidSignatureException"}.get(why[1], "UnrecognizedClientException")
+            return self.lam_error(entry, 403, typ, why[2])
+        qualifier = urllib.parse.parse_qs(query).get("Qualifier", [None])[0]
+        if not self.function_known(m.group(1), qualifier):
+            return self.lam_error(entry, 404, "ResourceNotFoundException",
+                                  "Function not found: %s" % urllib.parse.unquote(m.group(1)))
+        itype = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if itype not in ("RequestResponse", "Event", "DryRun"):
+            return self.lam_error(entry, 400, "InvalidParameterValueException",
+                                  "Unsupported invocation type %s" % itype)
+        limit = LAMBDA_ASYNC_MAX if itype == "Event" else LAMBDA_SYNC_MAX
+        if len(body) > limit:
+            return self.lam_error(entry, 413, "RequestTooLargeException",
+                                  "Request must be smaller than %d bytes for the InvokeFunction operation" % limit)
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return self.lam_error(entry, 400, "InvalidRequestContentException",
+                                  "Could not parse request body into json")
+        if STATE.in_window(STATE.throttle):
+            return self.lam_error(entry, 429, "TooManyRequestsException", "Rate Exceeded.",
+                                  [("Retry-After", str(STATE.args.retry_after))],
+                                  {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                   "retryAfterSeconds": str(STATE.args.retry_after)})
+        now = time.monotonic() - STATE.t0
+        for a, d, code in STATE.statuses:
+            if a <= now < a + d:
+                typ = {409: "ResourceConflictException", 502: "ResourceNotReadyException"}.get(code, "ServiceException")
+                return self.lam_error(entry, code, typ, "injected %d" % code)
+        if itype == "DryRun":
+            return self.lam_answer(entry, 204, b"")
+        with STATE.lock:
+            STATE.invocations += 1
+            entry["n"] = STATE.invocations
+        recs = event.get("records") if isinstance(event, dict) else None
+        recs = recs if isinstance(recs, list) else []
+        entry["ids"] = [r.get("id") for r in recs]
+        seqs_of = {}
+        for r in recs:
+            raw = json.dumps(r["record"]).encode() if "record" in r else base64.b64decode(r.get("data", ""))
+            seqs_of[r.get("id")] = seqs_in(raw)
+        if STATE.args.poison and any(set(v) & set(STATE.args.poison) for v in seqs_of.values()):
+            bad = [x for v in seqs_of.values() for x in v if x in STATE.args.poison][0]
+            entry["function_error"] = True
+            return self.lam_answer(entry, 200, json.dumps({
+                "errorMessage": "cannot process record %d: poison" % bad, "errorType": "ValueError",
+                "stackTrace": ["  File \"/var/task/handler.py\", line 30, in process\n"]}),
+                [("X-Amz-Function-Error", "Unhandled")])
+        fails = []
+        with STATE.lock:
+            for r in recs:
+                rid = r.get("id")
+                if rid in STATE.tried:
+                    continue
+                STATE.tried.add(rid)
+                STATE.rng_n += 1
+                if (STATE.rng_n * 2654435761 + STATE.args.seed) % 1000 / 1000.0 < STATE.args.item_fail_ratio:
+                    fails.append(rid)
+        answer = load_handler().lambda_handler({"records": [r for r in recs if r.get("id") not in fails]}, None)
+        answer = {"batchItemFailures": (answer.get("batchItemFailures") or []) +
+                  [{"itemIdentifier": f} for f in fails]}
+        entry["failed"] = fails
+        entry["seqs"] = [x for r in recs if r.get("id") not in fails for x in seqs_of[r.get("id")]]
+        if itype == "Event":
+            entry["failed"] = []
+            entry["seqs"] = [x for v in seqs_of.values() for x in v]
+            return self.lam_answer(entry, 202, b"")
+        return self.lam_answer(entry, 200, json.dumps(answer))
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -850,7 +1014,7 @@ def down_loop(handler, srv):
 def main():
     global STATE
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("service", choices=["imds", "container", "sts", "alb", "sqs"])
+    p.add_argument("service", choices=["imds", "container", "sts", "alb", "sqs", "lambda"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--log")
@@ -868,24 +1032,28 @@ def main():
                    help="sts: the role the token may assume")
     p.add_argument("--accept-token", default="", help="sts: the web identity token the provider issued")
     p.add_argument("--status", action="append", default=[],
-                   help="alb: START:DURATION:CODE, answer CODE without running the function")
+                   help="alb, lambda: START:DURATION:CODE, answer CODE without running the function")
     p.add_argument("--poison", type=int, action="append", default=[],
-                   help="alb: the function raises on a batch holding this seq")
+                   help="alb, lambda: the function raises on a batch holding this seq")
     p.add_argument("--region", default="eu-west-1", help="sqs: the region signatures are scoped to")
     p.add_argument("--sigv4-service", help="sqs: the service signatures are scoped to [sqs]")
     p.add_argument("--tokens-log", help="sqs: a credentials fake's --log; session tokens must be ones it issued")
     p.add_argument("--queue", action="append", default=[], help="sqs: a queue name (.fifo: FIFO)")
-    p.add_argument("--throttle", action="append", default=[], help="sqs: START:DURATION, ThrottlingException")
+    p.add_argument("--throttle", action="append", default=[], help="sqs, lambda: START:DURATION, throttled")
     p.add_argument("--fail-ratio", type=float, default=0.0, help="sqs: entries failed SenderFault=false")
     p.add_argument("--sender-fault", type=int, action="append", default=[],
                    help="sqs: the message holding this seq is refused (SenderFault=true)")
     p.add_argument("--bad-md5", type=int, default=0, help="sqs: the first N successes report a wrong MD5")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--function", default="spillway", help="lambda: the function's name")
+    p.add_argument("--retry-after", type=int, default=1, help="lambda: retryAfterSeconds of a 429")
+    p.add_argument("--item-fail-ratio", type=float, default=0.0,
+                   help="lambda: records failing their first try (batchItemFailures)")
     args = p.parse_args()
     if args.path is None:
         args.path = "/" if args.service == "alb" else "/v2/credentials/spillway"
     STATE = State(args)
-    handler = {"imds": Imds, "container": Container, "sts": Sts, "alb": Alb, "sqs": Sqs}[args.service]
+    handler = {"imds": Imds, "container": Container, "sts": Sts, "alb": Alb, "sqs": Sqs, "lambda": Lambda}[args.service]
     srv = serve(handler, args.port)
     port = srv.server_address[1]
     if args.down:
