@@ -21,6 +21,7 @@ libspillway_core_la_SOURCES = \
 	core/value.c \
 	core/walk.c \
 	core/digest.c \
+	core/template.c \
 	core/tls.c \
 	core/config.c core/config.h \
 	core/options.c core/options.h \

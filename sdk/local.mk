@@ -7,4 +7,5 @@ spillwayinclude_HEADERS = \
 	sdk/spillway/plugin.h \
 	sdk/spillway/result.h \
 	sdk/spillway/spillway.h \
+	sdk/spillway/template.h \
 	sdk/spillway/tls.h

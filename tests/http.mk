@@ -1,4 +1,4 @@
-# The http sink's tests: unit tests of its policy and templates (linked
+# The http sink's tests: unit tests of its policy (linked
 # with the plugin's own sources) and of the HTTP client's SigV4 signer and
 # Retry-After parser (core/http/, compiled in on their own), conformance against real
 # servers (nginx, nghttpd), fault injection with tests/receiver.py
@@ -7,8 +7,8 @@
 HTTP_UNIT_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core/http $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(CRYPTO_CFLAGS)
 HTTP_UNIT_LIBS = libspillway.la $(UV_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 
-check_PROGRAMS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
-TESTS += tests/unit/test-http-sigv4 tests/unit/test-http-classify tests/unit/test-http-template
+check_PROGRAMS += tests/unit/test-http-sigv4 tests/unit/test-http-classify
+TESTS += tests/unit/test-http-sigv4 tests/unit/test-http-classify
 
 tests_unit_test_http_sigv4_SOURCES = tests/unit/test-http-sigv4.c core/http/sigv4.c
 tests_unit_test_http_sigv4_CFLAGS = $(HTTP_UNIT_CFLAGS)
@@ -18,10 +18,6 @@ tests_unit_test_http_classify_SOURCES = tests/unit/test-http-classify.c plugins/
 	core/http/retry-after.c
 tests_unit_test_http_classify_CFLAGS = $(HTTP_UNIT_CFLAGS)
 tests_unit_test_http_classify_LDADD = $(HTTP_UNIT_LIBS)
-
-tests_unit_test_http_template_SOURCES = tests/unit/test-http-template.c plugins/sink-http/template.c
-tests_unit_test_http_template_CFLAGS = $(HTTP_UNIT_CFLAGS)
-tests_unit_test_http_template_LDADD = $(HTTP_UNIT_LIBS)
 
 HTTP_SCRIPT_TESTS = tests/http-conformance.py tests/http-faults.py tests/http-features.py \
 	tests/http-h2-faults.py

@@ -44,17 +44,28 @@ static const spw_option hs_options[] = {
 /* Checks                                                                  */
 /* ---------------------------------------------------------------------- */
 
+/* Where a URL's path starts (after scheme://authority), or (size_t)-1 when not absolute http(s). */
+static size_t url_path_start(const char *url) {
+    size_t skip;
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return (size_t)-1;
+    return skip + strcspn(url + skip, "/?#");
+}
+
 /* The client checked the URL itself; templates are this sink's. */
 static spw_result check_url(const char *u, spw_err *err) {
-    size_t ps = hs_url_path_start(u);
+    size_t ps = url_path_start(u);
     const char *var = strstr(u, "${");
     if (var && (size_t)(var - u) < ps)
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "url '%s': ${...} variables may only appear in the path and query", u);
-    hs_tpl t;
-    spw_result rc = hs_tpl_compile(&t, u, err);
-    if (rc == SPW_OK)
-        hs_tpl_free(&t);
+    spw_template *t;
+    spw_result rc = spw_template_new(u, &t, err);
+    spw_template_free(t);
     return rc;
 }
 
@@ -80,10 +91,9 @@ static spw_result check_header(const char *h, spw_err *err) {
     for (const char *p = colon; *p; p++)
         if ((unsigned char)*p < 0x20 && *p != '\t')
             return spw_err_set(err, SPW_ERR_CONFIG, "headers: '%s' holds a control character", h);
-    hs_tpl t;
-    spw_result rc = hs_tpl_compile(&t, h, err);
-    if (rc == SPW_OK)
-        hs_tpl_free(&t);
+    spw_template *t;
+    spw_result rc = spw_template_new(h, &t, err);
+    spw_template_free(t);
     return rc;
 }
 
@@ -160,7 +170,7 @@ static spw_result headers_init(hs_sink *s, spw_err *err) {
     for (size_t i = 0; i < cf->headers.n; i++) {
         const char *h = cf->headers.v[i];
         if (header_has_vars(h)) {
-            spw_result rc = hs_tpl_compile(&s->hdr_tpls[s->n_hdr_tpls], h, err);
+            spw_result rc = spw_template_new(h, &s->hdr_tpls[s->n_hdr_tpls], err);
             if (rc != SPW_OK)
                 return rc;
             s->n_hdr_tpls++;
@@ -195,7 +205,7 @@ static spw_result urls_init(hs_sink *s, spw_err *err) {
     if (!s->url_tpls)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        spw_result rc = hs_tpl_compile(&s->url_tpls[i], spw_http_conf_url(s->cf->http, i), err);
+        spw_result rc = spw_template_new(spw_http_conf_url(s->cf->http, i), &s->url_tpls[i], err);
         if (rc != SPW_OK)
             return rc;
     }
@@ -208,11 +218,11 @@ static void hs_destroy(void *inst) {
     spw_http_close(s->http);
     hs_calls_free(s);
     for (size_t i = 0; i < s->n_hdr_tpls; i++)
-        hs_tpl_free(&s->hdr_tpls[i]);
+        spw_template_free(s->hdr_tpls[i]);
     free(s->hdr_tpls);
     if (s->url_tpls)
         for (size_t i = 0; i < spw_http_conf_urls(s->cf->http); i++)
-            hs_tpl_free(&s->url_tpls[i]);
+            spw_template_free(s->url_tpls[i]);
     free(s->url_tpls);
     free(s->fixed);
     free(s->fixed_store);

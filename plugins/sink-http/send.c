@@ -127,7 +127,7 @@ static spw_result build_headers(hs_sink *s, hs_call *c, spw_batch *b, size_t *n)
     size_t offs[s->n_hdr_tpls];
     for (size_t i = 0; i < s->n_hdr_tpls; i++) {
         offs[i] = st->len;
-        spw_result rc = hs_tpl_render(&s->hdr_tpls[i], spw_batch_event(b, 0), HS_ENC_HEADER, st);
+        spw_result rc = spw_template_render(s->hdr_tpls[i], spw_batch_event(b, 0), SPW_TPL_HEADER, st);
         if (rc == SPW_OK)
             rc = spw_buf_append(st, "", 1);
         if (rc != SPW_OK)
@@ -178,7 +178,7 @@ spw_result hs_send(hs_sink *s, spw_batch *b, spw_err *err) {
     if (rc == SPW_OK && s->url_tpls) {
         size_t ep = spw_http_pick(s->http);
         spw_buf_reset(&c->url);
-        rc = hs_tpl_render(&s->url_tpls[ep], spw_batch_event(b, 0), HS_ENC_URL, &c->url);
+        rc = spw_template_render(s->url_tpls[ep], spw_batch_event(b, 0), SPW_TPL_URL, &c->url);
         if (rc == SPW_OK)
             rc = spw_buf_append(&c->url, "", 1);
         req.target = (const char *)c->url.data;

@@ -6,8 +6,8 @@
  * compression and authentication: plugin.c holds the options and the
  * instance, send.c turns a batch into a request and its response into
  * outcomes, classify.c says what a status means (status code sets,
- * rejection reasons), template.c renders ${...} in URLs and headers. The
- * last two have no loop state; the unit tests link them on their own.
+ * rejection reasons; no loop state, so the unit tests link it on its own).
+ * ${...} in URLs and headers are the SDK's templates (spillway/template.h).
  *
  * Nothing here is exported from the module: the build exports only the
  * plugin descriptor.
@@ -73,44 +73,6 @@ void hs_classify(const hs_codes *success, const hs_codes *retry, spw_http_error 
 void hs_excerpt(const uint8_t *p, size_t n, char *out, size_t out_size);
 
 /* ---------------------------------------------------------------------- */
-/* template.c: ${var} in URL paths/queries and header values               */
-/* ---------------------------------------------------------------------- */
-
-enum hs_var {
-    HS_VAR_NAMESPACE = 0,
-    HS_VAR_SET,
-    HS_VAR_DIGEST,     /* 40 lowercase hex digits */
-    HS_VAR_DIGEST_B64, /* standard Base64 (as in the payloads) */
-    HS_VAR_KEY,
-    HS_VAR_MSG,
-    HS_VAR_GEN,
-    HS_VAR_LUT,
-};
-
-typedef struct hs_tpl_part {
-    bool is_var;
-    enum hs_var var;
-    size_t off, len; /* literal: bytes of src */
-} hs_tpl_part;
-
-typedef struct hs_tpl {
-    char *src;
-    hs_tpl_part *parts;
-    size_t n;
-    bool has_vars;
-} hs_tpl;
-
-enum hs_enc { HS_ENC_URL, HS_ENC_HEADER };
-
-/* Compiles s (copied). Unknown variables and unterminated "${" are errors. */
-spw_result hs_tpl_compile(hs_tpl *t, const char *s, spw_err *err);
-void hs_tpl_free(hs_tpl *t);
-/* Appends t with the event's values substituted (URL: percent-encoded; header: control bytes replaced). */
-spw_result hs_tpl_render(const hs_tpl *t, const spw_event *ev, enum hs_enc enc, spw_buf *out);
-/* Where a URL's path starts (after scheme://authority), or (size_t)-1 when not absolute http(s). */
-size_t hs_url_path_start(const char *url);
-
-/* ---------------------------------------------------------------------- */
 /* The instance (plugin.c, send.c)                                         */
 /* ---------------------------------------------------------------------- */
 
@@ -135,9 +97,9 @@ typedef struct hs_sink {
     spw_http_header *fixed;
     size_t n_fixed;
     char *fixed_store;
-    hs_tpl *hdr_tpls;
+    spw_template **hdr_tpls;
     size_t n_hdr_tpls;
-    hs_tpl *url_tpls;           /* per endpoint, when its URL has variables; else NULL */
+    spw_template **url_tpls;    /* per endpoint, when its URL has variables; else NULL */
     bool templated;             /* some URL or header has variables */
     bool batch_tpl_warned;
     hs_call *free_calls;

@@ -17,6 +17,10 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.2  Templates (spillway/template.h): ${var} text filled
+ *                    from an event's metadata, escaped for URLs, header
+ *                    values or JSON strings; ${id}, a per-record
+ *                    idempotency key (digest and LUT).
  *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with
@@ -45,7 +49,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 1
+#define SPW_ABI_MINOR 2
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

@@ -11,6 +11,7 @@
 #include <spillway/http.h>
 #include <spillway/plugin.h>
 #include <spillway/result.h>
+#include <spillway/template.h>
 #include <spillway/tls.h>
 
 #endif /* SPILLWAY_SPILLWAY_H */
