@@ -5,3 +5,11 @@ AWS_SINK_TESTS = tests/aws-lambda-alb.py tests/aws-sqs.py tests/aws-lambda.py
 TESTS += $(AWS_SINK_TESTS)
 dist_noinst_SCRIPTS += $(AWS_SINK_TESTS)
 dist_noinst_DATA += examples/lambda/handler.py
+
+# The sinks' pure parts (escaping, excerpts, the SQS wire format), linked alone.
+check_PROGRAMS += tests/unit/test-aws-sinks
+TESTS += tests/unit/test-aws-sinks
+tests_unit_test_aws_sinks_SOURCES = tests/unit/test-aws-sinks.c plugins/aws-common/aws-sink.c \
+	plugins/sink-sqs/entries.c
+tests_unit_test_aws_sinks_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_aws_sinks_LDADD = libspillway.la $(UV_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
