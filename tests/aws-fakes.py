@@ -30,7 +30,8 @@ since the fake started, START:DURATION: --down (connections refused: the
 listening socket and open connections are closed), --hang (requests get no answer), --delay MS
 (every credentials answer waits MS first).
 
-Destinations log one JSON line per request too, with the sequence numbers
+Destinations time their fault windows from their first request. They log
+one JSON line per request too, with the sequence numbers
 of the records the function processed ("seqs", as tests/receiver.py logs
 them) so tests/http-lib.py's delivered_seqs reads either.
 """
@@ -73,6 +74,7 @@ class State:
         self.statuses = [(float(a), float(b), int(c)) for a, b, c in
                          (w.split(":") for w in getattr(args, "status", []))]
         self.invocations = 0
+        self.clock_started = False
         self.throttle = [self.window(w) for w in getattr(args, "throttle", [])]
         self.bad_md5 = getattr(args, "bad_md5", 0)
         self.dedup = {}
@@ -87,6 +89,14 @@ class State:
     def window(spec):
         a, _, b = spec.partition(":")
         return float(a), float(b)
+
+    def start_clock(self):
+        """Destinations time their fault windows from their first request, not from their start:
+        a loaded machine may take seconds to start the program that sends it."""
+        with self.lock:
+            if not self.clock_started:
+                self.clock_started = True
+                self.t0 = time.monotonic()
 
     def in_window(self, windows):
         now = time.monotonic() - self.t0
@@ -444,6 +454,7 @@ class Alb(Base):
     """
 
     def route(self, method, body):
+        STATE.start_clock()
         path = self.path.partition("?")[0]
         entry = {"t": time.time(), "method": method, "path": self.path, "bytes": len(body),
                  "ctype": self.headers.get("Content-Type"), "encoding": self.headers.get("Content-Encoding"),
@@ -699,6 +710,7 @@ class Sqs(Base):
         self.wfile.write(body)
 
     def route(self, method, body):
+        STATE.start_clock()
         entry = {"t": time.time(), "kind": "sqs", "seqs": [], "dups": [], "failed": [], "headers": {},
                  "token": self.headers.get("X-Amz-Security-Token")}
         if method != "POST" or self.path.partition("?")[0] != "/":
@@ -897,6 +909,7 @@ class Lambda(Base):
         return m.group(3) == STATE.args.function and (q is None or q in ("$LATEST", "live"))
 
     def route(self, method, body):
+        STATE.start_clock()
         entry = {"t": time.time(), "kind": "invoke", "seqs": [], "ids": [], "failed": [],
                  "token": self.headers.get("X-Amz-Security-Token"), "bytes": len(body)}
         path, _, query = self.path.partition("?")

@@ -4,7 +4,8 @@
 AWS_SINK_TESTS = tests/aws-lambda-alb.py tests/aws-sqs.py tests/aws-lambda.py
 TESTS += $(AWS_SINK_TESTS)
 dist_noinst_SCRIPTS += $(AWS_SINK_TESTS)
-dist_noinst_DATA += examples/lambda/handler.py
+dist_noinst_DATA += examples/lambda/handler.py examples/xdr-to-lambda.ini \
+	examples/xdr-to-lambda-invoke.ini examples/xdr-to-sqs.ini
 
 # The sinks' pure parts (escaping, excerpts, the SQS wire format), linked alone.
 check_PROGRAMS += tests/unit/test-aws-sinks

@@ -162,18 +162,19 @@ static void on_response(const spw_http_response *r, void *arg) {
         spw_counter_add(s->c_fn_errors, 1);
     if (r->status == 503 || r->status == 429)
         spw_counter_add(s->c_throttled, 1);
+    const char *origin = r->origin ? r->origin : "alb";
     if (config) {
         spw_counter_add(s->c_held, 1);
         spw_log(s->st, SPW_LOG_ERROR,
                 "%s answered %s: the ALB refuses these requests (check the URL, the listener "
                 "rules and authentication); holding the route, probing every %us",
-                r->origin ? r->origin : "alb", reason, ALB_PROBE_MS / 1000);
+                origin, reason, ALB_PROBE_MS / 1000);
         spw_sink_down(s->st, ALB_PROBE_MS, reason);
     } else if (res == SPW_RETRY) {
         aws_retry_after(r, b);
-        aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) to retry)", r->origin, reason, n);
+        aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) to retry)", origin, reason, n);
     } else if (res == SPW_REJECT) {
-        aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) rejected)", r->origin, reason, n);
+        aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) rejected)", origin, reason, n);
     }
     spw_batch_done(b, res, reason);
 }

@@ -267,8 +267,8 @@ static void on_answer(const spw_http_response *r, void *arg) {
         range_result(j, a, z, SPW_RETRY, reason);
         snprintf(j->why, sizeof j->why, "%s", reason);
         if (r->error != SPW_HTTP_ERR_CANCELLED)
-            aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) to retry)", r->origin, reason,
-                     z - a);
+            aws_warn(&s->warn, SPW_LOG_WARN, "%s: %s (%zu record(s) to retry)",
+                     r->origin ? r->origin : "lambda", reason, z - a);
     } else if ((r->status == 200 || r->status == 202 || r->status == 204) && !fe) {
         if (r->status == 200)
             partial(j, a, z, r);
