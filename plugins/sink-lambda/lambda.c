@@ -131,6 +131,12 @@ static spw_result lambda_check(const void *config, spw_err *err) {
             return spw_err_set(err, SPW_ERR_CONFIG,
                                "function '%s': a name or ARN holds letters, digits and -_:.$ only",
                                cf->function);
+    char region[64];
+    if (spw_http_conf_urls(cf->http) == 0 && !aws_endpoint_env("LAMBDA") &&
+        !region_of(cf->function, region, sizeof region))
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "no endpoint for function '%s': give its ARN, set AWS_REGION, "
+                           "AWS_ENDPOINT_URL_LAMBDA or url", cf->function);
     if (cf->invocation_type == INV_EVENT && cf->max_payload > (int64_t)LAMBDA_ASYNC_MAX)
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "max_payload: Event invocations take at most %u bytes", LAMBDA_ASYNC_MAX);
