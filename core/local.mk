@@ -35,11 +35,14 @@ libspillway_core_la_SOURCES = \
 	core/worker.c core/worker.h \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h \
+	core/prometheus.c \
+	core/admin.c core/admin.h \
+	core/notify.c core/notify.h \
 	$(SPW_HTTP_SOURCES)
 libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(OPENSSL_CFLAGS) \
-	$(SPW_HTTP_CFLAGS)
+	$(SPW_HTTP_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
 libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(OPENSSL_LIBS) $(LTDL_LIBS) \
-	$(DL_LIBS) $(PTHREAD_LIBS) $(SPW_HTTP_LIBS)
+	$(DL_LIBS) $(PTHREAD_LIBS) $(SPW_HTTP_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
 
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
 # and HTTP/1.1 engines connecting through dial.c (TLS: core/tls.c), and

@@ -120,4 +120,15 @@ double spw__metrics_quantile(const spw__metric_view *v, double q);
  */
 void spw__metrics_log(spw__metrics *m);
 
+/*
+ * Appends every metric to out in the Prometheus text exposition format
+ * (core/prometheus.c): families `spillway_NAME` (counters `_total`),
+ * labelled pipeline, kind, stage and plugin. plugin_of (may be NULL) names
+ * the plugin of a stage title ("sink.out" -> "http"). Takes the registry
+ * lock while it reads (spw__metrics_visit).
+ */
+typedef const char *(*spw__plugin_of_fn)(const char *stage_title, void *arg);
+spw_result spw__metrics_prometheus(spw__metrics *m, const char *pipeline, spw__plugin_of_fn plugin_of,
+                                   void *arg, spw_buf *out);
+
 #endif /* SPW_CORE_METRICS_H */

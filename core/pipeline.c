@@ -16,8 +16,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "admin.h"
 #include "loader.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "pipeline.h"
 #include "worker.h"
@@ -44,6 +46,8 @@ static const spw_option pipeline_options[] = {
      "File to append log lines to; standard error when unset."},
     {"stats_interval", SPW_OPT_DURATION, 0, "0", 0, 86400000, NULL, PC(stats_interval_ms),
      "Interval of the counters line in the log; 0 logs it only at exit."},
+    {"admin", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, PC(admin),
+     "HOST:PORT of the admin HTTP endpoint (/metrics, /health/live, /health/ready), e.g. 127.0.0.1:9901; unset or empty: none. Port 0 lets the system choose (logged)."},
     SPW_OPTIONS_END,
 };
 
@@ -251,6 +255,14 @@ spw_result spw__pipeline_load(const char *path, const char *text, spw__pipeline 
     r = psec ? spw__opts_parse(f, psec, &pt, 1, NULL, err) : spw__opts_defaults(pipeline_options, &p->conf, err);
     if (r != SPW_OK)
         goto fail;
+    if (p->conf.admin && *p->conf.admin) {
+        spw_err aerr = {""};
+        if (spw__admin_check(p->conf.admin, &aerr) != SPW_OK) {
+            r = spw_err_set(err, SPW_ERR_CONFIG, "%s:%d: [pipeline] key 'admin': %s", f->path,
+                            key_line(psec, "admin"), aerr.msg);
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < f->n_sections; i++) {
         const spw__cfg_section *sec = &f->sections[i];
         if (sec == psec)
@@ -309,6 +321,7 @@ void spw__pipeline_fail(spw__pipeline *p, const char *msg) {
     }
     uv_mutex_unlock(&run->lock);
     atomic_store(&run->stop_level, 2);
+    atomic_store(&p->phase, SPW__PHASE_FAILED);
     uv_async_send(&run->notify);
 }
 
@@ -317,6 +330,10 @@ static void stop_workers(spw__pipeline *p, int level) {
     int cur = atomic_load(&run->stop_level);
     if (cur < level)
         atomic_store(&run->stop_level, level);
+    int running = SPW__PHASE_RUNNING, starting = SPW__PHASE_STARTING;
+    if (atomic_compare_exchange_strong(&p->phase, &running, SPW__PHASE_DRAINING) ||
+        atomic_compare_exchange_strong(&p->phase, &starting, SPW__PHASE_DRAINING))
+        spw__notify("STOPPING=1", "draining in-flight events");
     uv_mutex_lock(&run->lock);
     for (int64_t i = 0; i < p->conf.workers; i++)
         if (!run->workers[i].wake_closed)
@@ -332,6 +349,10 @@ static void on_notify(uv_async_t *a) {
         uv_stop(&run->loop);
         return;
     }
+    int starting = SPW__PHASE_STARTING;
+    if (atomic_load(&run->started) == n &&
+        atomic_compare_exchange_strong(&p->phase, &starting, SPW__PHASE_RUNNING))
+        spw__notify("READY=1", "running");
     if (atomic_load(&run->stop_level) >= 2) {
         stop_workers(p, 2);
         return;
@@ -357,6 +378,43 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 static void on_stats(uv_timer_t *t) { spw__metrics_log(((spw__pipeline *)t->data)->metrics); }
 
+/*
+ * Every half watchdog interval: pet systemd's watchdog when each worker
+ * still running has beaten since the last look. A worker stuck in a
+ * plugin (a loop that never turns) stops the petting, and systemd
+ * restarts the service: a stuck connector is worse than a restarted one,
+ * since XDR resends whatever was not answered.
+ */
+struct watchdog {
+    spw__pipeline *p;
+    uint64_t *last;
+    bool warned;
+};
+
+static void on_watchdog(uv_timer_t *t) {
+    struct watchdog *wd = t->data;
+    spw__run *run = wd->p->run;
+    bool all = true;
+    for (int64_t i = 0; i < wd->p->conf.workers; i++) {
+        spw__worker *w = &run->workers[i];
+        uint64_t beat = atomic_load(&w->beat);
+        if (beat == wd->last[i] && atomic_load(&run->started) == (unsigned)wd->p->conf.workers &&
+            spw__pipeline_phase(wd->p) == SPW__PHASE_RUNNING) {
+            all = false;
+            if (!wd->warned)
+                spw__log("core", SPW_LOG_ERROR,
+                         "worker %lld has not turned its loop for %llu ms; not petting the watchdog",
+                         (long long)i, (unsigned long long)run->watchdog_ms / 2);
+            wd->warned = true;
+        }
+        wd->last[i] = beat;
+    }
+    if (all) {
+        wd->warned = false;
+        spw__notify_watchdog();
+    }
+}
+
 static void close_cb(uv_handle_t *h, void *arg) {
     (void)arg;
     if (!uv_is_closing(h))
@@ -372,11 +430,18 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     bool own_metrics = p->metrics == NULL;
     if (own_metrics && !(p->metrics = spw__metrics_new()))
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    atomic_store(&p->phase, SPW__PHASE_STARTING);
     if (p->conf.dead_letter && (r = spw__dlq_open(p->conf.dead_letter, &p->dlq, err)) != SPW_OK)
         return r;
+    /* Up before the workers: probes see "starting", and a taken port stops us here. */
+    spw__admin *admin = NULL;
+    if (p->conf.admin && *p->conf.admin && (r = spw__admin_start(p, p->conf.admin, &admin, err)) != SPW_OK)
+        return r;
     run.workers = calloc(n, sizeof *run.workers);
-    if (!run.workers)
+    if (!run.workers) {
+        spw__admin_stop(admin);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    }
     uv_mutex_init(&run.lock);
     uv_cond_init(&run.cond);
     uv_loop_init(&run.loop);
@@ -385,11 +450,19 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     p->run = &run;
 
     uv_signal_t sigint, sigterm;
-    uv_timer_t stats;
+    uv_timer_t stats, watchdog;
     uv_signal_init(&run.loop, &sigint);
     uv_signal_init(&run.loop, &sigterm);
     uv_timer_init(&run.loop, &stats);
+    uv_timer_init(&run.loop, &watchdog);
     sigint.data = sigterm.data = stats.data = p;
+    struct watchdog wd = {p, calloc(n, sizeof(uint64_t)), false};
+    watchdog.data = &wd;
+    run.watchdog_ms = wd.last ? spw__notify_watchdog_ms() : 0;
+    if (run.watchdog_ms) {
+        uint64_t every = run.watchdog_ms / 2 ? run.watchdog_ms / 2 : 1;
+        uv_timer_start(&watchdog, on_watchdog, every, every);
+    }
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     if (p->conf.stats_interval_ms > 0)
@@ -441,6 +514,7 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         uv_thread_join(&run.workers[i].thread);
 
     spw__metrics_log(p->metrics);
+    spw__admin_stop(admin); /* before the registry it reads goes */
     uv_walk(&run.loop, close_cb, NULL);
     uv_run(&run.loop, UV_RUN_DEFAULT);
     uv_loop_close(&run.loop);
@@ -451,6 +525,7 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         free(run.workers[i].routes);
     }
     free(run.workers);
+    free(wd.last);
     uv_cond_destroy(&run.cond);
     uv_mutex_destroy(&run.lock);
     p->run = NULL;

@@ -28,6 +28,7 @@ typedef struct spw__pipeline_conf {
     int log_format;
     char *log_file;
     int64_t stats_interval_ms;
+    char *admin; /* HOST:PORT of the admin endpoint; NULL or "": none */
 } spw__pipeline_conf;
 
 /* What a sink route does with an event its sink rejected. */
@@ -80,10 +81,21 @@ typedef struct spw__run {
     atomic_uint idle;          /* workers with all sources finished and nothing in flight */
     atomic_uint done;          /* workers whose loop has ended */
     atomic_int stop_level;     /* 0 running, 1 drain, 2 force */
+    atomic_uint started;       /* workers whose sources have started */
+    uint64_t watchdog_ms;      /* systemd's watchdog interval; 0: none */
     struct spw__worker *workers;
 } spw__run;
 
+/* Where a running pipeline is, for health checks and service managers. */
+enum spw__phase {
+    SPW__PHASE_STARTING = 0, /* workers creating their stages */
+    SPW__PHASE_RUNNING,      /* sources open, events flowing */
+    SPW__PHASE_DRAINING,     /* stopping: in-flight events finishing */
+    SPW__PHASE_FAILED,       /* a worker failed; the process is on its way out */
+};
+
 typedef struct spw__pipeline {
+    atomic_int phase;          /* enum spw__phase; read from any thread */
     char *path;                /* file the pipeline came from, for messages */
     spw__pipeline_conf conf;
     spw__stage_def *defs;
@@ -113,6 +125,10 @@ const spw_option *spw__route_options(void);
  * it could not start (err says why; nothing was acknowledged).
  */
 spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err);
+
+static inline enum spw__phase spw__pipeline_phase(spw__pipeline *p) {
+    return (enum spw__phase)atomic_load(&p->phase);
+}
 
 /* Worker -> main: a worker failed at start; records the first message and wakes main. */
 void spw__pipeline_fail(spw__pipeline *p, const char *msg);

@@ -141,6 +141,7 @@ static void teardown(spw__worker *w) {
     uv_close((uv_handle_t *)&w->deadline_timer, NULL);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->pump, NULL);
+    uv_close((uv_handle_t *)&w->beat_timer, NULL);
     /* The main thread may be about to wake us (a second signal): once the
      * loop is gone, an async send would write to a closed descriptor. */
     uv_mutex_lock(&w->p->run->lock);
@@ -199,6 +200,11 @@ static spw_result create_all(spw__worker *w, spw_err *err) {
     return SPW_OK;
 }
 
+static void on_beat(uv_timer_t *t) {
+    spw__worker *w = t->data;
+    atomic_store(&w->beat, uv_now(&w->loop));
+}
+
 void spw__worker_main(void *arg) {
     spw__worker *w = arg;
     spw__pipeline *p = w->p;
@@ -210,7 +216,15 @@ void spw__worker_main(void *arg) {
     uv_timer_init(&w->loop, &w->drain_timer);
     uv_idle_init(&w->loop, &w->pump);
     uv_async_init(&w->loop, &w->wake, on_wake);
+    uv_timer_init(&w->loop, &w->beat_timer);
     w->deadline_timer.data = w->drain_timer.data = w->pump.data = w->wake.data = w;
+    w->beat_timer.data = w;
+    if (run->watchdog_ms) {
+        /* Four beats per watchdog interval; unreferenced, so it never keeps the loop alive. */
+        uint64_t every = run->watchdog_ms / 4 ? run->watchdog_ms / 4 : 1;
+        uv_timer_start(&w->beat_timer, on_beat, every, every);
+        uv_unref((uv_handle_t *)&w->beat_timer);
+    }
     spw__rng_seed(&w->rng, 0);
     int64_t workers = p->conf.workers;
     w->cap = (size_t)((p->conf.max_in_flight + workers - 1) / workers);
@@ -243,6 +257,10 @@ void spw__worker_main(void *arg) {
                 spw__pipeline_fail(p, msg);
                 teardown(w);
             }
+        }
+        if (w->state == SPW__W_RUNNING) {
+            atomic_fetch_add(&run->started, 1);
+            uv_async_send(&run->notify);
         }
         if (atomic_load(&run->stop_level) > 0)
             on_wake(&w->wake);

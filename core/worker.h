@@ -57,6 +57,11 @@ typedef struct spw__worker {
     uv_timer_t drain_timer;
     bool idle_reported;              /* told main: all sources finished, nothing in flight */
 
+    /* Watchdog: the loop stores its time here every turn of a timer; main
+     * pets systemd only while every running worker's beat moves. */
+    uv_timer_t beat_timer;
+    atomic_uint_fast64_t beat;
+
     /* Core metrics of this worker. */
     spw_counter *c_submitted, *c_ok, *c_retry, *c_reject, *c_expired;
     spw_gauge *g_in_flight;

@@ -26,6 +26,7 @@ include tests/http-h1.mk
 include tests/http-aws.mk
 include tests/aws-sinks.mk
 include tests/e2e-sdk.mk
+include tests/admin.mk
 
 # libspillway.so exports the SDK and spw__private only; the programs that
 # load plugins share the one core in it (core/local.mk, core/private.h).
@@ -33,8 +34,8 @@ TESTS += tests/exports.sh
 dist_noinst_SCRIPTS += tests/exports.sh
 
 # The README's `make demo` works and leaves nothing behind.
-TESTS += tests/e2e-demo.sh
-dist_noinst_SCRIPTS += tests/e2e-demo.sh
+TESTS += tests/e2e-demo.sh tests/e2e-examples.sh
+dist_noinst_SCRIPTS += tests/e2e-demo.sh tests/e2e-examples.sh
 
 # The program itself: flags, exit codes, log formats, signals.
 TESTS += tests/e2e-cli.sh

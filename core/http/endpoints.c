@@ -24,7 +24,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "../pipeline.h"
+#include "../stage.h"
 #include "http-private.h"
+
+/*
+ * A sink whose every endpoint is out tells the core (spw_sink_down), which
+ * then holds the route and sends one batch as a probe instead of letting
+ * every batch fail against a dead destination; the first endpoint back
+ * lifts the hold. Only holds the client itself asked for are lifted here:
+ * a sink holding its route for its own reason (a refused credential) keeps
+ * it. The probe interval follows how endpoints come back.
+ */
+static bool is_sink(const spw_http *s) { return s->st && s->st->def && s->st->def->kind == SPW_KIND_SINK; }
+
+static void all_out_check(spw_http *s, const char *why) {
+    for (size_t i = 0; i < s->n_eps; i++)
+        if (s->eps[i].healthy)
+            return;
+    if (!is_sink(s) || s->closing)
+        return;
+    const struct spw_http_conf *cf = s->cf;
+    bool hc = cf->health_check_path && *cf->health_check_path;
+    char reason[256];
+    snprintf(reason, sizeof reason, "every endpoint is out (last: %s)", why);
+    s->said_down = true;
+    spw_sink_down(s->st, (uint64_t)(hc ? cf->health_check_interval_ms : cf->cooldown_ms), reason);
+}
 
 static void mark_up(spw__http_endpoint *ep, const char *why) {
     spw_http *s = ep->s;
@@ -39,6 +65,10 @@ static void mark_up(spw__http_endpoint *ep, const char *why) {
                        : (unsigned)s->cf->failure_threshold - 1;
     spw_counter_add(s->c_ep_up, 1);
     spw_log(s->st, SPW_LOG_INFO, "endpoint %s is back (%s)", ep->base, why);
+    if (s->said_down && !s->closing) {
+        s->said_down = false;
+        spw_sink_up(s->st);
+    }
 }
 
 static void mark_down(spw__http_endpoint *ep, const char *why) {
@@ -57,6 +87,7 @@ static void mark_down(spw__http_endpoint *ep, const char *why) {
                         (uint64_t)cf->health_check_interval_ms);
     else
         spw_timer_start(ep->timer, (uint64_t)cf->cooldown_ms, 0);
+    all_out_check(s, why);
 }
 
 static void probe_done(const spw_http_response *resp, void *arg) {

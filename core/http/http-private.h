@@ -399,6 +399,7 @@ struct spw_http {
 
     /* endpoints (endpoints.c) */
     spw__http_endpoint *eps;
+    bool said_down;           /* this client asked the core to hold its sink (every endpoint out) */
     size_t n_eps;
     size_t rr;
 

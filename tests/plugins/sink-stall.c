@@ -13,19 +13,24 @@
  *                  this listener port: how a test sees the port). With
  *                  batch_max_records = 1 and some concurrency, events
  *                  complete in any order the test likes.
+ *   mode = block   every send blocks the worker's loop for `block_ms`, then
+ *                  answers delivered: a plugin stuck in a call, for the
+ *                  systemd watchdog test.
  *
  * Every waiting batch has its own timer: allocation per batch is fine in
  * a test sink and keeps the code obvious.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 #include <spillway/spillway.h>
 
-enum stall_mode { MODE_STALL = 0, MODE_BINS };
+enum stall_mode { MODE_STALL = 0, MODE_BINS, MODE_BLOCK };
 
 struct stall_conf {
     int mode;
+    int64_t block_ms;
 };
 
 struct held {
@@ -43,9 +48,11 @@ struct stall_sink {
 };
 
 static const spw_option stall_options[] = {
-    {"mode", SPW_OPT_ENUM, 0, "stall", 0, 0, "stall|bins", offsetof(struct stall_conf, mode),
+    {"mode", SPW_OPT_ENUM, 0, "stall", 0, 0, "stall|bins|block", offsetof(struct stall_conf, mode),
      "stall: hold every batch until shutdown; bins: each event's delay_ms and outcome bins say "
-     "when and how it is answered."},
+     "when and how it is answered; block: block the loop block_ms per send, then deliver."},
+    {"block_ms", SPW_OPT_INT, 0, "1000", 0, 60000, NULL, offsetof(struct stall_conf, block_ms),
+     "mode = block: how long each send blocks the worker's loop."},
     SPW_OPTIONS_END,
 };
 
@@ -83,6 +90,14 @@ static void on_due(uv_timer_t *t) { release(t->data, SPW_OK, NULL); }
 
 static spw_result stall_send(void *inst, spw_batch *b, spw_err *err) {
     struct stall_sink *s = inst;
+    if (s->cf->mode == MODE_BLOCK) {
+        struct timespec ts = {(time_t)(s->cf->block_ms / 1000), (long)(s->cf->block_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        spw_counter_add(s->c_held, spw_batch_count(b));
+        spw_batch_done(b, SPW_OK, NULL);
+        return SPW_OK;
+    }
     struct held *h = calloc(1, sizeof *h);
     if (h == NULL)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
