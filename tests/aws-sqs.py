@@ -281,6 +281,7 @@ if os.path.exists(os.path.join(H.BUILDDIR, "plugins", "source-xdr.la")):
     env = creds_env(f)
     env.update({"SPILLWAY_SQS_QUEUE_URL": FIFO, "SPILLWAY_LISTEN": "127.0.0.1:%d" % port,
                 "SPILLWAY_BATCH": "50", "SPILLWAY_DEAD_LETTER": H.path("e2e.dlq"),
+              "SPILLWAY_ADMIN": "127.0.0.1:%d" % H.free_port(),
                 "AWS_REGION": A.REGION, "SPILLWAY_PLUGIN_PATH": os.environ.get("SPILLWAY_PLUGIN_PATH", "")})
 
     def start():
