@@ -7,6 +7,7 @@ SPW_BENCH_RUN =
 include bench/xdr.mk
 include bench/codecs.mk
 include bench/http.mk
+include bench/aws.mk
 bench: all $(SPW_BENCH_BUILD)
 	@for s in $(SPW_BENCH_RUN); do echo "== $$s"; top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) $(top_srcdir)/$$s || exit 1; done
 .PHONY: bench

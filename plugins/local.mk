@@ -15,3 +15,6 @@ include plugins/sink-splunk-hec/local.mk
 include plugins/filter-expr/local.mk
 include plugins/filter-lut-order/local.mk
 include plugins/sink-gcf/local.mk
+include plugins/sink-lambda-alb/local.mk
+include plugins/sink-sqs/local.mk
+include plugins/sink-lambda/local.mk

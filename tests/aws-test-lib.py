@@ -62,7 +62,7 @@ class Fake:
                     out.append(e)
                     if e.get("issued"):
                         SECRETS.add(e["issued"]["token"])
-                    tok = e["headers"].get("X-aws-ec2-metadata-token")
+                    tok = e.get("headers", {}).get("X-aws-ec2-metadata-token")
                     if tok:
                         SECRETS.add(tok)
         return out
@@ -150,3 +150,30 @@ def amz_time(entry):
     """The X-Amz-Date of a request the receiver logged, as Unix seconds."""
     d = entry["headers"].get("X-Amz-Date", "")
     return calendar.timegm(time.strptime(d, "%Y%m%dT%H%M%SZ")) if d else None
+
+
+def sink_ini(name, plugin, sink_lines, count=200, codec="json", pipeline=(), source=(), tee=None,
+             codec_lines=()):
+    """A generate -> codec -> PLUGIN pipeline (the AWS sinks' tests); tee=PATH adds a file sink."""
+    out = ["[pipeline]", "name = awstest"] + list(pipeline)
+    out += ["", "[source.gen]", "plugin = generate", "count = %d" % count] + list(source)
+    out += ["", "[codec.c]", "plugin = %s" % codec] + list(codec_lines)
+    out += ["", "[sink.aws]", "plugin = %s" % plugin, "codec = c"] + list(sink_lines)
+    if tee:
+        out += ["", "[sink.tee]", "plugin = file", "codec = c", "path = %s" % tee]
+    return H.write(name, "\n".join(out) + "\n")
+
+
+def xdrgen(port, *args, timeout=150):
+    """spillway-xdrgen against 127.0.0.1:PORT; (exit status, JSON report or None, stderr)."""
+    xg = os.path.join(H.BUILDDIR, "spillway-xdrgen")
+    try:
+        p = subprocess.run([xg, "-c", "127.0.0.1:%d" % port, "--reconnect-min", "50ms", "--json"]
+                           + list(args), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, None, "(timed out)"
+    try:
+        rep = json.loads(p.stdout)
+    except ValueError:
+        rep = None
+    return p.returncode, rep, p.stderr

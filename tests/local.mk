@@ -25,6 +25,7 @@ include tests/http.mk
 include tests/http-h1.mk
 include tests/http-aws.mk
 include tests/gcf.mk
+include tests/aws-sinks.mk
 include tests/e2e-sdk.mk
 include tests/admin.mk
 

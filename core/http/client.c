@@ -829,6 +829,11 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
                  "the request body of %zu bytes%s exceeds max_body_size (%" PRId64 " bytes)",
                  r->body_len, r->gzipped ? " (gzip)" : "", cf->max_body_size);
         end(s, r, CC_BODY_LARGE);
+    } else if (s->max_body > 0 && r->body_len > s->max_body) {
+        snprintf(r->errbuf, sizeof r->errbuf,
+                 "the request body of %zu bytes%s exceeds the destination's %zu bytes",
+                 r->body_len, r->gzipped ? " (gzip)" : "", s->max_body);
+        end(s, r, CC_BODY_LARGE);
     } else if (aws_signed(s, r) &&
                (gate = spw__http_aws_gate(s, r, tmo, r->errbuf, sizeof r->errbuf)) ==
                    SPW__AWS_FAIL) {
@@ -1166,6 +1171,8 @@ size_t spw_http_pick(spw_http *s) {
 bool spw_http_endpoint_up(const spw_http *s, size_t i) { return i < s->n_eps && s->eps[i].healthy; }
 
 size_t spw_http_in_progress(const spw_http *s) { return s->busy; }
+
+void spw_http_set_max_body(spw_http *s, size_t max) { s->max_body = max; }
 
 void spw_http_set_token(spw_http *s, const char *header, spw_http_token_fn fn, void *arg) {
     s->token_fn = fn;

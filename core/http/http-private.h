@@ -388,6 +388,7 @@ struct spw_http {
     spw_http_token_fn token_fn;
     void *token_arg;
     const char *token_header;
+    size_t max_body;       /* spw_http_set_max_body; 0: none */
     spw_buf token;         /* "Bearer " + the hook's token, for one request */
     spw_buf auth_value;    /* the Authorization value of basic and bearer auth */
 

@@ -21,6 +21,8 @@
  *                    from an event's metadata, escaped for URLs, header
  *                    values or JSON strings; ${id}, a per-record
  *                    idempotency key (digest and LUT).
+ *                    spw_http_set_max_body: a per-client body cap after
+ *                    compression, for a destination's own limit.
  *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with

@@ -230,6 +230,14 @@ typedef spw_result (*spw_http_token_fn)(void *arg, spw_buf *out, spw_err *err);
 SPW_API void spw_http_set_token(spw_http *c, const char *header, spw_http_token_fn fn,
                                 void *arg);
 
+/*
+ * (1.2) A body cap the plugin knows from its destination (a Lambda behind an ALB
+ * takes at most 1,000,000 bytes): requests whose body as sent, after
+ * compression, is larger end with SPW_HTTP_ERR_BODY_TOO_LARGE without being
+ * sent, as with `max_body_size` (the smaller of the two applies). 0: none.
+ */
+SPW_API void spw_http_set_max_body(spw_http *c, size_t max);
+
 #ifdef __cplusplus
 }
 #endif
