@@ -203,8 +203,10 @@ plugin = json
 plugin = http
 codec = c
 url = {rx.url}/in
-cooldown = 300ms
 failure_threshold = 2
+health_check_path = /_control/stats
+health_check_interval = 200ms
+health_check_threshold = 1
 """)
     if not sp.url:
         tap.ok(False, "ready: the admin endpoint started", sp.log()[-2000:])
@@ -222,6 +224,8 @@ failure_threshold = 2
     tap.ok(code == 405, "ready: POST is 405", code)
 
     # The receiver stops listening for 4 s: every endpoint goes out, the route is held.
+    # Health checks (not a bare cool-down) bring the endpoint back, so ready follows the
+    # destination itself.
     rx.control("fault", b"refuse,start=0,for=4")
     down = wait_for(lambda: get(sp.url + "/health/ready")[0] == 503, 4)
     status, body = get(sp.url + "/health/ready")
@@ -233,6 +237,7 @@ failure_threshold = 2
            "ready: the hold is logged with its reason")
 
     # Draining: the receiver hangs, so SIGTERM leaves events in flight for shutdown_timeout.
+    H.wait_port(rx.port)
     rx.control("fault", b"hang")
     time.sleep(0.5)
     sp.proc.send_signal(signal.SIGTERM)
