@@ -195,6 +195,17 @@ static spw_result resolve(spw__pipeline *p, const spw__cfg_file *f, spw_err *err
             break;
         }
         used[d->codec] = true;
+        /* The ops field exists only in plugins built for ABI 1.2 or later. */
+        const spw_sink_ops *ops = d->plugin->sink;
+        if (d->plugin->abi_minor >= 2 && ops->check_codec) {
+            spw_err cerr = {""};
+            if (ops->check_codec(d->conf, p->defs[d->codec].plugin->name, &cerr) != SPW_OK) {
+                r = spw_err_set(err, SPW_ERR_CONFIG, "%s:%d: [%s] key 'codec': %s", f->path,
+                                key_line(sec, "codec"), d->title,
+                                cerr.msg[0] ? cerr.msg : "refused by the sink");
+                break;
+            }
+        }
         d->n_filters = d->sink.filters.n;
         d->filters = calloc(d->n_filters ? d->n_filters : 1, sizeof *d->filters);
         if (!d->filters) {

@@ -23,6 +23,7 @@ top_srcdir, top_builddir, PYTHON3.
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -419,6 +420,20 @@ def configs():
         r = H.check(p)
         tap.ok(r.rc != 0 and want in r.err and "bad.ini:" in r.err,
                "--check refuses %s: %s" % (extra, want), r.err)
+    # The route's codec must write JSON for the event endpoint (spw_sink_ops.check_codec).
+    for codec, endpoint, good in (("msgpack", "event", False), ("avro", "event", False),
+                                  ("flat-json", "event", True), ("msgpack", "raw", True)):
+        text = "\n".join(base + ["hec_token = t", "endpoint = %s" % endpoint]) + "\n"
+        extra = "\nmetadata_key = meta" if codec == "flat-json" else ""
+        p = H.write("codec.ini", text.replace("plugin = json", "plugin = %s%s" % (codec, extra)))
+        r = H.check(p)
+        if good:
+            tap.ok(r.rc == 0, "--check accepts the %s codec with endpoint = %s" % (codec, endpoint), r.err)
+        else:
+            tap.ok(r.rc != 0 and re.search(r"codec\.ini:\d+: \[sink\.h\] key 'codec': the %s codec cannot "
+                                            r"fill HEC events" % codec, r.err),
+                   "--check refuses the %s codec with endpoint = event, naming file, line and key" % codec,
+                   r.err)
 
 
 STEPS = {"configs": configs, "basic": basic, "delayed": delayed, "never": never,

@@ -185,7 +185,19 @@ static spw_result hec_send_op(void *inst, spw_batch *b, spw_err *err) {
     return hec_send(inst, b, err);
 }
 
+/* HEC events embed JSON objects: only the JSON codecs can fill `event`. */
+static spw_result hec_check_codec(const void *config, const char *codec, spw_err *err) {
+    const struct hec_conf *cf = config;
+    if (cf->endpoint == HEC_EP_RAW || strcmp(codec, "json") == 0 || strcmp(codec, "flat-json") == 0)
+        return SPW_OK;
+    return spw_err_set(err, SPW_ERR_CONFIG,
+                       "the %s codec cannot fill HEC events, which embed JSON objects: use the json "
+                       "or flat-json codec (or endpoint = raw)",
+                       codec);
+}
+
 static const spw_sink_ops hec_sink_ops = {
+    .check_codec = hec_check_codec,
     .send = hec_send_op,
     /* Requests on their way per worker; batches waiting for acks are held beside them. */
     .default_concurrency = 8,

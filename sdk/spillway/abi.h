@@ -23,6 +23,8 @@
  *                    idempotency key (digest and LUT).
  *                    spw_http_set_max_body: a per-client body cap after
  *                    compression, for a destination's own limit.
+ *                    spw_sink_ops.check_codec: a sink refuses a route's
+ *                    codec at --check (read from 1.2 plugins only).
  *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with

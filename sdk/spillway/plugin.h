@@ -439,6 +439,15 @@ typedef struct spw_sink_ops {
      * `concurrency` (held batches, spw_batch_hold, do not count).
      */
     unsigned default_concurrency;
+    /*
+     * (1.2, optional) Refuse a route this sink cannot serve, before any
+     * event flows: called by `spillway --check` and at start, once per
+     * [sink.*] section, with the name of the route's codec plugin ("json",
+     * "avro", ...). Return SPW_ERR_CONFIG with err saying why (a destination
+     * that takes only JSON); the core prefixes file, line and key. The core
+     * reads this field only from plugins built for ABI 1.2 or later.
+     */
+    spw_result (*check_codec)(const void *config, const char *codec, spw_err *err);
 } spw_sink_ops;
 
 /* ---------------------------------------------------------------------- */

@@ -287,7 +287,7 @@ static void sink_destroy(void *inst) {
     spw_timer_free(k->aux);
     free(k);
 }
-static const spw_sink_ops sink_ops = {sink_send, 4};
+static const spw_sink_ops sink_ops = {.send = sink_send, .default_concurrency = 4};
 static const spw_plugin sink_plugin = {
     SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_SINK, "script", "1", "scripted sink",
     NULL, 0, NULL, sink_create, sink_destroy, NULL, NULL, NULL, &sink_ops, {0}};
