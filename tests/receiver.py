@@ -347,9 +347,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self._answer(400, str(e).encode())
             with st.lock:
                 st.rules.append(rule)
+            self._answer(200, b"ok\n")
             if rule.action == "refuse":
-                threading.Thread(target=refuse_loop, args=(rule,), daemon=True).start()
-            return self._answer(200, b"ok\n")
+                # Answered first, and this connection spared: with start=0 the loop would
+                # otherwise cut the control request's own answer off.
+                threading.Thread(target=refuse_loop, args=(rule, self.connection),
+                                 daemon=True).start()
+            return None
         if self.path == "/_control/clear":
             with st.lock:
                 st.rules = []
@@ -464,8 +468,8 @@ def make_server(host, port):
     return Server((host, port), Handler)
 
 
-def refuse_loop(rule):
-    """Closes the listener and every connection for the rule's window, then reopens."""
+def refuse_loop(rule, spare=None):
+    """Closes the listener and every connection (but SPARE) for the rule's window, then reopens."""
     st = STATE
     delay = rule.t0 + rule.start - time.monotonic()
     if delay > 0:
@@ -473,7 +477,7 @@ def refuse_loop(rule):
     with st.lock:
         srv = st.server
         st.refusing = True
-        conns = list(st.conns)
+        conns = [c for c in st.conns if c is not spare]
     port = srv.server_address[1]
     srv.shutdown()
     srv.server_close()
