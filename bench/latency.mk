@@ -4,3 +4,9 @@
 # loopback interface. `make bench`.
 SPW_BENCH_RUN += bench/latency.sh
 EXTRA_DIST += bench/latency.sh bench/latency-trace.py
+
+# The connector batched end to end: xdrgen flat out -> xdr source -> json or
+# xdr codec -> http sink, 500 records per request, HTTP/1.1 to nginx;
+# records/s and spillway's CPU per record.
+SPW_BENCH_RUN += bench/xdr-http.sh
+EXTRA_DIST += bench/xdr-http.sh
