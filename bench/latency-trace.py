@@ -37,6 +37,8 @@ ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
 PACKET_OUTGOING = 4
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
 
 
 def capture(seconds):
@@ -65,8 +67,10 @@ def capture(seconds):
                     ts = sec * 1_000_000_000 + nsec
             if ts is not None:
                 out.append((ts, data))
+    # struct tpacket_stats: packets seen, packets dropped for want of buffer
+    seen, drops = struct.unpack("II", s.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
     s.close()
-    return out
+    return out, drops
 
 
 def segments(raw):
@@ -124,7 +128,7 @@ def pct(v, q):
 def main():
     xport, hport, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     print("trace: capturing", file=sys.stderr, flush=True)
-    raw = capture(secs)
+    raw, drops = capture(secs)
     t1, t2, t3, t4 = {}, {}, {}, {}
     order = {}        # xdrgen's port -> sequence numbers in the order their frames left
     replies = {}      # xdrgen's port -> reply times, in order
@@ -168,8 +172,10 @@ def main():
         total.append(t4[seq] - t1[seq])
     nframes = sum(len(v) for v in order.values())
     nreplies = sum(len(v) for v in replies.values())
-    print("trace: %d frames, %d POSTs, %d replies captured; %d records split, %d left out"
-          % (nframes, len(t2), nreplies, len(total), skipped))
+    print("trace: %d frames, %d POSTs, %d replies captured; %d records split, %d left out;"
+          " %d packets dropped by the capture%s"
+          % (nframes, len(t2), nreplies, len(total), skipped, drops,
+             " (the tails mismatch records: read the p50s)" if drops else ""))
     print("%-34s %9s %9s %9s" % ("us at spillway's side of loopback", "p50", "p99", "p99.9"))
     for name, v in (("in: frame -> POST (spillway)", st_in), ("nginx: POST -> answer", st_ng),
                     ("out: answer -> reply (spillway)", st_out), ("frame -> reply", total)):

@@ -157,10 +157,7 @@ EOF
     fi
     load0=$(cut -d' ' -f1 /proc/loadavg)
     if [ "$case" = trace ]; then
-        # the capture at ordinary priority even when the benchmark runs under chrt
-        lower=
-        command -v chrt >/dev/null 2>&1 && lower="chrt -o 0"
-        $lower "$PY" "$(dirname "$0")/latency-trace.py" "$p" "$np" $((SECS + 2)) >"$tmp/trace.out" 2>&1 &
+        "$PY" "$(dirname "$0")/latency-trace.py" "$p" "$np" $((SECS + 2)) >"$tmp/trace.out" 2>&1 &
         tr_pid=$!
         i=0
         while ! grep -q capturing "$tmp/trace.out" 2>/dev/null && [ "$i" -lt 100 ]; do
