@@ -33,3 +33,7 @@ fuzz-h1:
 	@exit 1
 endif
 .PHONY: fuzz-h1
+
+# A timeout cut short by the event deadline is no endpoint failure (native and libcurl).
+TESTS += tests/http-cut-timeouts.py
+dist_noinst_SCRIPTS += tests/http-cut-timeouts.py

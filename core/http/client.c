@@ -193,6 +193,7 @@ static void req_release(spw_http *s, spw__http_req *r) {
     r->ep = NULL;
     r->expire = NULL;
     r->spare_endpoint = false;
+    r->cut_short = false;
     r->errbuf[0] = '\0';
     r->next = s->free_reqs;
     s->free_reqs = r;
@@ -521,7 +522,11 @@ static void deliver(spw_http *s, spw__http_req *r, int cc) {
         spw_histogram_observe(s->h_duration, (double)resp.elapsed_ms / 1000.0);
 
     if (r->ep && !(r->flags & SPW_HTTP_NO_HEALTH) && cc != CC_CANCELLED && cc < CC_AUTH) {
-        bool failed = (cc != CURLE_OK && !r->spare_endpoint) ||
+        /* A timeout the caller cut below `timeout` (its events' deadline was near, as for
+         * requests queued behind thousands of others) says nothing about the endpoint:
+         * counted, it took healthy endpoints out under load. */
+        bool spared = r->spare_endpoint || (cc == CURLE_OPERATION_TIMEDOUT && r->cut_short);
+        bool failed = (cc != CURLE_OK && !spared) ||
                       (cc == CURLE_OK && status_fails_endpoint(status));
         spw__http_endpoint_report(r->ep, failed, failed ? (resp.error_text ? resp.error_text : "a 5xx answer") : NULL);
     }
@@ -823,6 +828,7 @@ spw_result spw__http_send(spw_http *s, const spw_http_request *q, bool probe,
     if (host_off != (size_t)-1)
         r->host = (const char *)r->hdr.data + host_off; /* hdr stops growing before it is read */
     uint64_t tmo = q->timeout_ms ? q->timeout_ms : (uint64_t)cf->timeout_ms;
+    r->cut_short = tmo < (uint64_t)cf->timeout_ms;
     int gate = SPW__AWS_READY;
     if (cf->max_body_size > 0 && r->body_len > (size_t)cf->max_body_size) {
         snprintf(r->errbuf, sizeof r->errbuf,

@@ -332,6 +332,7 @@ typedef struct spw__http_req {
     bool busy;
     int end_cc;             /* ended inside spw_http_send: reported on the next loop turn */
     bool spare_endpoint;    /* its failure says nothing about the endpoint (a refused stream) */
+    bool cut_short;         /* the caller gave less time than `timeout` (an event deadline near) */
     /* nghttp2 engine (h2.c) */
     const uint8_t *body;    /* what is sent (the caller's body or gz) */
     size_t body_off;        /* how much of it nghttp2 has taken */
