@@ -722,7 +722,7 @@ bool spw__route_offer(spw__route *r, spw_event *ev) {
     spw__ack_route_take(ev);
     spw_event_ref(ev);
     spw_counter_add(r->c_events, 1);
-    if (spw__tap_armed(spw__tap_route_bit((size_t)(r - r->w->routes)))) /* spillway tap (core/taps.c) */
+    if (spw__tap_routes_armed()) /* spillway tap (core/taps.c) */
         spw__tap_route(r, ev);
 
     const spw__sink_conf *sc = &r->def->sink;

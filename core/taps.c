@@ -212,8 +212,9 @@ static void tap_point(unsigned bit, const char *route, unsigned worker, const sp
 void spw__tap_source(spw__worker *w, const spw_event *ev) { tap_point(0, NULL, w->index, ev); }
 
 void spw__tap_route(spw__route *r, const spw_event *ev) {
-    size_t i = (size_t)(r - r->w->routes);
-    tap_point(spw__tap_route_bit(i), r->def->name, r->w->index, ev);
+    unsigned bit = spw__tap_route_bit((size_t)(r - r->w->routes));
+    if (spw__tap_armed(bit)) /* a tap on another route is no business of this one */
+        tap_point(bit, r->def->name, r->w->index, ev);
 }
 
 /* ---- admin side ---------------------------------------------------------- */

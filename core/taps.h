@@ -41,7 +41,13 @@ static inline bool spw__tap_armed(unsigned bit) {
     return (atomic_load_explicit(&spw__tap_mask, memory_order_relaxed) >> bit) & 1u;
 }
 
-/* Slow paths, called only when spw__tap_armed said so (on the worker's thread). */
+/* Some tap watches some route: spw__tap_route finds out which (out of the hot path). */
+static inline bool spw__tap_routes_armed(void) {
+    return (atomic_load_explicit(&spw__tap_mask, memory_order_relaxed) >> 1) != 0;
+}
+
+/* Slow paths, called only when spw__tap_armed or spw__tap_routes_armed said so
+ * (on the worker's thread). */
 void spw__tap_source(struct spw__worker *w, const spw_event *ev);
 void spw__tap_route(struct spw__route *r, const spw_event *ev);
 
