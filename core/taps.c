@@ -152,14 +152,18 @@ static spw_result render(spw__taps *t, spw_buf *b, const spw_event *ev, const ch
 }
 
 /* Under the lock: offers ev to one tap. */
-static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route, unsigned worker) {
+static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route, unsigned worker,
+                  uint64_t now) {
     if (tp->full_stop)
         return;
     if (tp->prog && ex_eval(tp->prog, ev, NULL) != EX_TRUE)
         return; /* an evaluation error shows nothing, as on_error = skip */
-    uint64_t now = spw_time_mono_ms();
-    tp->tokens += (double)(now - tp->last_ms) * tp->rate / 1000.0;
-    tp->last_ms = now;
+    /* now is the worker loop's cached time: free to read, and every loop's clock is the
+     * same monotonic one, but cached at different moments: never let it run backwards. */
+    if (now > tp->last_ms) {
+        tp->tokens += (double)(now - tp->last_ms) * tp->rate / 1000.0;
+        tp->last_ms = now;
+    }
     double burst = tp->rate < 1 ? 1 : tp->rate;
     if (tp->tokens > burst)
         tp->tokens = burst;
@@ -193,7 +197,8 @@ static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route,
     uv_cond_signal(&tp->cond);
 }
 
-static void tap_point(unsigned bit, const char *route, unsigned worker, const spw_event *ev) {
+static void tap_point(unsigned bit, const char *route, unsigned worker, uint64_t now,
+                      const spw_event *ev) {
     spw__taps *t = g_taps;
     if (!t)
         return;
@@ -204,17 +209,19 @@ static void tap_point(unsigned bit, const char *route, unsigned worker, const sp
             continue;
         if (route ? !tp->route || strcmp(tp->route, route) != 0 : tp->route != NULL)
             continue;
-        offer(t, tp, ev, route, worker);
+        offer(t, tp, ev, route, worker, now);
     }
     uv_mutex_unlock(&t->lock);
 }
 
-void spw__tap_source(spw__worker *w, const spw_event *ev) { tap_point(0, NULL, w->index, ev); }
+void spw__tap_source(spw__worker *w, const spw_event *ev) {
+    tap_point(0, NULL, w->index, uv_now(&w->loop), ev);
+}
 
 void spw__tap_route(spw__route *r, const spw_event *ev) {
     unsigned bit = spw__tap_route_bit((size_t)(r - r->w->routes));
     if (spw__tap_armed(bit)) /* a tap on another route is no business of this one */
-        tap_point(bit, r->def->name, r->w->index, ev);
+        tap_point(bit, r->def->name, r->w->index, uv_now(&r->w->loop), ev);
 }
 
 /* ---- admin side ---------------------------------------------------------- */
@@ -384,7 +391,7 @@ int spw__tap_handle(spw__taps *t, struct MHD_Connection *c) {
     tp->prog = prog;
     tp->rate = (double)rate;
     tp->tokens = (double)rate;
-    tp->last_ms = spw_time_mono_ms();
+    tp->last_ms = uv_hrtime() / 1000000; /* the clock the loops cache (uv_now) */
     tp->limit = limit;
     publish_mask(t);
     uv_mutex_unlock(&t->lock);
