@@ -60,7 +60,8 @@ typedef struct tap {
     double rate, tokens;
     uint64_t last_ms;
     uint64_t limit;        /* 0: none */
-    uint64_t queued, dropped, rate_limited;
+    uint64_t queued, dropped;
+    size_t last_len;       /* the last line's size: the next is expected alike */
     spw_buf q;             /* rendered lines not yet sent, from head */
     size_t head;
     uv_cond_t cond;
@@ -75,6 +76,13 @@ struct spw__taps {
     spw_gauge *g_open;
     bool closing;
     tap slot[SPW__TAP_MAX];
+    /*
+     * Per point bit: the loop time before which no tap on that point can
+     * take an event (each is out of tokens until then). Read without the
+     * lock, so an event over every tap's rate costs a load and a compare;
+     * 0 when some tap may take one now.
+     */
+    atomic_uint_fast64_t quiet_until[64];
 };
 
 /* The registry the workers look at; one admin endpoint per process. */
@@ -91,6 +99,8 @@ static void publish_mask(spw__taps *t) {
                 m |= (uint_fast64_t)1 << t->slot[i].bit;
         }
     atomic_store_explicit(&spw__tap_mask, m, memory_order_relaxed);
+    for (size_t i = 0; i < 64; i++)
+        atomic_store_explicit(&t->quiet_until[i], 0, memory_order_relaxed);
     spw_gauge_set(t->g_open, open);
 }
 
@@ -167,13 +177,12 @@ static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route,
     double burst = tp->rate < 1 ? 1 : tp->rate;
     if (tp->tokens > burst)
         tp->tokens = burst;
-    if (tp->tokens < 1) {
-        tp->rate_limited++;
+    if (tp->tokens < 1)
         return;
-    }
     tp->tokens -= 1;
-    /* Full before rendering: a client that does not read costs a comparison. */
-    if (tp->q.len - tp->head >= TAP_QUEUE_MAX - 512) {
+    /* Full before rendering (if the next line is the size of the last): a client that
+     * does not read costs a comparison, not a rendering thrown away. */
+    if (tp->q.len - tp->head + tp->last_len > TAP_QUEUE_MAX) {
         tp->dropped++;
         spw_counter_add(t->c_dropped, 1);
         return;
@@ -181,8 +190,9 @@ static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route,
     if (tp->head > 0 && tp->head == tp->q.len)
         tp->head = tp->q.len = 0;
     size_t mark = tp->q.len;
-    if (render(t, &tp->q, ev, route, worker) != SPW_OK || tp->q.len - mark > TAP_LINE_MAX ||
-        tp->q.len - tp->head > TAP_QUEUE_MAX) {
+    spw_result rr = render(t, &tp->q, ev, route, worker);
+    tp->last_len = tp->q.len - mark;
+    if (rr != SPW_OK || tp->q.len - mark > TAP_LINE_MAX || tp->q.len - tp->head > TAP_QUEUE_MAX) {
         tp->q.len = mark;
         tp->dropped++;
         spw_counter_add(t->c_dropped, 1);
@@ -200,17 +210,28 @@ static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route,
 static void tap_point(unsigned bit, const char *route, unsigned worker, uint64_t now,
                       const spw_event *ev) {
     spw__taps *t = g_taps;
-    if (!t)
-        return;
+    if (!t || now < atomic_load_explicit(&t->quiet_until[bit], memory_order_relaxed))
+        return; /* every tap here is over its rate: no lock */
     uv_mutex_lock(&t->lock);
+    uint64_t quiet = UINT64_MAX;
     for (size_t i = 0; i < SPW__TAP_MAX; i++) {
         tap *tp = &t->slot[i];
         if (!tp->used || tp->bit != bit)
             continue;
-        if (route ? !tp->route || strcmp(tp->route, route) != 0 : tp->route != NULL)
+        if (route ? !tp->route || strcmp(tp->route, route) != 0 : tp->route != NULL) {
+            quiet = 0; /* another route sharing the bit: no shortcut */
             continue;
+        }
         offer(t, tp, ev, route, worker, now);
+        if (tp->full_stop)
+            continue;
+        uint64_t next = tp->tokens >= 1 ? 0 : tp->last_ms + (uint64_t)((1 - tp->tokens) * 1000 / tp->rate);
+        if (next < quiet)
+            quiet = next;
     }
+    /* A tap opening or closing resets this (publish_mask) under the same lock. */
+    atomic_store_explicit(&t->quiet_until[bit], quiet == UINT64_MAX ? 0 : quiet,
+                          memory_order_relaxed);
     uv_mutex_unlock(&t->lock);
 }
 
@@ -230,8 +251,8 @@ void spw__tap_route(spw__route *r, const spw_event *ev) {
 static size_t end_line(tap *tp, const char *reason, char *buf, size_t max) {
     int n = snprintf(buf, max,
                      "{\"tap\":\"end\",\"reason\":\"%s\",\"events\":%" PRIu64
-                     ",\"dropped\":%" PRIu64 ",\"rate_limited\":%" PRIu64 "}\n",
-                     reason, tp->queued, tp->dropped, tp->rate_limited);
+                     ",\"dropped\":%" PRIu64 "}\n",
+                     reason, tp->queued, tp->dropped);
     return n < 0 ? 0 : (size_t)n < max ? (size_t)n : max;
 }
 
