@@ -295,6 +295,10 @@ def cli_test(port):
     r = subprocess.run([H.SPILLWAY, "tap", noadm], capture_output=True, text=True, timeout=60)
     tap.ok(r.returncode == 1 and "no admin endpoint" in r.stderr,
            "cli: a pipeline without an admin endpoint is a clear error", r.returncode, r.stderr)
+    port0 = H.write("port0.ini", "[pipeline]\nadmin = 127.0.0.1:0\n" + open(noadm).read())
+    r = subprocess.run([H.SPILLWAY, "tap", port0], capture_output=True, text=True, timeout=60)
+    tap.ok(r.returncode == 1 and "port 0" in r.stderr and "--admin" in r.stderr,
+           "cli: a file whose admin port is 0 says to give --admin", r.returncode, r.stderr)
     r = subprocess.run([H.SPILLWAY, "tap"], capture_output=True, text=True, timeout=60)
     tap.ok(r.returncode == 2 and "Usage: spillway tap" in r.stderr, "cli: no address is a usage error",
            r.returncode, r.stderr)
