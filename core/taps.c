@@ -302,7 +302,8 @@ static void tap_free(void *cls) {
     free(tp->route);
     spw_buf_free(&tp->q);
     uv_cond_destroy(&tp->cond);
-    spw__log("admin", SPW_LOG_INFO, "tap closed: %" PRIu64 " event(s) queued for the client, %" PRIu64 " dropped",
+    spw__log("admin", SPW_LOG_INFO,
+             "tap closed: %" PRIu64 " event(s) queued for the client, %" PRIu64 " dropped",
              tp->queued, tp->dropped);
     memset(tp, 0, sizeof *tp);
     publish_mask(t);
