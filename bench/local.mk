@@ -16,3 +16,4 @@ include bench/es.mk
 include bench/splunk-hec.mk
 include bench/expr.mk
 include bench/latency.mk
+include bench/tap.mk

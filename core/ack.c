@@ -16,6 +16,7 @@
 #include "ack.h"
 #include "log.h"
 #include "route.h"
+#include "taps.h"
 
 struct spw_order {
     spw__worker *w;
@@ -216,6 +217,8 @@ spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order, spw_done_
     w->in_flight++;
     spw_gauge_set(w->g_in_flight, (int64_t)w->in_flight);
     spw_counter_add(w->c_submitted, 1);
+    if (spw__tap_armed(0)) /* spillway tap on the source side (core/taps.c) */
+        spw__tap_source(w, ev);
 
     /* The guard count keeps the event undecided until every route has been offered it. */
     w->in_submit++;

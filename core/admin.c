@@ -14,6 +14,8 @@
  *                                  destination up; 503 with the reason
  *   GET /manage/rest/v1/prometheus the vendor connector's paths, for
  *   GET /manage/rest/v1            operators migrating from it
+ *   GET /tap                       the events passing a point, as NDJSON
+ *                                  (core/taps.c)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,11 +29,13 @@
 #include <unistd.h>
 #include "admin.h"
 #include "log.h"
+#include "taps.h"
 
 struct spw__admin {
     struct MHD_Daemon *d;
     spw__pipeline *p;
     int fd;
+    spw__taps *taps; /* GET /tap */
     char where[80]; /* the bound address, as logged */
 };
 
@@ -145,9 +149,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return live(c, a->p);
     if (strcmp(url, "/health/ready") == 0)
         return ready(c, a->p);
+    if (strcmp(url, "/tap") == 0 && strcmp(method, "GET") == 0)
+        return (enum MHD_Result)spw__tap_handle(a->taps, c);
     if (strcmp(url, "/") == 0)
         return text(c, MHD_HTTP_OK,
-                    "spillway admin: /metrics /health/live /health/ready\n");
+                    "spillway admin: /metrics /health/live /health/ready /tap\n");
     return text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
@@ -245,17 +251,28 @@ spw_result spw__admin_start(spw__pipeline *p, const char *addr, spw__admin **out
         free(a);
         return rc;
     }
-    /* A handful of connections and a short timeout: scrapers and probes, not users. */
-    a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+    a->taps = spw__taps_new(p);
+    if (!a->taps) {
+        close(a->fd);
+        free(a);
+        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    }
+    /* A handful of connections and a short timeout: scrapers and probes, not users.
+     * A thread per connection: a tap's stream waits for events in its reader
+     * (core/taps.c) without holding up a scrape. */
+    a->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, handle,
                             a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
                             (MHD_socket)a->fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!a->d) {
         close(a->fd);
+        spw__taps_free(a->taps);
         free(a);
         return spw_err_set(err, SPW_ERR_IO, "admin '%s': the HTTP server did not start", addr);
     }
-    spw__log("admin", SPW_LOG_INFO, "admin endpoint on http://%s (/metrics, /health/live, /health/ready)",
+    spw__log("admin", SPW_LOG_INFO, "admin endpoint on http://%s (/metrics, /health/live, /health/ready, /tap)",
              a->where);
     *out = a;
     return SPW_OK;
@@ -264,6 +281,8 @@ spw_result spw__admin_start(spw__pipeline *p, const char *addr, spw__admin **out
 void spw__admin_stop(spw__admin *a) {
     if (!a)
         return;
-    MHD_stop_daemon(a->d); /* closes the listening socket it was given */
+    spw__taps_close(a->taps); /* tap streams end, so their threads can be joined */
+    MHD_stop_daemon(a->d);    /* closes the listening socket it was given */
+    spw__taps_free(a->taps);
     free(a);
 }

@@ -37,12 +37,21 @@ libspillway_core_la_SOURCES = \
 	core/metrics.c core/metrics.h \
 	core/prometheus.c \
 	core/admin.c core/admin.h \
+	core/taps.c core/taps.h \
+	$(SPW_TAP_RENDER) \
 	core/notify.c core/notify.h \
 	$(SPW_HTTP_SOURCES)
 libspillway_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(CRYPTO_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(SPW_HTTP_CFLAGS) $(MHD_CFLAGS) $(SYSTEMD_CFLAGS)
 libspillway_core_la_LIBADD = $(UV_LIBS) $(INIH_LIBS) $(CRYPTO_LIBS) $(OPENSSL_LIBS) $(LTDL_LIBS) \
 	$(DL_LIBS) $(PTHREAD_LIBS) $(SPW_HTTP_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS)
+# Taps (core/taps.c) filter with the expr filter's engine and render bins with
+# the json codec's writer, compiled in (hidden, like every core internal), so
+# a tapped event reads like the json codec's record and `expr=` is the
+# filter's language.
+SPW_TAP_RENDER = $(SPW_EXPR_ENGINE) plugins/codec-json/encode.c $(SPW_JSON_SHARED)
+libspillway_core_la_CFLAGS += $(PCRE2_CFLAGS)
+libspillway_core_la_LIBADD += $(PCRE2_LIBS) -lm
 
 # The HTTP client service (sdk/spillway/http.h): native HTTP/2 (nghttp2)
 # and HTTP/1.1 engines connecting through dial.c (TLS: core/tls.c), and
@@ -84,6 +93,6 @@ libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION) \
 SPW_PRIVATE_CLIENT = core/private-client.c core/private.h
 
 bin_PROGRAMS += spillway
-spillway_SOURCES = core/main.c $(SPW_PRIVATE_CLIENT)
+spillway_SOURCES = core/main.c core/tap-cli.c core/tap-cli.h $(SPW_PRIVATE_CLIENT)
 spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

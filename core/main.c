@@ -19,6 +19,7 @@
 #include "log.h"
 #include "options.h"
 #include "pipeline.h"
+#include "tap-cli.h"
 
 /* The pipeline `spillway --demo` runs: needs nothing outside the build. */
 static const char demo_pipeline[] =
@@ -65,6 +66,7 @@ static const char *build_tree_plugin_dir(void) {
 static void usage(FILE *out) {
     fprintf(out,
             "Usage: spillway [OPTIONS] -c FILE\n"
+            "       spillway tap [FILE | --admin HOST:PORT] [OPTIONS]  (spillway tap --help)\n"
             "Receives Aerospike XDR change notifications and delivers them over HTTP.\n"
             "\n"
             "  -c, --config FILE      run the pipeline in FILE\n"
@@ -136,6 +138,10 @@ int main(int argc, char **argv) {
     int c;
     if (!dirs)
         return 3;
+    if (argc > 1 && strcmp(argv[1], "tap") == 0) {
+        free(dirs);
+        return spw__tap_cli(argc - 1, argv + 1, build_tree_plugin_dir());
+    }
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;

@@ -22,6 +22,7 @@
 #include "ack.h"
 #include "log.h"
 #include "route.h"
+#include "taps.h"
 
 struct dlq_ctx {
     spw__route *r;
@@ -721,6 +722,8 @@ bool spw__route_offer(spw__route *r, spw_event *ev) {
     spw__ack_route_take(ev);
     spw_event_ref(ev);
     spw_counter_add(r->c_events, 1);
+    if (spw__tap_routes_armed()) /* spillway tap (core/taps.c) */
+        spw__tap_route(r, ev);
 
     const spw__sink_conf *sc = &r->def->sink;
     spw_batch *b = r->filling;

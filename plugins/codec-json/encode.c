@@ -216,3 +216,26 @@ spw_result jcodec_encode(const jcodec *c, const spw_event *ev, spw_buf *out, spw
     size_t start = out->len;
     return jcodec_finish(c, out, start, put_record(&e, ev), err);
 }
+
+/*
+ * The bins alone, `[BIN,...]`, as the record above carries them: what
+ * `spillway tap` (core/taps.c) shows, so that a tapped event reads like the
+ * json codec's record.
+ */
+spw_result jcodec_encode_bins(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err) {
+    jenc e = {c, out, err, "record", {NULL, 0}};
+    size_t start = out->len;
+    spw_result r = JCODEC_LIT(out, "[");
+    size_t n = spw_event_bin_count(ev);
+    bool any = false;
+    for (size_t i = 0; r == SPW_OK && i < n; i++) {
+        const spw_bin *bin = spw_event_bin(ev, i);
+        if (!bin)
+            continue;
+        r = put_bin(&e, bin, !any);
+        any = true;
+    }
+    if (r == SPW_OK)
+        r = any ? JCODEC_LIT(out, "}]") : JCODEC_LIT(out, "]");
+    return jcodec_finish(c, out, start, r, err);
+}

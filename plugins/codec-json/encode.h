@@ -114,6 +114,8 @@ spw_result jcodec_finish(const jcodec *c, spw_buf *out, size_t start, spw_result
  * SPW_ERR_NOMEM when the buffer cannot grow.
  */
 spw_result jcodec_encode(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err);
+/* The bins alone, `[BIN,...]` as in the record (core/taps.c shows them). */
+spw_result jcodec_encode_bins(const jcodec *c, const spw_event *ev, spw_buf *out, spw_err *err);
 
 /* ---- value.c: batches ---- */
 
