@@ -194,18 +194,7 @@ e.update({"SPILLWAY_LAMBDA_FUNCTION": "spillway", "AWS_REGION": "eu-west-1"})
 p = subprocess.run([H.SPILLWAY, "--check", "-c", ex], capture_output=True, text=True, env=e, timeout=30)
 T.ok(p.returncode == 0, "examples/xdr-to-lambda-invoke.ini passes --check", p.stderr[-600:])
 
-# An AWS API takes only requests signed for its own service: anything else is a --check error
-# saying what to write, not a 403 on every request.
-text = open(ex).read()
-for find, put, want in (("aws_service = lambda", "aws_service = execute-api",
-                         "aws_service = execute-api: requests to the lambda API are signed for 'lambda'"),
-                        ("auth = aws-sigv4", "auth = none",
-                         "auth = none: the lambda API takes SigV4-signed requests only")):
-    assert find in text, find
-    bad = H.write("bad-signing.ini", text.replace(find, put))
-    p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=e, timeout=30)
-    T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want), p.stderr),
-         "--check refuses %s, saying why" % put, p.stderr[-600:])
+A.check_signing_refused(T, ex, "lambda", e)
 
 # 11. Zero loss from spillway-xdrgen: a poison record, item failures, a throttling storm and a
 # SIGKILL mid-stream; every record acknowledged, processed, the poison one dead-lettered.

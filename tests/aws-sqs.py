@@ -16,7 +16,6 @@ import hmac
 import importlib.util
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -273,18 +272,7 @@ p = subprocess.run([H.SPILLWAY, "--check", "-c", ex], capture_output=True, text=
 T.ok(p.returncode == 0, "examples/xdr-to-sqs.ini passes --check with SPILLWAY_SQS_QUEUE_URL and AWS_REGION",
      p.stderr[-600:])
 
-# An AWS API takes only requests signed for its own service: anything else is a --check error
-# saying what to write, not a 403 on every request.
-text = open(ex).read()
-for find, put, want in (("aws_service = sqs", "aws_service = execute-api",
-                         "aws_service = execute-api: requests to the sqs API are signed for 'sqs'"),
-                        ("auth = aws-sigv4", "auth = none",
-                         "auth = none: the sqs API takes SigV4-signed requests only")):
-    assert find in text, find
-    bad = H.write("bad-signing.ini", text.replace(find, put))
-    p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=e, timeout=30)
-    T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want), p.stderr),
-         "--check refuses %s, saying why" % put, p.stderr[-600:])
+A.check_signing_refused(T, ex, "sqs", e)
 
 # 12. Zero loss end to end: spillway-xdrgen -> the example pipeline -> a FIFO queue with a
 # throttling storm and 20% failed entries, SIGKILL mid-stream and a restart: every record

@@ -177,3 +177,22 @@ def xdrgen(port, *args, timeout=150):
     except ValueError:
         rep = None
     return p.returncode, rep, p.stderr
+
+
+def check_signing_refused(T, example, service, env):
+    """An AWS API takes only requests signed for its own service: --check refuses a wrong
+    aws_service or auth (else a 403 on every request), with file:line and what to write."""
+    import re
+    text = open(example).read()
+    for find, put, want in (("aws_service = %s" % service, "aws_service = execute-api",
+                             "aws_service = execute-api: requests to the %s API are signed for '%s'"
+                             % (service, service)),
+                            ("auth = aws-sigv4", "auth = none",
+                             "auth = none: the %s API takes SigV4-signed requests only" % service)):
+        assert find in text, find
+        bad = H.write("bad-signing.ini", text.replace(find, put))
+        p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=env,
+                           timeout=30)
+        T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want),
+                                             p.stderr),
+             "--check refuses %s, saying why" % put, p.stderr[-600:])
