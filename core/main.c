@@ -19,6 +19,7 @@
 #include "log.h"
 #include "options.h"
 #include "pipeline.h"
+#include "reload.h"
 
 /* The pipeline `spillway --demo` runs: needs nothing outside the build. */
 static const char demo_pipeline[] =
@@ -65,6 +66,7 @@ static const char *build_tree_plugin_dir(void) {
 static void usage(FILE *out) {
     fprintf(out,
             "Usage: spillway [OPTIONS] -c FILE\n"
+            "       spillway reload FILE   (ask the spillway running FILE to re-read it)\n"
             "Receives Aerospike XDR change notifications and delivers them over HTTP.\n"
             "\n"
             "  -c, --config FILE      run the pipeline in FILE\n"
@@ -136,6 +138,15 @@ int main(int argc, char **argv) {
     int c;
     if (!dirs)
         return 3;
+    /* A subcommand: asks a running spillway to re-read its pipeline (core/reload-client.c). */
+    if (argc >= 2 && strcmp(argv[1], "reload") == 0) {
+        free(dirs);
+        if (argc != 3) {
+            fprintf(stderr, "Usage: spillway reload FILE\n");
+            return 2;
+        }
+        return spw__reload_client(argv[2]);
+    }
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
