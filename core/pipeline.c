@@ -542,6 +542,7 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     uv_mutex_unlock(&run.lock);
 
     if (!failed) {
+        spw__reload_metrics(p);
         spw__log("core", SPW_LOG_INFO, "pipeline '%s' running (%u worker%s, %zu stage%s)", p->conf.name,
                  n, n > 1 ? "s" : "", p->n_defs, p->n_defs > 1 ? "s" : "");
         uv_run(&run.loop, UV_RUN_DEFAULT);

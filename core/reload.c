@@ -190,13 +190,17 @@ static void on_request(uv_async_t *a) {
     uv_mutex_unlock(&run->lock);
 }
 
-void spw__reload_init(spw__pipeline *p) {
+void spw__reload_metrics(spw__pipeline *p) {
     spw__run *run = p->run;
     run->c_reloads = spw__metrics_register(p->metrics, "pipeline", "reloads",
                                            "reloads that took effect (SIGHUP, POST /reload)");
     run->c_reloads_failed = spw__metrics_register(
         p->metrics, "pipeline", "reloads_failed",
         "reloads refused (invalid pipeline, [pipeline] changed, a stage could not start)");
+}
+
+void spw__reload_init(spw__pipeline *p) {
+    spw__run *run = p->run;
     uv_signal_init(&run->loop, &run->sighup);
     run->sighup.data = p;
     uv_signal_start(&run->sighup, on_sighup, SIGHUP);

@@ -9,6 +9,8 @@
 
 /* Main thread, in spw__pipeline_run once its loop exists: SIGHUP, the admin bridge, counters. */
 void spw__reload_init(spw__pipeline *p);
+/* Main thread, once the workers have registered theirs (the pipeline's counters come first). */
+void spw__reload_metrics(spw__pipeline *p);
 /* Main thread, once its loop has ended: a request still waiting is answered "stopping". */
 void spw__reload_close(spw__pipeline *p);
 
