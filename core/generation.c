@@ -32,8 +32,8 @@ static spw_stage *carried_source(spw__worker *w, const spw__stage_def *d) {
     for (size_t i = 0; g && i < g->n_defs; i++) {
         spw_stage *st = g->stages[i];
         if (st && st->def->kind == SPW_KIND_SOURCE && strcmp(st->def->title, d->title) == 0 &&
-            strcmp(st->def->fingerprint, d->fingerprint) == 0 && !st->finished)
-            return st;
+            strcmp(st->def->fingerprint, d->fingerprint) == 0)
+            return st; /* finished or not: a finite source is not run again */
     }
     return NULL;
 }
@@ -75,7 +75,12 @@ static void destroy_gen(spw__gen *g) {
                 spw__stage_destroy(g->stages[i]);
 }
 
-/* Frees g's memory: only once the handles its routes closed are gone (a later loop turn). */
+/*
+ * Frees g's memory: at the worker's exit only. Its routes' timers close on
+ * a later loop turn, and a plugin's destroy may close handles over several
+ * turns whose callbacks still name the stage; what a reload leaves here is
+ * small (a stage and a route struct per stage).
+ */
 static void free_gen(spw__gen *g) {
     /* Sources a reload moved on were taken out of g's array when they left it. */
     for (size_t i = 0; i < g->n_defs; i++)
@@ -236,7 +241,6 @@ static bool gen_drained(spw__worker *w, const spw__gen *g, uint64_t now) {
 
 static void on_retire_check(uv_timer_t *t) {
     spw__worker *w = t->data;
-    spw__gen_free_graveyard(w);
     uint64_t now = uv_now(&w->loop);
     for (spw__gen **pg = &w->retired; *pg;) {
         spw__gen *g = *pg;
@@ -263,7 +267,7 @@ static void on_retire_check(uv_timer_t *t) {
             ps = &st->next;
         }
     }
-    if (!w->retired && !w->retired_sources && !w->graveyard)
+    if (!w->retired && !w->retired_sources)
         uv_timer_stop(&w->retire_timer);
 }
 

@@ -54,7 +54,7 @@ typedef struct spw__worker {
     spw__gen *staged;                /* built by a reload, waiting for commit or discard */
     spw__gen *retired;               /* earlier generations draining */
     struct spw_stage *retired_sources; /* sources a reload stopped, waiting for their answers */
-    spw__gen *graveyard;             /* destroyed; freed once their handles have closed */
+    spw__gen *graveyard;             /* destroyed; freed at the worker's exit */
     struct spw_stage *source_graveyard;
     uv_timer_t retire_timer;         /* looks at what retired while anything has */
     atomic_int reload_cmd;           /* SPW__RELOAD_*: main -> worker, with wake */
