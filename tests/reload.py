@@ -15,8 +15,9 @@ Phase 1 (one xdrgen run, several reloads mid-stream):
     and no retry-after-reset (so answers kept their order: xdrgen matches
     replies strictly in order per connection), and every sequence number
     reached a receiver; /metrics counts the reloads.
-Phase 2: the listen address changes (a second port added) while xdrgen
-sends: zero loss; the old listener's connections close once answered
+Phase 2: a listener that cannot bind refuses the reload on every worker
+(all or nothing); then the listen address changes (a second port added)
+while xdrgen sends: zero loss; the old listener's connections close once answered
 (counted, see doc/operations.md).
 """
 
@@ -25,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -253,6 +255,23 @@ N2 = 12000
 xg, xg_out = xdrgen([xport], N2, 100000, 3000)
 nb = delivered(B)
 T.ok(wait_more(B, nb + 500), "phase 2: records flow")
+
+# A listener that cannot bind (a port taken without SO_REUSEPORT) fails the
+# build on the workers: the reload is refused as a whole, the new instances
+# are thrown away, and the running pipeline carries on.
+blocker = socket.socket()
+blocker.bind(("127.0.0.1", 0))
+blocker.listen(1)
+with open(ini, "w") as f:
+    f.write(pipeline([xport, blocker.getsockname()[1]], admin,
+                     [("even", A.url, "even"), ("odd", B.url, "odd")], codec="flat-json",
+                     filters=[("even", "bins.seq % 2 == 0"), ("odd", "bins.seq % 2 == 1")]))
+st, body = post("http://127.0.0.1:%d/reload" % admin)
+T.ok(st == 400 and "[source.xdr] could not start" in body,
+     "POST /reload with a listen address that cannot bind: 400, nothing changes", "%s %s" % (st, body))
+blocker.close()
+nb = delivered(B)
+T.ok(wait_more(B, nb + 300), "  ... and delivery carries on")
 with open(ini, "w") as f:
     f.write(pipeline([xport, xport2], admin, [("even", A.url, "even"), ("odd", B.url, "odd")],
                      codec="flat-json",
