@@ -67,11 +67,13 @@ def pipeline(xdr_ports, admin_port, sinks, codec="json", workers=2, filters=()):
 
 
 class Spillway:
-    def __init__(self, ini_path):
+    def __init__(self, ini_path, env=None):
         self.ini = ini_path
         self.errpath = H.path("spillway.stderr")
         self.errf = open(self.errpath, "w")
-        self.proc = H.spawn([H.SPILLWAY, "-c", ini_path], stdout=self.errf, stderr=self.errf)
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = H.spawn([H.SPILLWAY, "-c", ini_path], stdout=self.errf, stderr=self.errf, env=e)
 
     def log(self):
         with open(self.errpath) as f:
@@ -167,7 +169,22 @@ A = H.Receiver("a")
 B = H.Receiver("b")
 xport, xport2, admin = H.free_port(), H.free_port(), H.free_port()
 ini = H.write("reload.ini", pipeline([xport], admin, [("out", A.url, None)]))
-spw = Spillway(ini)
+# systemd's notification socket: RELOADING=1 then READY=1 around each reload.
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.bind(H.path("notify.sock"))
+notify.settimeout(0.2)
+
+
+def notifications():
+    msgs = []
+    while True:
+        try:
+            msgs.append(notify.recv(4096).decode())
+        except socket.timeout:
+            return msgs
+
+
+spw = Spillway(ini, {"NOTIFY_SOCKET": H.path("notify.sock")})
 T.ok(spw.wait_log(r"admin endpoint on") is not None and H.wait_port(xport),
      "spillway starts with its admin endpoint", spw.log()[-2000:])
 
@@ -218,9 +235,14 @@ na = delivered(A)
 with open(ini, "w") as f:
     f.write(pipeline([xport], admin, [("out", B.url, None)], codec="flat-json"))
 mark = len(spw.log())
+notifications()
 spw.proc.send_signal(signal.SIGHUP)
 T.ok(spw.wait_log(r"reloaded ", mark) is not None, "SIGHUP: the codec changes to flat-json",
      spw.log()[mark:][-1500:])
+msgs = notifications()
+states = [m.split("\n")[0] for m in msgs]
+T.ok(states[-2:] == ["RELOADING=1", "READY=1"] and "MONOTONIC_USEC=" in msgs[-2],
+     "  ... with RELOADING=1 (and MONOTONIC_USEC) then READY=1 to systemd", repr(msgs))
 nb = delivered(B)
 T.ok(wait_more(B, nb + 300), "  ... and records keep reaching B")
 
