@@ -165,6 +165,16 @@ def report(proc, out, timeout=200):
         return proc.returncode, {}
 
 
+# `spillway reload` on a pipeline without an admin endpoint: it cannot ask, and says to use SIGHUP.
+noadmin = H.write("noadmin.ini", pipeline([H.free_port()], 0, [("out", "http://127.0.0.1:9", None)])
+                  .replace("admin = 127.0.0.1:0\n", ""))
+r = subprocess.run([H.SPILLWAY, "reload", noadmin], capture_output=True, text=True, timeout=30)
+T.ok(r.returncode == 1 and "no admin endpoint" in r.stderr and "SIGHUP" in r.stderr,
+     "spillway reload FILE without [pipeline] admin: exit 1, suggesting SIGHUP", r.stdout + r.stderr)
+r = subprocess.run([H.SPILLWAY, "reload"], capture_output=True, text=True, timeout=30)
+T.ok(r.returncode == 2 and "Usage: spillway reload FILE" in r.stderr, "spillway reload without FILE: usage, exit 2",
+     r.stdout + r.stderr)
+
 A = H.Receiver("a")
 B = H.Receiver("b")
 xport, xport2, admin = H.free_port(), H.free_port(), H.free_port()
