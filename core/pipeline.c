@@ -48,7 +48,7 @@ static const spw_option pipeline_options[] = {
     {"stats_interval", SPW_OPT_DURATION, 0, "0", 0, 86400000, NULL, PC(stats_interval_ms),
      "Interval of the counters line in the log; 0 logs it only at exit."},
     {"admin", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, PC(admin),
-     "HOST:PORT of the admin HTTP endpoint (/metrics, /health/live, /health/ready), e.g. 127.0.0.1:9901; unset or empty: none. Port 0 lets the system choose (logged)."},
+     "HOST:PORT of the admin HTTP endpoint (/metrics, /health/live, /health/ready, POST /reload), e.g. 127.0.0.1:9901; unset or empty: none. Port 0 lets the system choose (logged)."},
     SPW_OPTIONS_END,
 };
 
