@@ -72,6 +72,10 @@ static void answer_now(spw_event *ev, bool call) {
         spw_histogram_observe(w->h_answer, (double)(uv_now(&w->loop) - submitted) / 1000.0);
         ev->done(ev, (spw_result)ev->outcome, ev->done_arg);
     }
+    if (ev->src) {
+        ev->src->in_flight--;
+        ev->src = NULL;
+    }
     maybe_release(ev);
 }
 
@@ -189,6 +193,8 @@ spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order, spw_done_
         return SPW_ERR_INVAL;
     }
     ev->worker = w;
+    ev->src = src;
+    src->in_flight++;
     ev->order = order;
     ev->done = done;
     ev->done_arg = arg;

@@ -12,6 +12,8 @@
  *   GET /health/live               200 while the process serves requests
  *   GET /health/ready              200 when running with every route's
  *                                  destination up; 503 with the reason
+ *   POST /reload                   re-reads the pipeline (core/reload.c): 200
+ *                                  "reloaded", 400 with the errors, 503
  *   GET /manage/rest/v1/prometheus the vendor connector's paths, for
  *   GET /manage/rest/v1            operators migrating from it
  *   GET /tap                       the events passing a point, as NDJSON
@@ -30,6 +32,7 @@
 #include "admin.h"
 #include "log.h"
 #include "taps.h"
+#include "reload.h"
 
 struct spw__admin {
     struct MHD_Daemon *d;
@@ -67,11 +70,19 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const cha
 }
 
 static const char *plugin_of(const char *title, void *arg) {
-    const spw__pipeline *p = arg;
+    spw__pipeline *p = arg;
+    const char *name = NULL;
+    /* A reload replaces p->defs under run->lock (core/reload.c). */
+    if (p->run)
+        uv_mutex_lock(&p->run->lock);
     for (size_t i = 0; i < p->n_defs; i++)
-        if (strcmp(p->defs[i].title, title) == 0)
-            return p->defs[i].plugin ? p->defs[i].plugin->name : NULL;
-    return NULL;
+        if (strcmp(p->defs[i].title, title) == 0) {
+            name = p->defs[i].plugin ? p->defs[i].plugin->name : NULL;
+            break;
+        }
+    if (p->run)
+        uv_mutex_unlock(&p->run->lock);
+    return name;
 }
 
 static enum MHD_Result metrics(struct MHD_Connection *c, spw__pipeline *p) {
@@ -131,13 +142,45 @@ static enum MHD_Result live(struct MHD_Connection *c, spw__pipeline *p) {
     return text(c, MHD_HTTP_OK, "live\n");
 }
 
+/*
+ * POST /reload: the same reload as SIGHUP, answered once the main thread
+ * has done it: 200 "reloaded", 400 with the file's errors (nothing
+ * changed), 503 when the pipeline is not running. A body is ignored.
+ */
+static int reload_marker;
+
+static enum MHD_Result reload(struct MHD_Connection *c, spw__pipeline *p, const char *method,
+                              size_t *upload_size, void **state) {
+    if (strcmp(method, "POST") != 0) {
+        *upload_size = 0;
+        return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST /reload\n");
+    }
+    if (!*state) { /* headers only so far: say we take the request */
+        *state = &reload_marker;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    spw_err err = {""};
+    spw_result r = spw__reload_request(p, &err);
+    if (r == SPW_OK)
+        return text(c, MHD_HTTP_OK, "reloaded\n");
+    char msg[SPW_ERR_MSG_MAX + 8];
+    snprintf(msg, sizeof msg, "%s\n", err.msg);
+    return text(c, r == SPW_ERR_STATE ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_BAD_REQUEST, msg);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state) {
     spw__admin *a = cls;
     (void)version;
     (void)upload;
-    /* Every path is a GET (HEAD answered alike): a request body is never read. */
+    if (strcmp(url, "/reload") == 0)
+        return reload(c, a->p, method, upload_size, state);
+    /* Every other path is a GET (HEAD answered alike): a request body is never read. */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *upload_size = 0;
         return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
@@ -153,7 +196,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return (enum MHD_Result)spw__tap_handle(a->taps, c);
     if (strcmp(url, "/") == 0)
         return text(c, MHD_HTTP_OK,
-                    "spillway admin: /metrics /health/live /health/ready /tap\n");
+                    "spillway admin: /metrics /health/live /health/ready /tap, POST /reload\n");
     return text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

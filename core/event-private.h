@@ -43,6 +43,7 @@ struct spw_event {
 
     /* Runtime state (core/ack.c). Valid between spw_submit and completion. */
     struct spw__worker *worker;
+    struct spw_stage *src;       /* the source that submitted it: counts what it is owed */
     struct spw_order *order;
     spw_done_fn done;
     void *done_arg;

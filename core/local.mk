@@ -33,6 +33,8 @@ libspillway_core_la_SOURCES = \
 	core/route.c core/route.h \
 	core/transform.c core/transform.h \
 	core/worker.c core/worker.h \
+	core/generation.c \
+	core/reload.c core/reload.h \
 	core/pipeline.c core/pipeline.h \
 	core/metrics.c core/metrics.h \
 	core/prometheus.c \
@@ -93,6 +95,6 @@ libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION) \
 SPW_PRIVATE_CLIENT = core/private-client.c core/private.h
 
 bin_PROGRAMS += spillway
-spillway_SOURCES = core/main.c core/tap-cli.c core/tap-cli.h $(SPW_PRIVATE_CLIENT)
+spillway_SOURCES = core/main.c core/tap-cli.c core/tap-cli.h core/reload-client.c $(SPW_PRIVATE_CLIENT)
 spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

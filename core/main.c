@@ -20,6 +20,7 @@
 #include "options.h"
 #include "pipeline.h"
 #include "tap-cli.h"
+#include "reload.h"
 
 /* The pipeline `spillway --demo` runs: needs nothing outside the build. */
 static const char demo_pipeline[] =
@@ -67,6 +68,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "Usage: spillway [OPTIONS] -c FILE\n"
             "       spillway tap [FILE | --admin HOST:PORT] [OPTIONS]  (spillway tap --help)\n"
+            "       spillway reload FILE   (ask the spillway running FILE to re-read it)\n"
             "Receives Aerospike XDR change notifications and delivers them over HTTP.\n"
             "\n"
             "  -c, --config FILE      run the pipeline in FILE\n"
@@ -142,6 +144,15 @@ int main(int argc, char **argv) {
         free(dirs);
         return spw__tap_cli(argc - 1, argv + 1, build_tree_plugin_dir());
     }
+    /* A subcommand: asks a running spillway to re-read its pipeline (core/reload-client.c). */
+    if (argc >= 2 && strcmp(argv[1], "reload") == 0) {
+        free(dirs);
+        if (argc != 3) {
+            fprintf(stderr, "Usage: spillway reload FILE\n");
+            return 2;
+        }
+        return spw__reload_client(argv[2]);
+    }
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
@@ -216,11 +227,13 @@ int main(int argc, char **argv) {
     if (!check && !list && !help_plugin) {
         /* A stop asked for while plugins load (a supervisor's SIGTERM during a slow start)
          * is held until the pipeline's handlers are in place, then honoured as a clean stop
-         * with nothing in flight, rather than killing the process by the default action. */
+         * with nothing in flight, rather than killing the process by the default action;
+         * an early SIGHUP likewise becomes a reload instead of a death. */
         sigset_t stop;
         sigemptyset(&stop);
         sigaddset(&stop, SIGINT);
         sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGHUP);
         sigprocmask(SIG_BLOCK, &stop, NULL);
     }
     const char *build_dir = build_tree_plugin_dir();

@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "options.h"
 #include "pipeline.h"
+#include "reload.h"
 #include "worker.h"
 
 #define PC(f) offsetof(spw__pipeline_conf, f)
@@ -47,7 +48,7 @@ static const spw_option pipeline_options[] = {
     {"stats_interval", SPW_OPT_DURATION, 0, "0", 0, 86400000, NULL, PC(stats_interval_ms),
      "Interval of the counters line in the log; 0 logs it only at exit."},
     {"admin", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, PC(admin),
-     "HOST:PORT of the admin HTTP endpoint (/metrics, /health/live, /health/ready), e.g. 127.0.0.1:9901; unset or empty: none. Port 0 lets the system choose (logged)."},
+     "HOST:PORT of the admin HTTP endpoint (/metrics, /health/live, /health/ready, POST /reload), e.g. 127.0.0.1:9901; unset or empty: none. Port 0 lets the system choose (logged)."},
     SPW_OPTIONS_END,
 };
 
@@ -119,6 +120,20 @@ static size_t find_def(const spw__pipeline *p, spw_kind kind, const char *name) 
     return SIZE_MAX;
 }
 
+/* "key=value\n" for every key of a section, in file order: equal strings, same section. */
+static char *fingerprint(const spw__cfg_section *sec) {
+    size_t n = 1;
+    for (size_t i = 0; sec && i < sec->n_keys; i++)
+        n += strlen(sec->keys[i].key) + strlen(sec->keys[i].value) + 2;
+    char *s = malloc(n), *o = s;
+    if (!s)
+        return NULL;
+    *o = '\0';
+    for (size_t i = 0; sec && i < sec->n_keys; i++)
+        o += sprintf(o, "%s=%s\n", sec->keys[i].key, sec->keys[i].value);
+    return s;
+}
+
 static spw_result load_stage(spw__pipeline *p, const spw__cfg_file *f, const spw__cfg_section *sec,
                              spw__stage_def *d, spw_err *err) {
     const char *path = f->path;
@@ -133,7 +148,8 @@ static spw_result load_stage(spw__pipeline *p, const spw__cfg_file *f, const spw
                            sec->line, sec->title, sec->kind);
     d->title = strdup(sec->title);
     d->name = strdup(sec->name);
-    if (!d->title || !d->name)
+    d->fingerprint = fingerprint(sec);
+    if (!d->title || !d->name || !d->fingerprint)
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     int pline = sec->line;
     const char *plugin = section_plugin(sec, &pline);
@@ -266,6 +282,10 @@ spw_result spw__pipeline_load(const char *path, const char *text, spw__pipeline 
     r = psec ? spw__opts_parse(f, psec, &pt, 1, NULL, err) : spw__opts_defaults(pipeline_options, &p->conf, err);
     if (r != SPW_OK)
         goto fail;
+    if (!(p->conf_fingerprint = fingerprint(psec))) {
+        r = spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (p->conf.admin && *p->conf.admin) {
         spw_err aerr = {""};
         if (spw__admin_check(p->conf.admin, &aerr) != SPW_OK) {
@@ -314,8 +334,11 @@ void spw__pipeline_free(spw__pipeline *p) {
         free(d->filters);
         free(d->title);
         free(d->name);
+        free(d->fingerprint);
     }
     free(p->defs);
+    free(p->conf_fingerprint);
+    spw__pipeline_free(p->retired);
     spw__opts_free(pipeline_options, &p->conf);
     free(p->path);
     free(p);
@@ -444,21 +467,30 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     atomic_store(&p->phase, SPW__PHASE_STARTING);
     if (p->conf.dead_letter && (r = spw__dlq_open(p->conf.dead_letter, &p->dlq, err)) != SPW_OK)
         return r;
+    /* The admin thread's POST /reload reaches run.lock through p->run: set before it starts. */
+    uv_mutex_init(&run.lock);
+    uv_cond_init(&run.cond);
+    p->run = &run;
     /* Up before the workers: probes see "starting", and a taken port stops us here. */
     spw__admin *admin = NULL;
-    if (p->conf.admin && *p->conf.admin && (r = spw__admin_start(p, p->conf.admin, &admin, err)) != SPW_OK)
+    if (p->conf.admin && *p->conf.admin && (r = spw__admin_start(p, p->conf.admin, &admin, err)) != SPW_OK) {
+        p->run = NULL;
+        uv_cond_destroy(&run.cond);
+        uv_mutex_destroy(&run.lock);
         return r;
+    }
     run.workers = calloc(n, sizeof *run.workers);
     if (!run.workers) {
         spw__admin_stop(admin);
+        p->run = NULL;
+        uv_cond_destroy(&run.cond);
+        uv_mutex_destroy(&run.lock);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
-    uv_mutex_init(&run.lock);
-    uv_cond_init(&run.cond);
     uv_loop_init(&run.loop);
     uv_async_init(&run.loop, &run.notify, on_notify);
     run.notify.data = p;
-    p->run = &run;
+    spw__reload_init(p);
 
     uv_signal_t sigint, sigterm;
     uv_timer_t stats, watchdog;
@@ -480,11 +512,12 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         uv_timer_start(&stats, on_stats, (uint64_t)p->conf.stats_interval_ms,
                        (uint64_t)p->conf.stats_interval_ms);
 
-    /* Workers never take SIGINT/SIGTERM: the main loop's handlers do. */
+    /* Workers never take SIGINT/SIGTERM/SIGHUP: the main loop's handlers do. */
     sigset_t block;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, NULL);
     unsigned started = 0;
     for (; started < n; started++) {
@@ -511,6 +544,7 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     uv_mutex_unlock(&run.lock);
 
     if (!failed) {
+        spw__reload_metrics(p);
         spw__log("core", SPW_LOG_INFO, "pipeline '%s' running (%u worker%s, %zu stage%s)", p->conf.name,
                  n, n > 1 ? "s" : "", p->n_defs, p->n_defs > 1 ? "s" : "");
         uv_run(&run.loop, UV_RUN_DEFAULT);
@@ -527,16 +561,13 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         uv_thread_join(&run.workers[i].thread);
 
     spw__metrics_log(p->metrics);
+    spw__reload_close(p);   /* a POST /reload waiting now gets its answer: stopping */
     spw__admin_stop(admin); /* before the registry it reads goes */
     uv_walk(&run.loop, close_cb, NULL);
     uv_run(&run.loop, UV_RUN_DEFAULT);
     uv_loop_close(&run.loop);
     if (run.failed)
         r = spw_err_set(err, SPW_ERR_CONFIG, "%s", run.fail.msg);
-    for (unsigned i = 0; i < started; i++) {
-        free(run.workers[i].stages);
-        free(run.workers[i].routes);
-    }
     free(run.workers);
     free(wd.last);
     uv_cond_destroy(&run.cond);
@@ -549,6 +580,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     if (own_metrics) {
         spw__metrics_free(p->metrics);
         p->metrics = NULL;
+        /* Metric names borrow the titles of the definitions reloads replaced: they go now. */
+        spw__pipeline_free(p->retired);
+        p->retired = NULL;
     }
     return r;
 }

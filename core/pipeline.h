@@ -64,6 +64,7 @@ typedef struct spw__stage_def {
     size_t codec;              /* sinks: index of the codec def */
     size_t *filters;           /* sinks: indices of filter defs */
     size_t n_filters;
+    char *fingerprint;         /* the section's keys and values as read: "same section" on reload */
 } spw__stage_def;
 
 struct spw__worker;
@@ -84,6 +85,19 @@ typedef struct spw__run {
     atomic_uint started;       /* workers whose sources have started */
     uint64_t watchdog_ms;      /* systemd's watchdog interval; 0: none */
     struct spw__worker *workers;
+
+    /* Reload (core/reload.c): main -> workers, two phases under lock/cond. */
+    unsigned reload_acks;      /* workers that answered the current reload command */
+    bool reload_failed;        /* a worker could not build the new generation */
+    spw_err reload_fail;       /* its message */
+    uv_signal_t sighup;
+    uv_async_t reload_async;   /* admin thread -> main: a POST /reload is waiting */
+    bool reload_open;          /* main loop running: requests may be sent to reload_async */
+    bool reload_pending;       /* a request is waiting for the main thread */
+    unsigned long reload_seq;  /* requests served */
+    spw_result reload_result;  /* of the last request served */
+    spw_err reload_err;
+    spw_counter *c_reloads, *c_reloads_failed;
 } spw__run;
 
 /* Where a running pipeline is, for health checks and service managers. */
@@ -103,6 +117,8 @@ typedef struct spw__pipeline {
     spw__dlq *dlq;             /* NULL when no dead_letter file */
     spw__metrics *metrics;
     spw__run *run;             /* non-NULL while spw__pipeline_run runs */
+    char *conf_fingerprint;    /* [pipeline]'s keys and values: it cannot change on reload */
+    struct spw__pipeline *retired; /* earlier definitions a reload replaced (freed after the run) */
 } spw__pipeline;
 
 /*

@@ -128,3 +128,15 @@ const spw_option *spw__route_options(void) {
 spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
     return core->pipeline_run(p, err);
 }
+
+spw_result spw__cfg_load(const char *path, spw__cfg_file **out, spw_err *err) {
+    return core->cfg_load(path, out, err);
+}
+
+void spw__cfg_free(spw__cfg_file *f) {
+    core->cfg_free(f);
+}
+
+spw__cfg_section *spw__cfg_find(const spw__cfg_file *f, const char *title) {
+    return core->cfg_find(f, title);
+}

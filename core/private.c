@@ -31,6 +31,9 @@ static const spw__private_api table = {
     .pipeline_options = spw__pipeline_options,
     .route_options = spw__route_options,
     .pipeline_run = spw__pipeline_run,
+    .cfg_load = spw__cfg_load,
+    .cfg_free = spw__cfg_free,
+    .cfg_find = spw__cfg_find,
 };
 
 const spw__private_api *spw__private(size_t size, const char *version) {

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <spillway/plugin.h>
+#include "config.h"
 #include "loader.h"
 #include "log.h"
 #include "options.h"
@@ -63,6 +64,10 @@ typedef struct spw__private_api {
     const spw_option *(*pipeline_options)(void);
     const spw_option *(*route_options)(void);
     spw_result (*pipeline_run)(spw__pipeline *p, spw_err *err);
+    /* config.h (spillway reload: the admin address of a pipeline file) */
+    spw_result (*cfg_load)(const char *path, spw__cfg_file **out, spw_err *err);
+    void (*cfg_free)(spw__cfg_file *f);
+    spw__cfg_section *(*cfg_find)(const spw__cfg_file *f, const char *title);
 } spw__private_api;
 
 /*

@@ -779,20 +779,21 @@ bool spw__route_offer(spw__route *r, spw_event *ev) {
 
 /* ---- life cycle ------------------------------------------------------- */
 
-spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def, spw_err *err) {
+spw_result spw__route_init(spw__route *r, spw__worker *w, spw__gen *g, const spw__stage_def *def,
+                           spw_err *err) {
     spw__pipeline *p = w->p;
     memset(r, 0, sizeof *r);
     r->w = w;
     r->def = def;
-    r->sink = &w->stages[def - p->defs];
-    r->codec = &w->stages[def->codec];
+    r->sink = g->stages[def - g->defs];
+    r->codec = g->stages[def->codec];
     r->n_filters = def->n_filters;
     if (def->n_filters) {
         r->filters = calloc(def->n_filters, sizeof *r->filters);
         if (!r->filters)
             return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
         for (size_t i = 0; i < def->n_filters; i++)
-            r->filters[i] = &w->stages[def->filters[i]];
+            r->filters[i] = g->stages[def->filters[i]];
     }
     r->batching = def->sink.batch_max_records > 1;
     r->concurrency = route_concurrency(def);
@@ -833,6 +834,12 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *
 }
 
 void spw__route_flush(spw__route *r) { close_filling(r); }
+
+bool spw__route_empty(const spw__route *r, bool queued_too) {
+    if (r->lent || r->held || r->probe)
+        return false;
+    return !queued_too || (!r->filling && !r->ready_head && !r->retry_head);
+}
 
 static void release_all(spw__route *r, spw_batch *b) {
     while (b) {

@@ -77,7 +77,7 @@ typedef struct spw__route {
     spw_histogram *h_records, *h_bytes; /* per request sent */
 } spw__route;
 
-spw_result spw__route_init(spw__route *r, spw__worker *w, const spw__stage_def *def,
+spw_result spw__route_init(spw__route *r, spw__worker *w, spw__gen *g, const spw__stage_def *def,
                            spw_err *err);
 /* Offers an event to the route; returns false when a filter skipped it. */
 bool spw__route_offer(spw__route *r, spw_event *ev);
@@ -85,6 +85,12 @@ bool spw__route_offer(spw__route *r, spw_event *ev);
 void spw__route_pump(spw__route *r);
 /* Closes the filling batch now (shutdown, or no more input). */
 void spw__route_flush(spw__route *r);
+/*
+ * True when the sink has no batch of the route (lent, held, probing) and,
+ * with queued_too, nothing waits in the route either: a retired route
+ * may be closed.
+ */
+bool spw__route_empty(const spw__route *r, bool queued_too);
 /* Releases every event still queued (reported RETRY) and closes handles. */
 void spw__route_close(spw__route *r);
 

@@ -19,6 +19,9 @@ struct spw_stage {
     bool finished;       /* sources: spw_source_finished was called */
     spw_counter *c_filter_errors; /* filters: answers other than SPW_OK and SPW_SKIP */
     struct spw__route *route;     /* sinks: the route it serves; set once create() returned */
+    size_t in_flight;             /* sources: events submitted and not yet answered */
+    bool started;                 /* sources: start() succeeded */
+    struct spw_stage *next;       /* sources: retired list (a reload stopped it) */
 };
 
 /* Creates the plugin instance (on the worker thread). */

@@ -26,6 +26,8 @@ static void on_pump(uv_idle_t *h) {
     spw__ack_run_deferred(w);
     for (size_t i = 0; i < w->n_routes; i++)
         spw__route_pump(&w->routes[i]);
+    if (w->retired)
+        spw__gen_pump_retired(w);
     spw__ack_run_deferred(w);
     if (!w->deferred_head) {
         uv_idle_stop(&w->pump);
@@ -41,9 +43,9 @@ void spw__worker_kick(spw__worker *w) {
 }
 
 static void for_each_source(spw__worker *w, int what) {
-    for (size_t i = 0; i < w->p->n_defs; i++) {
-        spw_stage *st = &w->stages[i];
-        if (st->def->kind != SPW_KIND_SOURCE || !st->created)
+    for (size_t i = 0; w->gen && i < w->gen->n_defs; i++) {
+        spw_stage *st = w->gen->stages[i];
+        if (!st || st->def->kind != SPW_KIND_SOURCE || !st->created)
             continue;
         const spw_source_ops *ops = st->def->plugin->source;
         if (what == 0)
@@ -98,6 +100,7 @@ static void drain(spw__worker *w) {
     for_each_source(w, 2);
     for (size_t i = 0; i < w->n_routes; i++)
         spw__route_flush(&w->routes[i]);
+    /* Sources a reload stopped keep their connections until answered: nothing to do for them. */
     if (w->in_flight == 0) {
         teardown(w);
         return;
@@ -105,8 +108,43 @@ static void drain(spw__worker *w) {
     uv_timer_start(&w->drain_timer, on_drain_timeout, (uint64_t)w->p->conf.shutdown_timeout_ms, 0);
 }
 
+/* A reload command from the main thread (core/reload.c): answer it under run->lock. */
+static void reload_ack(spw__worker *w, spw_result r, const spw_err *err) {
+    spw__run *run = w->p->run;
+    uv_mutex_lock(&run->lock);
+    if (r != SPW_OK && !run->reload_failed) {
+        run->reload_failed = true;
+        run->reload_fail = *err;
+    }
+    run->reload_acks++;
+    uv_cond_broadcast(&run->cond);
+    uv_mutex_unlock(&run->lock);
+}
+
+static void on_reload(spw__worker *w, int cmd) {
+    spw_err err = {""};
+    spw_result r = SPW_OK;
+    if (cmd == SPW__RELOAD_BUILD) {
+        if (w->state != SPW__W_RUNNING)
+            r = spw_err_set(&err, SPW_ERR_STATE, "worker %u is stopping", w->index);
+        else
+            r = spw__gen_build(w, w->reload_defs, w->reload_n_defs, true, &w->staged, &err);
+    } else if (w->staged) {
+        spw__gen *g = w->staged;
+        w->staged = NULL;
+        if (cmd == SPW__RELOAD_COMMIT && w->state == SPW__W_RUNNING)
+            spw__gen_commit(w, g);
+        else
+            spw__gen_discard(w, g);
+    }
+    reload_ack(w, r, &err);
+}
+
 static void on_wake(uv_async_t *a) {
     spw__worker *w = a->data;
+    int cmd = atomic_exchange(&w->reload_cmd, SPW__RELOAD_NONE);
+    if (cmd != SPW__RELOAD_NONE)
+        on_reload(w, cmd);
     int level = atomic_load(&w->p->run->stop_level);
     if (level >= 2 && w->state != SPW__W_DONE)
         teardown(w);
@@ -115,9 +153,9 @@ static void on_wake(uv_async_t *a) {
 }
 
 static void destroy_kind(spw__worker *w, spw_kind kind) {
-    for (size_t i = 0; i < w->p->n_defs; i++)
-        if (w->p->defs[i].kind == kind)
-            spw__stage_destroy(&w->stages[i]);
+    for (size_t i = 0; w->gen && i < w->gen->n_defs; i++)
+        if (w->gen->defs[i].kind == kind && w->gen->stages[i])
+            spw__stage_destroy(w->gen->stages[i]);
 }
 
 static void teardown(spw__worker *w) {
@@ -129,7 +167,13 @@ static void teardown(spw__worker *w) {
         /* Every event gets its answer while its source still exists. */
         spw__ack_expire_all(w);
     }
+    if (w->staged) {
+        spw__gen_discard(w, w->staged);
+        w->staged = NULL;
+    }
     destroy_kind(w, SPW_KIND_SOURCE);
+    spw__gen_teardown_retired(w, SPW_KIND_SOURCE);
+    spw__gen_teardown_retired(w, SPW_KIND_SINK); /* the generations a reload replaced */
     for (size_t i = 0; i < w->n_routes; i++)
         w->routes[i].closing = true;
     destroy_kind(w, SPW_KIND_SINK);
@@ -142,11 +186,19 @@ static void teardown(spw__worker *w) {
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->pump, NULL);
     uv_close((uv_handle_t *)&w->beat_timer, NULL);
+    uv_close((uv_handle_t *)&w->retire_timer, NULL);
     /* The main thread may be about to wake us (a second signal): once the
      * loop is gone, an async send would write to a closed descriptor. */
     uv_mutex_lock(&w->p->run->lock);
     w->wake_closed = true;
     uv_mutex_unlock(&w->p->run->lock);
+    /* A reload command sent before wake_closed was set would never be seen: answer it here. */
+    int cmd = atomic_exchange(&w->reload_cmd, SPW__RELOAD_NONE);
+    if (cmd != SPW__RELOAD_NONE) {
+        spw_err err = {""};
+        spw_err_set(&err, SPW_ERR_STATE, "worker %u is stopping", w->index);
+        reload_ack(w, cmd == SPW__RELOAD_BUILD ? SPW_ERR_STATE : SPW_OK, &err);
+    }
     uv_close((uv_handle_t *)&w->wake, NULL);
 }
 
@@ -158,33 +210,13 @@ static void close_leftover(uv_handle_t *h, void *arg) {
 
 static spw_result create_all(spw__worker *w, spw_err *err) {
     spw__pipeline *p = w->p;
-    w->stages = calloc(p->n_defs, sizeof *w->stages);
-    size_t n_sinks = 0;
+    spw_result r = spw__gen_build(w, p->defs, p->n_defs, false, &w->gen, err);
+    if (r != SPW_OK)
+        return r;
+    w->routes = w->gen->routes;
+    w->n_routes = w->gen->n_routes;
     for (size_t i = 0; i < p->n_defs; i++)
-        n_sinks += p->defs[i].kind == SPW_KIND_SINK;
-    w->routes = calloc(n_sinks ? n_sinks : 1, sizeof *w->routes);
-    if (!w->stages || !w->routes)
-        return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < p->n_defs; i++)
-        w->stages[i].def = &p->defs[i];
-    /* Codecs and filters first: sinks and sources may look at them when created. */
-    static const spw_kind order[] = {SPW_KIND_CODEC, SPW_KIND_FILTER, SPW_KIND_SINK, SPW_KIND_SOURCE};
-    for (size_t k = 0; k < 4; k++)
-        for (size_t i = 0; i < p->n_defs; i++) {
-            if (p->defs[i].kind != order[k])
-                continue;
-            spw_result r = spw__stage_create(&w->stages[i], w, &p->defs[i], err);
-            if (r != SPW_OK)
-                return r;
-            if (order[k] == SPW_KIND_SINK) {
-                r = spw__route_init(&w->routes[w->n_routes], w, &p->defs[i], err);
-                w->n_routes++;
-                if (r != SPW_OK)
-                    return r;
-            }
-            if (order[k] == SPW_KIND_SOURCE)
-                w->sources_running++;
-        }
+        w->sources_running += p->defs[i].kind == SPW_KIND_SOURCE;
     spw__metrics *m = p->metrics;
     w->c_submitted = spw__metrics_register(m, "pipeline", "submitted", "events submitted by sources");
     w->c_ok = spw__metrics_register(m, "pipeline", "answered_ok", "events answered delivered");
@@ -217,6 +249,8 @@ void spw__worker_main(void *arg) {
     uv_idle_init(&w->loop, &w->pump);
     uv_async_init(&w->loop, &w->wake, on_wake);
     uv_timer_init(&w->loop, &w->beat_timer);
+    uv_timer_init(&w->loop, &w->retire_timer);
+    w->retire_timer.data = w;
     w->deadline_timer.data = w->drain_timer.data = w->pump.data = w->wake.data = w;
     w->beat_timer.data = w;
     if (run->watchdog_ms) {
@@ -246,12 +280,14 @@ void spw__worker_main(void *arg) {
 
     if (start) {
         w->state = SPW__W_RUNNING;
-        for (size_t i = 0; i < p->n_defs && w->state == SPW__W_RUNNING; i++) {
-            spw_stage *st = &w->stages[i];
+        for (size_t i = 0; i < w->gen->n_defs && w->state == SPW__W_RUNNING; i++) {
+            spw_stage *st = w->gen->stages[i];
             if (st->def->kind != SPW_KIND_SOURCE)
                 continue;
             spw_err serr = {""};
-            if (st->def->plugin->source->start(st->inst, &serr) != SPW_OK) {
+            if (st->def->plugin->source->start(st->inst, &serr) == SPW_OK) {
+                st->started = true;
+            } else {
                 char msg[SPW_ERR_MSG_MAX + 64];
                 snprintf(msg, sizeof msg, "[%s] could not start: %s", st->def->title, serr.msg);
                 spw__pipeline_fail(p, msg);
@@ -276,6 +312,12 @@ void spw__worker_main(void *arg) {
         if (uv_loop_close(&w->loop) == UV_EBUSY)
             spw__log("core", SPW_LOG_ERROR, "worker %u: loop still busy at exit", w->index);
     }
+    if (w->gen) {
+        w->gen->next = w->graveyard;
+        w->graveyard = w->gen;
+        w->gen = NULL;
+    }
+    spw__gen_free_graveyard(w);
     atomic_fetch_add(&run->done, 1);
     uv_async_send(&run->notify);
 }

@@ -15,6 +15,25 @@
 
 struct spw__route;
 
+/*
+ * A generation: the stage instances and routes one pipeline definition
+ * made on this worker. A reload builds a new one beside the current; the
+ * old one retires: it takes no new events, and is destroyed once its
+ * routes hold nothing (core/generation.c).
+ */
+typedef struct spw__gen {
+    const spw__stage_def *defs;
+    size_t n_defs;
+    struct spw_stage **stages;       /* one per def, same index; sources may be carried over */
+    struct spw__route *routes;       /* one per sink def */
+    size_t n_routes;
+    uint64_t retired_at;             /* loop time it retired */
+    struct spw__gen *next;           /* retired list, graveyard */
+} spw__gen;
+
+/* Commands main -> worker for a reload (spw__worker.reload_cmd). */
+enum { SPW__RELOAD_NONE = 0, SPW__RELOAD_BUILD, SPW__RELOAD_COMMIT, SPW__RELOAD_DISCARD };
+
 enum spw__worker_state {
     SPW__W_CREATED = 0, /* stages being created */
     SPW__W_RUNNING,     /* sources producing */
@@ -29,9 +48,18 @@ typedef struct spw__worker {
     uv_loop_t loop;
     int state;
 
-    struct spw_stage *stages;        /* one per def, same index */
-    struct spw__route *routes;       /* one per sink def */
+    spw__gen *gen;                   /* the current generation */
+    struct spw__route *routes;       /* gen->routes and gen->n_routes, for the hot path */
     size_t n_routes;
+    spw__gen *staged;                /* built by a reload, waiting for commit or discard */
+    spw__gen *retired;               /* earlier generations draining */
+    struct spw_stage *retired_sources; /* sources a reload stopped, waiting for their answers */
+    spw__gen *graveyard;             /* destroyed; freed at the worker's exit */
+    struct spw_stage *source_graveyard;
+    uv_timer_t retire_timer;         /* looks at what retired while anything has */
+    atomic_int reload_cmd;           /* SPW__RELOAD_*: main -> worker, with wake */
+    const spw__stage_def *reload_defs; /* SPW__RELOAD_BUILD: what to build */
+    size_t reload_n_defs;
     spw__rng rng;
 
     /* Flow control. */
@@ -68,6 +96,20 @@ typedef struct spw__worker {
     spw_gauge *g_routes_down;        /* routes of this worker whose destination is down */
     spw_histogram *h_answer;         /* submit to answer, seconds */
 } spw__worker;
+
+/* Generations (core/generation.c), on the worker thread. start: start new sources now. */
+spw_result spw__gen_build(spw__worker *w, const spw__stage_def *defs, size_t n_defs, bool start,
+                          spw__gen **out, spw_err *err);
+/* The new generation takes every event submitted from now on; the old one retires. */
+void spw__gen_commit(spw__worker *w, spw__gen *ng);
+/* Undoes a build: its routes never took an event; its own sources stop and retire. */
+void spw__gen_discard(spw__worker *w, spw__gen *g);
+/* Sends what retired routes have ready (the pump). */
+void spw__gen_pump_retired(spw__worker *w);
+/* Shutdown: destroys retired sources (SOURCE) or retired generations (any other kind). */
+void spw__gen_teardown_retired(spw__worker *w, spw_kind kind);
+/* Frees generations and stages destroyed on an earlier loop turn. */
+void spw__gen_free_graveyard(spw__worker *w);
 
 /* Runs on the worker thread: create stages, wait for go, run, tear down. */
 void spw__worker_main(void *arg);

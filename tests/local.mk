@@ -29,6 +29,7 @@ include tests/aws-sinks.mk
 include tests/e2e-sdk.mk
 include tests/admin.mk
 include tests/tap.mk
+include tests/reload.mk
 
 # libspillway.so exports the SDK and spw__private only; the programs that
 # load plugins share the one core in it (core/local.mk, core/private.h).
