@@ -240,7 +240,7 @@ void spw__tap_source(spw__worker *w, const spw_event *ev) {
 }
 
 void spw__tap_route(spw__route *r, const spw_event *ev) {
-    unsigned bit = spw__tap_route_bit((size_t)(r - r->w->routes));
+    unsigned bit = spw__tap_route_bit(r->def->name);
     if (spw__tap_armed(bit)) /* a tap on another route is no business of this one */
         tap_point(bit, r->def->name, r->w->index, uv_now(&r->w->loop), ev);
 }
@@ -365,13 +365,16 @@ int spw__tap_handle(spw__taps *t, struct MHD_Connection *c) {
     }
     unsigned bit = 0;
     if (sink && *sink) {
+        /* The definitions in force: a reload swaps them under run->lock (core/reload.c). */
+        uv_mutex_lock(&t->p->run->lock);
         long ri = route_index(t->p, sink);
+        uv_mutex_unlock(&t->p->run->lock);
         if (ri < 0) {
             snprintf(msg, sizeof msg, "no sink named '%.64s' (sink=NAME of a [sink.NAME] section; "
                      "no sink: the source side)\n", sink);
             return answer(c, MHD_HTTP_NOT_FOUND, msg);
         }
-        bit = spw__tap_route_bit((size_t)ri);
+        bit = spw__tap_route_bit(sink);
     } else {
         sink = NULL;
     }

@@ -33,8 +33,14 @@ struct spw__route;
  */
 extern atomic_uint_fast64_t spw__tap_mask;
 
-static inline unsigned spw__tap_route_bit(size_t route_index) {
-    return 1u + (unsigned)(route_index % 63u);
+/* A route's point bit, from its name: a reload may reorder or replace routes, and a tap
+ * opened before it must keep finding its route (events of another route sharing the bit
+ * are told apart by name under the lock). */
+static inline unsigned spw__tap_route_bit(const char *route_name) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *s = (const unsigned char *)route_name; *s; s++)
+        h = (h ^ *s) * 16777619u;
+    return 1u + (unsigned)(h % 63u);
 }
 
 static inline bool spw__tap_armed(unsigned bit) {

@@ -357,6 +357,33 @@ batch_max_records = 200
     rx.stop()
 
 
+def reload_test(sp):
+    """A tap opened before a reload that puts a new route first keeps showing its own route;
+    a tap on the new route works once the reload took."""
+    status, r, c = open_tap(sp, sink="all", rate=20, limit=40)
+    first = [json.loads(r.readline()) for _ in range(3)]
+    text = open(sp.ini).read().replace("[sink.web]", "[sink.aaa]\nplugin = null\ncodec = c\n\n[sink.web]")
+    with open(sp.ini, "w") as f:
+        f.write(text)
+    req = urllib.request.Request(sp.url + "/reload", data=b"", method="POST")
+    try:
+        answer = urllib.request.urlopen(req, timeout=30).read().decode()
+    except urllib.error.HTTPError as e:
+        answer = "%d %s" % (e.code, e.read().decode())
+    tap.ok(answer.startswith("reloaded"), "reload: a new route before the tapped one is taken", answer)
+    events, end = read_all(r)
+    events = first + events
+    tap.ok(len(events) == 40 and all(e["route"] == "all" for e in events),
+           "reload: the tap opened before it still shows route 'all', and only it (%d events)" % len(events),
+           sorted({e["route"] for e in events}), end)
+    status, r2, c2 = open_tap(sp, sink="aaa", limit=3)
+    ev2, _ = read_all(r2) if status == 200 else ([], None)
+    tap.ok(status == 200 and len(ev2) == 3 and all(e["route"] == "aaa" for e in ev2),
+           "reload: a tap on the new route works", status, len(ev2))
+    c.close()
+    c2.close()
+
+
 def main():
     sp = Spillway("main", BASE.format(admin="127.0.0.1:0", rate=2000))
     if tap.ok(sp.url, "spillway started with an admin endpoint", sp.log()[-1500:]):
@@ -364,6 +391,7 @@ def main():
         expr_test(sp)
         rate_test(sp)
         slots_test(sp)
+        reload_test(sp)
         tap.ok(sp.stop() == 0, "spillway stops cleanly with taps having come and gone",
                sp.log()[-1500:])
     else:
