@@ -216,6 +216,7 @@ spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order, spw_done_
     w->in_flight++;
     spw_gauge_set(w->g_in_flight, (int64_t)w->in_flight);
     spw_counter_add(w->c_submitted, 1);
+    spw_counter_add(w->c_worker_events, 1);
 
     /* The guard count keeps the event undecided until every route has been offered it. */
     w->in_submit++;

@@ -17,6 +17,8 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.3  spw_counter_register_worker: a counter reported per
+ *                    worker (a `worker` label) rather than summed.
  *   2026-12-07  1.2  Templates (spillway/template.h): ${var} text filled
  *                    from an event's metadata, escaped for URLs, header
  *                    values or JSON strings; ${id}, a per-record
@@ -51,7 +53,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 2
+#define SPW_ABI_MINOR 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))
