@@ -187,9 +187,6 @@ static spw_result create_all(spw__worker *w, spw_err *err) {
         }
     spw__metrics *m = p->metrics;
     w->c_submitted = spw__metrics_register(m, "pipeline", "submitted", "events submitted by sources");
-    w->c_worker_events = spw__metrics_register_worker(m, "pipeline", "worker_events",
-                                                      "events submitted by sources, per worker",
-                                                      w->index);
     w->c_ok = spw__metrics_register(m, "pipeline", "answered_ok", "events answered delivered");
     w->c_retry = spw__metrics_register(m, "pipeline", "answered_retry", "events answered retry");
     w->c_reject = spw__metrics_register(m, "pipeline", "answered_reject", "events answered rejected (dropped)");
@@ -200,6 +197,10 @@ static spw_result create_all(spw__worker *w, spw_err *err) {
     w->h_answer = spw__metrics_histogram(m, "pipeline", "answer_latency_seconds",
                                          "time from spw_submit to the event's answer", secs.bounds,
                                          secs.n);
+    /* Last, so the stats line's existing tokens keep their order (scripts read them). */
+    w->c_worker_events = spw__metrics_register_worker(m, "pipeline", "worker_events",
+                                                      "events submitted by sources, per worker",
+                                                      w->index);
     return SPW_OK;
 }
 

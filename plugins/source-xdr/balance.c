@@ -28,8 +28,10 @@
  * is applied by the accepting worker before the choice (it depends only on
  * the address), so a stranger never costs a handoff.
  *
- * A worker takes connections from start() until stop(); at stop() its
- * inbox is emptied (those connections are closed, counted refused: XDR
+ * A worker is chosen from create() (every worker's instance exists before
+ * any source starts, so a worker that starts late is not passed over and
+ * left idle for good) until stop(); it adopts what waits in its inbox
+ * once it has started. At stop() its inbox is emptied (those connections are closed, counted refused: XDR
  * reconnects) and no one chooses it any more. The group outlives its
  * instances' connections: each instance leaves when it is freed.
  */
@@ -133,6 +135,9 @@ spw_result xs_balance_join(struct xs_src *x, spw_err *err) {
     }
     uv_mutex_lock(&g->lock);
     g->m[x->worker].x = x;
+    /* Chosen from now on: the core starts no source before every worker's create() returned,
+     * so the first connection already sees every worker, however late one starts. */
+    g->m[x->worker].open = true;
     g->members++;
     uv_mutex_unlock(&g->lock);
     uv_mutex_unlock(&registry_lock);
@@ -186,11 +191,9 @@ static void drop_handoffs(struct xs_src *x, struct xs_handoff *list) {
     }
 }
 
-void xs_balance_open(struct xs_src *x) {
-    struct xs_group *g = x->group;
-    uv_mutex_lock(&g->lock);
-    g->m[x->worker].open = true;
-    uv_mutex_unlock(&g->lock);
+void xs_balance_start(struct xs_src *x) {
+    /* What other workers handed over before this one started waits in the inbox: take it. */
+    uv_async_send(&x->inbox);
 }
 
 void xs_balance_close(struct xs_src *x) {
@@ -321,8 +324,8 @@ void xs_balance_release(struct xs_src *x, const struct xs_ip *ip) {
 static void on_inbox(uv_async_t *a) {
     struct xs_src *x = a->data;
     struct xs_group *g = x->group;
-    if (g == NULL)
-        return;
+    if (g == NULL || !x->started)
+        return; /* not serving yet: xs_balance_start wakes this again */
     uv_mutex_lock(&g->lock);
     struct xs_handoff *list = take_inbox(g, x->worker);
     uv_mutex_unlock(&g->lock);

@@ -226,8 +226,9 @@ void xs_conn_unadmitted(struct xs_conn *c);
 /* ---- balance.c ---- */
 /* Joins the group of the source's instances (create); sets x->worker and x->inbox. */
 spw_result xs_balance_join(struct xs_src *x, spw_err *err);
-/* This worker takes connections (start) / takes no more and drops its inbox (stop, destroy). */
-void xs_balance_open(struct xs_src *x);
+/* This worker is chosen from create (join) on; at start it adopts what waits in its inbox;
+ * at stop (or destroy) it is chosen no more and drops its inbox. */
+void xs_balance_start(struct xs_src *x);
 void xs_balance_close(struct xs_src *x);
 /* Leaves the group (the instance is freed); the last one frees it. */
 void xs_balance_leave(struct xs_src *x);

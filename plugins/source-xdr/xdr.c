@@ -334,7 +334,7 @@ static spw_result xs_start(void *inst, spw_err *err) {
         return r;
     }
     x->started = true;
-    xs_balance_open(x);
+    xs_balance_start(x);
     uint64_t period = sweep_period(x->cf);
     uv_timer_start(&x->sweep, on_sweep, period, period);
     spw_log(x->st, SPW_LOG_DEBUG, "listening on %zu address(es)%s", x->n_listeners,
