@@ -118,9 +118,10 @@ batch_max_delay = 1ms
 EOF
         "$SPILLWAY" -c "$tmp/b.ini" 2>"$tmp/spw.err" &
         spw_pid=$!
-        # wait for the listener: xdrgen would reconnect anyway, but the clock should not run
+        # wait for the listener: xdrgen would reconnect anyway, but the clock should not run.
+        # The log line, not a probe connection: a probe would count as a connection of a worker.
         i=0
-        while ! "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', $p), 0.2).close()" 2>/dev/null; do
+        while ! grep -q "pipeline .* running" "$tmp/spw.err" 2>/dev/null; do
             i=$((i + 1))
             [ "$i" -gt 50 ] && break
             sleep 0.1
