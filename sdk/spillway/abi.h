@@ -17,8 +17,6 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
- *   2026-12-07  1.3  spw_counter_register_worker: a counter reported per
- *                    worker (a `worker` label) rather than summed.
  *   2026-12-07  1.2  Templates (spillway/template.h): ${var} text filled
  *                    from an event's metadata, escaped for URLs, header
  *                    values or JSON strings; ${id}, a per-record
@@ -27,6 +25,8 @@
  *                    compression, for a destination's own limit.
  *                    spw_sink_ops.check_codec: a sink refuses a route's
  *                    codec at --check (read from 1.2 plugins only).
+ *                    spw_counter_register_worker: a counter reported per
+ *                    worker (a `worker` label) rather than summed.
  *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with
@@ -53,7 +53,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 3
+#define SPW_ABI_MINOR 2
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

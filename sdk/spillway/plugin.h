@@ -157,7 +157,7 @@ SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const
 /* Adds n. */
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
 /*
- * A counter reported per worker (ABI 1.3) instead of summed: the stats
+ * A counter reported per worker (ABI 1.2) instead of summed: the stats
  * line shows NAME=W0/W1/..., /metrics one sample per worker with a
  * `worker` label; to show how work spreads over the workers. Name checked
  * as for gauges; a name is either per worker or summed within a stage.
