@@ -35,8 +35,8 @@
  * reconnects) and no one chooses it any more. The group outlives its
  * instances' connections: each instance leaves when it is freed.
  */
-#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
