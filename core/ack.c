@@ -225,6 +225,7 @@ spw_result spw_submit(spw_stage *src, spw_event *ev, spw_order *order, spw_done_
     spw_counter_add(w->c_submitted, 1);
     if (spw__tap_armed(0)) /* spillway tap on the source side (core/taps.c) */
         spw__tap_source(w, ev);
+    spw_counter_add(w->c_worker_events, 1);
 
     /* The guard count keeps the event undecided until every route has been offered it. */
     w->in_submit++;

@@ -56,7 +56,7 @@ static bool same_metric(const spw__metric *a, const spw__metric *b) {
 
 /* Twins are merged, so they must agree on what they are. */
 static bool compatible(const spw__metric *old, const spw__metric *x) {
-    if (old->type != x->type)
+    if (old->type != x->type || (old->worker >= 0) != (x->worker >= 0))
         return false;
     if (x->type != SPW__METRIC_HISTOGRAM)
         return true;
@@ -67,9 +67,10 @@ static bool compatible(const spw__metric *old, const spw__metric *x) {
 
 /* Links x (its type-specific part already set up) into the registry, or frees it. */
 static spw__metric *add(spw__metrics *m, spw__metric *x, const char *stage, const char *name,
-                        const char *help, enum spw__metric_type type) {
+                        const char *help, enum spw__metric_type type, int worker) {
     x->stage = stage;
     x->type = type;
+    x->worker = worker;
     x->name = strdup(name ? name : "unnamed");
     x->help = strdup(help ? help : "");
     if (!x->name || !x->help) {
@@ -105,7 +106,18 @@ spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const cha
     if (!c)
         return NULL;
     atomic_init(&c->value, 0);
-    return (spw_counter *)add(m, &c->m, stage, name, help, SPW__METRIC_COUNTER);
+    return (spw_counter *)add(m, &c->m, stage, name, help, SPW__METRIC_COUNTER, -1);
+}
+
+spw_counter *spw__metrics_register_worker(spw__metrics *m, const char *stage, const char *name,
+                                          const char *help, unsigned worker) {
+    spw_counter *c = calloc(1, sizeof *c);
+    if (!c || worker > (unsigned)INT32_MAX) {
+        free(c);
+        return NULL;
+    }
+    atomic_init(&c->value, 0);
+    return (spw_counter *)add(m, &c->m, stage, name, help, SPW__METRIC_COUNTER, (int)worker);
 }
 
 spw_gauge *spw__metrics_gauge(spw__metrics *m, const char *stage, const char *name,
@@ -114,7 +126,7 @@ spw_gauge *spw__metrics_gauge(spw__metrics *m, const char *stage, const char *na
     if (!g)
         return NULL;
     atomic_init(&g->value, 0);
-    return (spw_gauge *)add(m, &g->m, stage, name, help, SPW__METRIC_GAUGE);
+    return (spw_gauge *)add(m, &g->m, stage, name, help, SPW__METRIC_GAUGE, -1);
 }
 
 spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const char *name,
@@ -140,7 +152,7 @@ spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const 
         atomic_init(&h->buckets[i], 0);
     atomic_init(&h->count, 0);
     atomic_init(&h->sum_bits, 0);
-    return (spw_histogram *)add(m, &h->m, stage, name, help, SPW__METRIC_HISTOGRAM);
+    return (spw_histogram *)add(m, &h->m, stage, name, help, SPW__METRIC_HISTOGRAM, -1);
 }
 
 /* ---- writing: one writer per metric (its worker) ------------------------ */
@@ -230,6 +242,22 @@ static uint64_t load_u(const atomic_uint_fast64_t *v) {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
+/* A per-worker counter: one view per worker, 0 up to the highest index registered. */
+static void visit_per_worker(spw__metric *c, spw__metric_fn fn, void *arg) {
+    int top = -1;
+    for (spw__metric *t = c; t; t = t->next)
+        if (same_metric(t, c) && t->worker > top)
+            top = t->worker;
+    for (int w = 0; w <= top; w++) {
+        spw__metric_view v = {.stage = c->stage, .name = c->name, .help = c->help,
+                              .type = c->type, .worker = w};
+        for (spw__metric *t = c; t; t = t->next)
+            if (same_metric(t, c) && t->worker == w)
+                v.counter += load_u(&((spw_counter *)t)->value);
+        fn(&v, arg);
+    }
+}
+
 void spw__metrics_visit(spw__metrics *m, spw__metric_fn fn, void *arg) {
     uint64_t buckets[SPW__HIST_MAX_BOUNDS + 1];
     uv_mutex_lock(&m->lock);
@@ -248,8 +276,12 @@ void spw__metrics_visit(spw__metrics *m, spw__metric_fn fn, void *arg) {
                 seen = same_metric(p, c);
             if (seen)
                 continue;
+            if (c->worker >= 0) {
+                visit_per_worker(c, fn, arg);
+                continue;
+            }
             spw__metric_view v = {.stage = c->stage, .name = c->name, .help = c->help,
-                                  .type = c->type};
+                                  .type = c->type, .worker = -1};
             if (c->type == SPW__METRIC_HISTOGRAM) {
                 const spw_histogram *h = (const spw_histogram *)c;
                 v.n_bounds = h->n_bounds;
@@ -373,7 +405,10 @@ static void log_cb(const spw__metric_view *v, void *arg) {
     const char *sep = l->pos ? " " : "";
     switch (v->type) {
     case SPW__METRIC_COUNTER:
-        line_add(l, "%s%s=%llu", sep, v->name, (unsigned long long)v->counter);
+        if (v->worker > 0) /* worker 0's token came just before: NAME=W0/W1/... */
+            line_add(l, "/%llu", (unsigned long long)v->counter);
+        else
+            line_add(l, "%s%s=%llu", sep, v->name, (unsigned long long)v->counter);
         break;
     case SPW__METRIC_GAUGE:
         /* Most gauges are 0 most of the time (a destination down, batches held). */

@@ -34,6 +34,7 @@ typedef struct spw__metric {
     char *name;
     char *help;
     enum spw__metric_type type;
+    int worker;               /* >= 0: reported per worker (a `worker` label), not summed; -1: summed */
 } spw__metric;
 
 struct spw_counter {
@@ -70,6 +71,15 @@ void spw__metrics_free(spw__metrics *m);
  */
 spw_counter *spw__metrics_register(spw__metrics *m, const char *stage, const char *name,
                                            const char *help);
+/*
+ * A counter reported per worker rather than summed: every worker registers
+ * its twin with its own index, and reports show one value per worker (the
+ * stats line NAME=W0/W1/..., /metrics a `worker` label), so an operator
+ * sees how work spreads over the workers. A name is either per worker or
+ * summed, never both.
+ */
+spw_counter *spw__metrics_register_worker(spw__metrics *m, const char *stage, const char *name,
+                                          const char *help, unsigned worker);
 spw_gauge *spw__metrics_gauge(spw__metrics *m, const char *stage, const char *name,
                                       const char *help);
 spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const char *name,
@@ -80,6 +90,7 @@ spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const 
 typedef struct spw__metric_view {
     const char *stage, *name, *help;
     enum spw__metric_type type;
+    int worker;              /* >= 0: this worker's own value (spw__metrics_register_worker) */
     uint64_t counter;        /* COUNTER */
     int64_t gauge;           /* GAUGE */
     size_t n_bounds;         /* HISTOGRAM: */
@@ -94,7 +105,9 @@ typedef void (*spw__metric_fn)(const spw__metric_view *v, void *arg);
 /*
  * Calls fn once per metric, merged over workers: stage by stage in the
  * order stages first registered, and within a stage in the order names
- * first registered, so reports are stable. Takes the registry lock: fn must
+ * first registered, so reports are stable. A per-worker counter is called
+ * once per worker instead, in worker order (0 up to the highest index
+ * registered; a worker without a twin shows 0). Takes the registry lock: fn must
  * not register metrics.
  */
 void spw__metrics_visit(spw__metrics *m, spw__metric_fn fn, void *arg);

@@ -6,6 +6,8 @@
  * (a histogram: its buckets, sum and count) of the family
  * `spillway_NAME`, labelled with the pipeline, the stage's kind, name and
  * plugin. Counters get the `_total` suffix Prometheus expects of them.
+ * A per-worker counter (spw__metrics_register_worker) gives one sample per
+ * worker, told apart by a `worker` label.
  * The format wants all samples of a family together under one HELP and
  * TYPE, while the registry lists metrics stage by stage, so the samples are
  * gathered first and written family by family, in the order families first
@@ -123,8 +125,9 @@ struct labels {
     void *arg;
 };
 
-/* {pipeline="p",kind="sink",stage="out",plugin="http"[,le="..."]} */
-static spw_result put_labels(spw_buf *out, const struct labels *l, const char *title, const double *le) {
+/* {pipeline="p",kind="sink",stage="out",plugin="http"[,worker="0"][,le="..."]} */
+static spw_result put_labels(spw_buf *out, const struct labels *l, const char *title, int worker,
+                             const double *le) {
     const char *dot = strchr(title, '.');
     spw_result r = spw_buf_append(out, "{pipeline=\"", 11);
     if (r == SPW_OK)
@@ -144,6 +147,8 @@ static spw_result put_labels(spw_buf *out, const struct labels *l, const char *t
                 r = put_escaped(out, plugin, true);
         }
     }
+    if (r == SPW_OK && worker >= 0)
+        r = spw_buf_printf(out, "\",worker=\"%d", worker);
     if (r == SPW_OK && le) {
         r = spw_buf_append(out, "\",le=\"", 6);
         if (r == SPW_OK)
@@ -158,7 +163,7 @@ static spw_result put_sample(spw_buf *out, const struct labels *l, const struct 
     if (v->type != SPW__METRIC_HISTOGRAM) {
         r = spw_buf_append(out, s->family, strlen(s->family));
         if (r == SPW_OK)
-            r = put_labels(out, l, v->stage, NULL);
+            r = put_labels(out, l, v->stage, v->worker, NULL);
         if (r == SPW_OK)
             r = v->type == SPW__METRIC_COUNTER ? spw_buf_printf(out, " %" PRIu64 "\n", v->counter)
                                                : spw_buf_printf(out, " %" PRId64 "\n", v->gauge);
@@ -171,14 +176,14 @@ static spw_result put_sample(spw_buf *out, const struct labels *l, const struct 
         cum += v->buckets[i];
         r = spw_buf_printf(out, "%s_bucket", s->family);
         if (r == SPW_OK)
-            r = put_labels(out, l, v->stage, &le);
+            r = put_labels(out, l, v->stage, v->worker, &le);
         if (r == SPW_OK)
             r = spw_buf_printf(out, " %" PRIu64 "\n", cum);
     }
     if (r == SPW_OK)
         r = spw_buf_printf(out, "%s_sum", s->family);
     if (r == SPW_OK)
-        r = put_labels(out, l, v->stage, NULL);
+        r = put_labels(out, l, v->stage, v->worker, NULL);
     if (r == SPW_OK)
         r = spw_buf_append(out, " ", 1);
     if (r == SPW_OK)
@@ -186,7 +191,7 @@ static spw_result put_sample(spw_buf *out, const struct labels *l, const struct 
     if (r == SPW_OK)
         r = spw_buf_printf(out, "\n%s_count", s->family);
     if (r == SPW_OK)
-        r = put_labels(out, l, v->stage, NULL);
+        r = put_labels(out, l, v->stage, v->worker, NULL);
     if (r == SPW_OK)
         r = spw_buf_printf(out, " %" PRIu64 "\n", v->count);
     return r;

@@ -130,6 +130,13 @@ spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *h
     return spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
 }
 
+spw_counter *spw_counter_register_worker(spw_stage *st, const char *name, const char *help) {
+    if (!metric_name_ok(st, name) || core_metric(st, name))
+        return NULL;
+    return spw__metrics_register_worker(st->worker->p->metrics, st->def->title, name, help,
+                                        st->worker->index);
+}
+
 spw_gauge *spw_gauge_register(spw_stage *st, const char *name, const char *help) {
     if (!metric_name_ok(st, name) || core_metric(st, name))
         return NULL;

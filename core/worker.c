@@ -229,6 +229,10 @@ static spw_result create_all(spw__worker *w, spw_err *err) {
     w->h_answer = spw__metrics_histogram(m, "pipeline", "answer_latency_seconds",
                                          "time from spw_submit to the event's answer", secs.bounds,
                                          secs.n);
+    /* Last, so the stats line's existing tokens keep their order (scripts read them). */
+    w->c_worker_events = spw__metrics_register_worker(m, "pipeline", "worker_events",
+                                                      "events submitted by sources, per worker",
+                                                      w->index);
     return SPW_OK;
 }
 

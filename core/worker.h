@@ -92,6 +92,7 @@ typedef struct spw__worker {
 
     /* Core metrics of this worker. */
     spw_counter *c_submitted, *c_ok, *c_retry, *c_reject, *c_expired;
+    spw_counter *c_worker_events; /* c_submitted, reported per worker (how work spreads) */
     spw_gauge *g_in_flight;
     spw_gauge *g_routes_down;        /* routes of this worker whose destination is down */
     spw_histogram *h_answer;         /* submit to answer, seconds */

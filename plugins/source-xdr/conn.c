@@ -201,6 +201,7 @@ static bool take_frame(struct xs_conn *c, const uint8_t *f, size_t len, uint64_t
     }
     c->submitted++;
     spw_counter_add(x->c_records, 1);
+    spw_counter_add(x->c_w_records, 1);
     return true;
 }
 
@@ -409,6 +410,10 @@ static void close_now(struct xs_conn *c) {
     c->prev = c->next = NULL;
     xs_guard_remove(x, c);
     x->n_conns--;
+    if (c->placed) {
+        c->placed = false;
+        xs_balance_release(x, &c->ip);
+    }
     uv_timer_stop(&c->linger);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->linger, on_handle_closed);

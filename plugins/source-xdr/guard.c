@@ -27,8 +27,12 @@
  * flood the log too.
  *
  * Counting is per worker (each worker holds its share of the caps, like
- * max_connections): the kernel spreads a peer's connections over the
- * workers, so a share is enforced without any lock.
+ * max_connections): balance.c places each new connection on the worker
+ * holding the fewest of that peer's connections (then the fewest in all),
+ * so a peer's connections are spread evenly and a share is enforced
+ * without a lock on the hot path. The allow-list is applied by the
+ * accepting worker before placement (xs_guard_allowed); the caps and the
+ * eviction by the owning worker (xs_guard_admit), before a byte is read.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -174,17 +178,18 @@ static void evict(struct xs_src *x, struct xs_conn *v) {
     xs_conn_abort(v, SPW_LOG_DEBUG, NULL);
 }
 
+bool xs_guard_allowed(struct xs_src *x, const struct xs_conn *c) {
+    if (x->n_allow == 0)
+        return true;
+    for (size_t i = 0; i < x->n_allow; i++)
+        if (xs_cidr_match(&x->allow[i], &c->ip))
+            return true;
+    spw_counter_add(x->c_not_allowed, 1);
+    ratelog(x, &x->log_not_allowed, c->peer);
+    return false;
+}
+
 bool xs_guard_admit(struct xs_src *x, struct xs_conn *c) {
-    if (x->n_allow > 0) {
-        bool ok = false;
-        for (size_t i = 0; i < x->n_allow && !ok; i++)
-            ok = xs_cidr_match(&x->allow[i], &c->ip);
-        if (!ok) {
-            spw_counter_add(x->c_not_allowed, 1);
-            ratelog(x, &x->log_not_allowed, c->peer);
-            return false;
-        }
-    }
     size_t same = 0;
     for (size_t i = 0; i < x->n_conns; i++)
         if (xs_ip_equal(&x->slots[i].ip, &c->ip))

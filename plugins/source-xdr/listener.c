@@ -2,9 +2,10 @@
  * plugins/source-xdr/listener.c: listening sockets and accepting.
  *
  * Every worker listens on every configured address with its own socket,
- * bound with SO_REUSEPORT, so the kernel spreads XDR's connections over
- * the workers (by a hash of the connection's addresses) and every worker
- * accepts. libuv 1.44 cannot ask for SO_REUSEPORT, so the socket is made
+ * bound with SO_REUSEPORT, so the kernel spreads the accepting over the
+ * workers (by a hash of the connection's addresses). Which worker then
+ * owns the connection is balance.c's choice, not the hash's: a hash puts
+ * two of XDR's few connections on one worker as often as not. libuv 1.44 cannot ask for SO_REUSEPORT, so the socket is made
  * here (socket, setsockopt, bind) and handed to libuv (uv_tcp_open, then
  * uv_listen). IPv6 sockets are IPV6_V6ONLY, so [::]:P and 0.0.0.0:P can
  * be listed side by side.
@@ -14,8 +15,9 @@
  * something an operator writes once.
  *
  * max_connections is per pipeline and split evenly over the workers
- * (rounded up). Every connection is accepted, then judged by guard.c
- * before a byte of it is read: one that may not stay is closed at once
+ * (rounded up). Every connection is accepted, checked against `allow`,
+ * placed (balance.c), then judged by its owner's guard (guard.c) before
+ * a byte of it is read: one that may not stay is closed at once
  * (leaving it in the backlog would only make XDR wait), one that may gets
  * its buffers.
  */
@@ -162,8 +164,56 @@ static void refuse(struct xs_listener *l) {
 static void on_unadmitted_closed(uv_handle_t *h) {
     struct xs_conn *c = h->data;
     struct xs_src *x = c->x;
+    if (c->placed)
+        xs_balance_release(x, &c->ip);
     free(c);
     xs_handle_closed(x);
+}
+
+void xs_conn_unadmitted(struct xs_conn *c) {
+    uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+}
+
+void xs_conn_admit(struct xs_conn *c, const char *listener) {
+    struct xs_src *x = c->x;
+    /* Judged before anything is read or allocated for it. */
+    if (!xs_guard_admit(x, c)) {
+        xs_conn_unadmitted(c);
+        return;
+    }
+    c->accepted_ms = uv_now(x->loop);
+    c->rbuf = malloc(XS_RBUF_SIZE);
+    if (c->rbuf == NULL || !xs_guard_add(x, c)) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        spw_log(x->st, SPW_LOG_ERROR, "%s: out of memory for a connection", listener);
+        xs_guard_refused_full(x, c->peer);
+        xs_conn_unadmitted(c);
+        return;
+    }
+    c->rcap = XS_RBUF_SIZE;
+    c->id = ++x->next_conn_id;
+    uv_timer_init(x->loop, &c->linger);
+    c->linger.data = c;
+    c->next = x->conns;
+    if (x->conns)
+        x->conns->prev = c;
+    x->conns = c;
+    x->n_conns++;
+
+    uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny and XDR waits for them */
+    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
+    c->order = spw_order_new(x->st);
+    if (c->order == NULL || (x->tls_ctx && spw_tls_new(x->tls_ctx, NULL, NULL, &c->tls, NULL) !=
+                                               SPW_OK)) {
+        xs_conn_abort(c, SPW_LOG_ERROR, "out of memory for the connection's state");
+        return;
+    }
+    spw_counter_add(x->c_connections, 1);
+    spw_counter_add(x->c_w_connections, 1);
+    spw_log(x->st, SPW_LOG_DEBUG, "%s: connection accepted on %s%s (worker %u)", c->peer, listener,
+            c->tls ? " (TLS)" : "", x->worker);
+    xs_conn_start(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -189,53 +239,29 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_tcp_init(x->loop, &c->tcp);
     c->tcp.data = c;
     x->handles++;
-    /* Accepted first, to know the peer; judged before anything is read or allocated for it. */
+    /* Accepted first, to know the peer. */
     int r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r != 0) {
         spw_log(x->st, SPW_LOG_WARN, "%s: accept failed: %s", l->name, uv_strerror(r));
-        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        xs_conn_unadmitted(c);
         return;
     }
     if (!peer_name_ip(&c->tcp, c->peer, sizeof c->peer, &c->ip)) {
         /* The peer already left (or is of no family we know): nothing to serve. */
-        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+        xs_conn_unadmitted(c);
         return;
     }
-    if (!xs_guard_admit(x, c)) {
-        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+    if (!xs_guard_allowed(x, c)) {
+        xs_conn_unadmitted(c);
         return;
     }
-    c->accepted_ms = uv_now(x->loop);
-    c->rbuf = malloc(XS_RBUF_SIZE);
-    if (c->rbuf == NULL || !xs_guard_add(x, c)) {
-        free(c->rbuf);
-        spw_log(x->st, SPW_LOG_ERROR, "%s: out of memory for a connection", l->name);
-        xs_guard_refused_full(x, c->peer);
-        uv_close((uv_handle_t *)&c->tcp, on_unadmitted_closed);
+    /* The owner (balance.c): this worker, or another that adopts a duplicate of the socket. */
+    if (xs_balance_place(x, c, l->name) != (int)x->worker) {
+        xs_conn_unadmitted(c);
         return;
     }
-    c->rcap = XS_RBUF_SIZE;
-    c->id = ++x->next_conn_id;
-    uv_timer_init(x->loop, &c->linger);
-    c->linger.data = c;
-    c->next = x->conns;
-    if (x->conns)
-        x->conns->prev = c;
-    x->conns = c;
-    x->n_conns++;
-
-    uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny and XDR waits for them */
-    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
-    c->order = spw_order_new(x->st);
-    if (c->order == NULL || (x->tls_ctx && spw_tls_new(x->tls_ctx, NULL, NULL, &c->tls, NULL) !=
-                                               SPW_OK)) {
-        xs_conn_abort(c, SPW_LOG_ERROR, "out of memory for the connection's state");
-        return;
-    }
-    spw_counter_add(x->c_connections, 1);
-    spw_log(x->st, SPW_LOG_DEBUG, "%s: connection accepted on %s%s", c->peer, l->name,
-            c->tls ? " (TLS)" : "");
-    xs_conn_start(c);
+    c->placed = true;
+    xs_conn_admit(c, l->name);
 }
 
 static void on_listener_closed(uv_handle_t *h) {

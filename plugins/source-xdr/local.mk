@@ -15,6 +15,7 @@ plugins_source_xdr_la_SOURCES = $(XS_WIRE_SOURCES) \
 	plugins/source-xdr/source.h \
 	plugins/source-xdr/xdr.c \
 	plugins/source-xdr/listener.c \
+	plugins/source-xdr/balance.c \
 	plugins/source-xdr/conn.c \
 	plugins/source-xdr/reply.c \
 	plugins/source-xdr/allow.c \

@@ -3,6 +3,8 @@
  *
  *   xdr.c       the plugin: options, checks, instance life, flow control
  *   listener.c  listening sockets (SO_REUSEPORT, one set per worker), accept
+ *   balance.c   which worker owns a new connection (the one group shared by
+ *               the instances of a source on all workers, under a mutex)
  *   conn.c      one XDR connection: reading, framing, submitting, closing
  *   reply.c     answers in request order and their batched writes
  *               (TLS: the SDK's spillway/tls.h, on the same buffers)
@@ -12,7 +14,8 @@
  *   wire.h      the protocol itself (pure: frame.c record.c inflate.c info.c)
  *
  * One instance per worker; every callback runs on that worker's loop, so
- * nothing here is locked. Memory attached to a libuv handle is released in
+ * nothing here is locked, except the group of balance.c (placement counts
+ * and the inboxes of connections handed from one worker to another). Memory attached to a libuv handle is released in
  * its close callback; the instance itself is freed when its last handle
  * has closed after destroy().
  */
@@ -116,6 +119,7 @@ struct xs_conn {
     struct xs_ip ip;        /* the peer's address, for the per-peer cap */
     uint64_t id;            /* for log lines */
     size_t slot;            /* its entry in x->slots */
+    bool placed;            /* counted on this worker by balance.c until it closes */
     spw_order *order;
 
     /* Input: rbuf[0..rlen) holds plaintext not yet consumed; rbase is the
@@ -158,8 +162,13 @@ struct xs_refused {
     struct xs_src *x;
 };
 
+struct xs_group;
+
 struct xs_src {
     spw_stage *st;
+    unsigned worker;        /* spw_stage_worker */
+    struct xs_group *group; /* balance.c: shared with the instances on the other workers */
+    uv_async_t inbox;       /* wakes this loop when another worker hands a connection over */
     const struct xs_conf *cf;
     uv_loop_t *loop;
     asw_parser parser;
@@ -196,6 +205,7 @@ struct xs_src {
     spw_counter *c_connections, *c_refused, *c_frames, *c_records, *c_bytes, *c_replies_ok,
         *c_replies_retry, *c_replies_abandon, *c_malformed, *c_info;
     spw_counter *c_not_allowed, *c_per_peer, *c_silent, *c_slow, *c_evicted;
+    spw_counter *c_w_connections, *c_w_records; /* per worker (spw_counter_register_worker) */
 };
 
 /* ---- xdr.c ---- */
@@ -207,6 +217,27 @@ void xs_handle_closed(struct xs_src *x);
 spw_result xs_parse_addr(const char *s, struct sockaddr_storage *ss, spw_err *err);
 spw_result xs_listen_all(struct xs_src *x, spw_err *err);
 void xs_listen_close_all(struct xs_src *x);
+/* A connection placed on this worker (accepted here or adopted from another worker, c->ip
+ * and c->peer set, allowed): judged by the guard, then served or closed. */
+void xs_conn_admit(struct xs_conn *c, const char *listener);
+/* Closes a connection that was not admitted (only its socket handle is initialised). */
+void xs_conn_unadmitted(struct xs_conn *c);
+
+/* ---- balance.c ---- */
+/* Joins the group of the source's instances (create); sets x->worker and x->inbox. */
+spw_result xs_balance_join(struct xs_src *x, spw_err *err);
+/* This worker is chosen from create (join) on; at start it adopts what waits in its inbox;
+ * at stop (or destroy) it is chosen no more and drops its inbox. */
+void xs_balance_start(struct xs_src *x);
+void xs_balance_close(struct xs_src *x);
+/* Leaves the group (the instance is freed); the last one frees it. */
+void xs_balance_leave(struct xs_src *x);
+/* Chooses the worker that owns an accepted connection and counts it there: this worker's
+ * index (the caller admits it) or another's (it was handed over; the caller closes its
+ * handle). */
+int xs_balance_place(struct xs_src *x, struct xs_conn *c, const char *listener);
+/* A connection placed on this worker closed (or was refused). */
+void xs_balance_release(struct xs_src *x, const struct xs_ip *ip);
 
 /* ---- allow.c ---- */
 /* Parses an `allow` entry: ADDRESS or ADDRESS/PREFIX, IPv4 or IPv6. */
@@ -219,8 +250,10 @@ bool xs_ip_equal(const struct xs_ip *a, const struct xs_ip *b);
 /* ---- guard.c ---- */
 /* Parses `allow` and sets the per-worker shares and log lines (create). */
 spw_result xs_guard_init(struct xs_src *x, spw_err *err);
-/* Decides whether an accepted connection (not linked yet, c->ip set) may stay: the
- * allow-list, then the per-peer cap and max_connections, each of which closes a
+/* The allow-list, at accept before the connection is placed (false: counted, logged). */
+bool xs_guard_allowed(struct xs_src *x, const struct xs_conn *c);
+/* Decides whether a placed connection (not linked yet, c->ip set) may stay: the
+ * per-peer cap and max_connections, each of which closes a
  * connection that owes nothing to make room before refusing. Counts and logs refusals. */
 bool xs_guard_admit(struct xs_src *x, struct xs_conn *c);
 /* The periodic check (idle_timeout, first_frame_timeout, frame_timeout) and the

@@ -6,7 +6,9 @@
  * contract), "retry" otherwise, "abandon" only when a route drops it.
  *
  * This file owns the plugin's face: the option table, the checks, the
- * instance (one per worker) and the source callbacks. Flow control:
+ * instance (one per worker) and the source callbacks. The instances of
+ * one source on all workers share a group (balance.c) that decides which
+ * worker owns each new connection. Flow control:
  * pause() stops every connection from reading (the worker's in-flight cap
  * is reached); resume() lets each go on from the next loop turn. stop():
  * listeners close at once, idle connections close, the others stop
@@ -30,7 +32,8 @@
 static const spw_option xs_options[] = {
     {"listen", SPW_OPT_LIST, SPW_OPT_REQUIRED, NULL, 1, 64, NULL, OFF(listen),
      "Addresses to accept XDR connections on, as numeric host:port or [IPv6]:port (every worker "
-     "listens on each, with SO_REUSEPORT)."},
+     "listens on each, with SO_REUSEPORT; each connection then goes to the worker holding the "
+     "fewest of its peer's connections, then the fewest in all)."},
     {"tls_certificate", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_certificate),
      "Path of the PEM server certificate (chain) to speak TLS with; unset speaks plain TCP."},
     {"tls_private_key", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(tls_private_key),
@@ -196,6 +199,7 @@ static spw_result xs_check(const void *config, spw_err *err) {
 /* ---------------------------------------------------------------------- */
 
 static void free_instance(struct xs_src *x) {
+    xs_balance_leave(x);
     asw_parser_free(&x->parser);
     spw_tls_ctx_free(x->tls_ctx);
     spw_buf_free(&x->tls_out);
@@ -291,21 +295,33 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
     x->c_malformed = spw_counter_register(
         st, "malformed", "Connections closed for malformed input (or TLS failure).");
     x->c_info = spw_counter_register(st, "info_requests", "INFO requests answered.");
+    x->c_w_connections = spw_counter_register_worker(
+        st, "worker_connections", "XDR connections accepted, per worker that owns them.");
+    x->c_w_records = spw_counter_register_worker(st, "worker_records",
+                                                 "Records submitted to the pipeline, per worker.");
     if (!x->c_connections || !x->c_refused || !x->c_frames || !x->c_records || !x->c_bytes ||
         !x->c_replies_ok || !x->c_replies_retry || !x->c_replies_abandon || !x->c_malformed ||
         !x->c_info || !x->c_not_allowed || !x->c_per_peer || !x->c_silent || !x->c_slow ||
-        !x->c_evicted) {
+        !x->c_evicted || !x->c_w_connections || !x->c_w_records) {
         spw_tls_ctx_free(x->tls_ctx);
         free(x->allow);
         free(x);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
+    }
+    /* The group shared with the other workers' instances (balance.c); its inbox handle. */
+    spw_result br = xs_balance_join(x, err);
+    if (br != SPW_OK) {
+        spw_tls_ctx_free(x->tls_ctx);
+        free(x->allow);
+        free(x);
+        return br;
     }
     /* Last, because they cannot fail: from here the memory belongs to the handles. */
     uv_prepare_init(x->loop, &x->flush);
     uv_idle_init(x->loop, &x->work);
     uv_timer_init(x->loop, &x->sweep);
     x->flush.data = x->work.data = x->sweep.data = x;
-    x->handles = 3;
+    x->handles += 3;
     *inst = x;
     return SPW_OK;
 }
@@ -318,6 +334,7 @@ static spw_result xs_start(void *inst, spw_err *err) {
         return r;
     }
     x->started = true;
+    xs_balance_start(x);
     uint64_t period = sweep_period(x->cf);
     uv_timer_start(&x->sweep, on_sweep, period, period);
     spw_log(x->st, SPW_LOG_DEBUG, "listening on %zu address(es)%s", x->n_listeners,
@@ -347,6 +364,7 @@ static void xs_stop(void *inst) {
         return;
     x->stopping = true;
     xs_listen_close_all(x);
+    xs_balance_close(x); /* no connection is handed to this worker any more */
     for (struct xs_conn *c = x->conns, *next; c; c = next) {
         next = c->next;
         if (xs_conn_in_flight(c) == 0) {
@@ -366,6 +384,7 @@ static void xs_destroy(void *inst) {
     uv_timer_stop(&x->sweep);
     xs_guard_flush_logs(x);
     xs_listen_close_all(x);
+    xs_balance_close(x);
     /* No answer can come any more (the core destroys a source after its last done callback):
      * connections close once what they already have is written. */
     for (struct xs_conn *c = x->conns, *next; c; c = next) {

@@ -174,6 +174,14 @@ typedef struct spw_counter spw_counter;
 SPW_API spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *help);
 /* Adds n. */
 SPW_API void spw_counter_add(spw_counter *c, uint64_t n);
+/*
+ * A counter reported per worker (ABI 1.2) instead of summed: the stats
+ * line shows NAME=W0/W1/..., /metrics one sample per worker with a
+ * `worker` label; to show how work spreads over the workers. Name checked
+ * as for gauges; a name is either per worker or summed within a stage.
+ */
+SPW_API spw_counter *spw_counter_register_worker(spw_stage *st, const char *name,
+                                                 const char *help);
 
 /*
  * Gauges (ABI 1.1): a value that goes up and down (connections open,

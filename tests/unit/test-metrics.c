@@ -232,6 +232,42 @@ static void test_stats_line(void) {
     spw__metrics_free(m);
 }
 
+/* Per-worker counters: one view per worker, never summed, NAME=W0/W1 and a worker label. */
+static void test_per_worker(void) {
+    spw__metrics *m = spw__metrics_new();
+    /* Workers register in any order (they create their stages in parallel). */
+    spw_counter *w1 = spw__metrics_register_worker(m, "source.x", "worker_records", "per worker", 1);
+    spw_counter *sum = spw__metrics_register(m, "source.x", "records", "h");
+    spw_counter *w0 = spw__metrics_register_worker(m, "source.x", "worker_records", "per worker", 0);
+    spw_counter *w3 = spw__metrics_register_worker(m, "source.x", "worker_records", "per worker", 3);
+    ok(w0 && w1 && w3 && sum, "per-worker twins register beside a summed counter");
+    ok(spw__metrics_register(m, "source.x", "worker_records", "h") == NULL,
+       "  ... a name is per worker or summed, not both");
+    ok(spw__metrics_register_worker(m, "source.x", "records", "h", 0) == NULL, "  ... either way");
+    spw_counter_add(w0, 5);
+    spw_counter_add(w1, 7);
+    spw_counter_add(w3, 1);
+    spw_counter_add(sum, 13);
+
+    char *text = log_text(m);
+    has_str(text, "[stats] source.x: worker_records=5/7/0/1 records=13\n",
+            "stats line: the workers' values in worker order, 0 for a worker without a twin");
+    free(text);
+
+    spw_buf b = SPW_BUF_INIT;
+    ok(spw__metrics_prometheus(m, "p", NULL, NULL, &b) == SPW_OK, "prometheus: written");
+    spw_buf_append(&b, "", 1);
+    const char *t = (const char *)b.data;
+    has_str(t, "# TYPE spillway_worker_records_total counter\n"
+               "spillway_worker_records_total{pipeline=\"p\",kind=\"source\",stage=\"x\",worker=\"0\"} 5\n"
+               "spillway_worker_records_total{pipeline=\"p\",kind=\"source\",stage=\"x\",worker=\"1\"} 7\n",
+            "prometheus: one sample per worker, with a worker label, under one family");
+    has_str(t, "spillway_records_total{pipeline=\"p\",kind=\"source\",stage=\"x\"} 13\n",
+            "  ... a summed counter keeps its labels");
+    spw_buf_free(&b);
+    spw__metrics_free(m);
+}
+
 /* The SDK's registration rules, through a stage as a plugin sees it. */
 static void test_sdk_rules(void) {
     spw__pipeline p;
@@ -272,6 +308,11 @@ static void test_sdk_rules(void) {
        "a filter may use a name the core keeps only for sinks");
     ok(spw_counter_register(&filter, "filter_errors", "h") == NULL,
        "  ... but not the one it keeps for filters");
+    ok(spw_counter_register_worker(&sink, "worker_sent", "h") != NULL,
+       "a per-worker counter registers through the SDK");
+    ok(spw_counter_register_worker(&sink, "Bad", "h") == NULL &&
+           spw_counter_register_worker(&sink, "delivered", "h") == NULL,
+       "  ... its name checked like a gauge's, not one the core keeps");
     spw__metrics_free(p.metrics);
 }
 
@@ -281,6 +322,7 @@ int main(void) {
     test_histograms();
     test_presets();
     test_stats_line();
+    test_per_worker();
     test_sdk_rules();
     return tap_done();
 }
