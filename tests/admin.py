@@ -45,43 +45,6 @@ def get(url, timeout=5):
         return None, str(e)
 
 
-class Spillway:
-    """spillway running a pipeline in the background; its admin URL from the log."""
-
-    def __init__(self, name, text, env=None):
-        self.ini = H.write(name + ".ini", text)
-        self.errpath = H.path(name + ".stderr")
-        e = dict(os.environ)
-        e.update(env or {})
-        self.errf = open(self.errpath, "w")
-        self.proc = H.spawn([H.SPILLWAY, "-c", self.ini], stdout=self.errf, stderr=self.errf, env=e)
-        self.url = None
-        end = time.monotonic() + 15
-        while time.monotonic() < end and self.proc.poll() is None:
-            m = re.search(r"admin endpoint on (http://\S+) ", self.log())
-            if m:
-                self.url = m.group(1)
-                break
-            time.sleep(0.05)
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
-
-    def stats(self, section):
-        return H.Run(0, "", self.log()).stats(section)
-
-
 def wait_for(pred, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -114,7 +77,7 @@ def metrics_test():
     xdr_port = H.free_port()
     count = 300
     # The idle xdr listener keeps the pipeline running once the generator is done.
-    sp = Spillway("metrics", f"""[pipeline]
+    sp = H.Spillway("metrics", f"""[pipeline]
 name = adm
 admin = 127.0.0.1:0
 
@@ -187,7 +150,7 @@ batch_max_records = 7
 
 def ready_test():
     rx = H.Receiver("rx-ready")
-    sp = Spillway("ready", f"""[pipeline]
+    sp = H.Spillway("ready", f"""[pipeline]
 name = ready
 admin = 127.0.0.1:0
 shutdown_timeout = 3s
@@ -298,7 +261,7 @@ def notify_test():
     ns = NotifySocket()
     env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "400000"}
     env.pop("WATCHDOG_PID", None)
-    sp = Spillway("notify", """[pipeline]
+    sp = H.Spillway("notify", """[pipeline]
 name = notify
 stats_interval = 0
 
@@ -324,7 +287,7 @@ codec = c
 
     # A worker stuck 1.5 s in its sink: no petting meanwhile, and a log line saying why.
     ns.msgs = []
-    sp = Spillway("stuck", """[pipeline]
+    sp = H.Spillway("stuck", """[pipeline]
 name = stuck
 
 [source.gen]

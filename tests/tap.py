@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -57,37 +56,6 @@ def wait_for(pred, timeout):
             return v
         time.sleep(0.05)
     return pred()
-
-
-class Spillway:
-    """spillway running a pipeline in the background; its admin URL from the log."""
-
-    def __init__(self, name, text):
-        self.ini = H.write(name + ".ini", text)
-        self.errpath = H.path(name + ".stderr")
-        self.errf = open(self.errpath, "w")
-        self.proc = H.spawn([H.SPILLWAY, "-c", self.ini], stdout=self.errf, stderr=self.errf)
-        self.url = None
-        m = wait_for(lambda: self.proc.poll() is None and
-                     re.search(r"admin endpoint on http://(\S+) ", self.log()), 20)
-        if m:
-            self.addr = m.group(1)
-            self.host, self.port = self.addr.rsplit(":", 1)
-            self.url = "http://" + self.addr
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
 
 
 def open_tap(sp, timeout=30, **q):
@@ -261,7 +229,7 @@ def slots_test(sp):
 
 def cli_test(port):
     ini = H.write("cli.ini", BASE.format(admin="127.0.0.1:%d" % port, rate=500))
-    sp = Spillway("cli", open(ini).read())
+    sp = H.Spillway("cli", open(ini).read())
     if not tap.ok(sp.url, "cli: spillway started", sp.log()[-1500:]):
         sp.stop()
         return
@@ -308,7 +276,7 @@ def stalled_test():
     """A client that never reads: every record still delivered; the tap's drops counted."""
     rx = H.Receiver("rx-stall")
     count = 20000
-    sp = Spillway("stall", f"""[pipeline]
+    sp = H.Spillway("stall", f"""[pipeline]
 name = stall
 admin = 127.0.0.1:0
 
@@ -358,7 +326,7 @@ batch_max_records = 200
 
 
 def main():
-    sp = Spillway("main", BASE.format(admin="127.0.0.1:0", rate=2000))
+    sp = H.Spillway("main", BASE.format(admin="127.0.0.1:0", rate=2000))
     if tap.ok(sp.url, "spillway started with an admin endpoint", sp.log()[-1500:]):
         fields_test(sp)
         expr_test(sp)
