@@ -36,23 +36,10 @@ tap = H.Tap()
 
 def get(url, timeout=5):
     """(status, body) of a GET; HTTP errors are answers too."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:  # refused, reset, timed out (a loaded machine)
-        return None, str(e)
+    return H.http_get(url, timeout)
 
 
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
+wait_for = H.wait_for
 
 
 def samples(text):

@@ -388,3 +388,29 @@ class Spillway:
     def stats(self, section):
         """The last [stats] line of a section so far, as a dict of ints."""
         return Run(0, "", self.log()).stats(section)
+
+
+def http_get(url, timeout=10):
+    """(status, body) of a GET; HTTP errors are answers too, and a refused,
+    reset or timed-out connection (a loaded machine) is (None, reason)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def wait_for(pred, timeout):
+    """pred()'s first true value, tried every 0.05 s for `timeout` seconds
+    (and once more at the end)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()

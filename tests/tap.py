@@ -24,9 +24,7 @@ import re
 import socket
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 _spec = importlib.util.spec_from_file_location(
     "httplib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "http-lib.py"))
@@ -38,24 +36,8 @@ tap = H.Tap()
 FIELDS = {"worker", "route", "msg", "namespace", "set", "digest", "key", "gen", "lut", "exp", "bins"}
 
 
-def get(url, timeout=10):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return None, str(e)
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
+get = H.http_get
+wait_for = H.wait_for
 
 
 def open_tap(sp, timeout=30, **q):
