@@ -33,24 +33,15 @@
 # PYTHON3. `make bench` runs it. Exits non-zero only when a run fails.
 
 set -u
-: "${top_builddir:?top_builddir must name the build directory}"
-SPILLWAY=$top_builddir/spillway
-XDRGEN=${LAT_XDRGEN:-$top_builddir/spillway-xdrgen}
-PY=${PYTHON3:-python3}
+BENCH=latency
+. "$(dirname "$0")/lib.sh"
+XDRGEN=${LAT_XDRGEN:-$XDRGEN}
 SECS=${LAT_SECONDS:-10}
 RATE=${LAT_RATE:-10000}
 CONNS=${LAT_CONNECTIONS:-1}
 CASES=${LAT_CASES:-null http}
-SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
-export SPILLWAY_PLUGIN_PATH
-PATH=$PATH:/usr/sbin
 
-for p in source-xdr codec-json sink-null sink-http; do
-    if [ ! -f "$top_builddir/plugins/$p.la" ]; then
-        echo "latency: skipped: needs plugins/$p built"
-        exit 0
-    fi
-done
+bench_need_plugins source-xdr codec-json sink-null sink-http
 if [ "$(id -u)" != 0 ]; then
     CASES=$(echo "$CASES" | sed 's/trace//')
 fi
@@ -63,58 +54,16 @@ case " $CASES " in
     ;;
 esac
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-bench-lat.XXXXXX") || exit 1
-spw_pid= ngx_pid= tr_pid=
-trap '[ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null; [ -n "$tr_pid" ] && kill -KILL "$tr_pid" 2>/dev/null; [ -n "$ngx_pid" ] && kill -TERM "$ngx_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+bench_tmp
 
 # CPU time of every thread of a process, in ns, from the scheduler's own sums
 # (/proc/PID/task/*/schedstat): at thousands of short wake-ups a second the
 # tick-sampled utime + stime of /proc/PID/stat charges whole ticks to
 # whoever is running when they fire, and misleads by several times.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }'; }
-port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    i=0
-    while ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null; do
-        i=$((i + 1))
-        [ "$i" -gt 100 ] && return 1
-        sleep 0.1
-    done
-}
 
 case " $CASES " in
-*" http "* | *" trace "*)
-    np=$(port)
-    mkdir -p "$tmp/nginx/body" "$tmp/nginx/proxy" "$tmp/nginx/fcgi" "$tmp/nginx/uwsgi" "$tmp/nginx/scgi"
-    echo_mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
-    if [ -f "$echo_mod" ]; then
-        head="load_module $echo_mod;"
-        loc="location / { echo_read_request_body; echo ok; }"
-    else
-        head=
-        loc="location / { return 200; }"
-    fi
-    cat >"$tmp/nginx.conf" <<EOF
-$head
-daemon off; master_process off; worker_processes 1; pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off; keepalive_requests 10000000;
-  client_body_temp_path $tmp/nginx/body; proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fcgi; uwsgi_temp_path $tmp/nginx/uwsgi; scgi_temp_path $tmp/nginx/scgi;
-  server { listen 127.0.0.1:$np; $loc }
-}
-EOF
-    nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
-    ngx_pid=$!
-    if ! wait_port "$np"; then
-        echo "latency: nginx did not start"
-        cat "$tmp/nginx/error.log"
-        exit 1
-    fi
-    ;;
+*" http "* | *" trace "*) bench_nginx ;;
 esac
 
 echo "latency: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $RATE records/s for $SECS s per case, xdrgen -C $CONNS, one record per request"
@@ -148,13 +97,7 @@ $sink
 codec = c
 batch_max_records = 1
 EOF
-    "$SPILLWAY" -c "$tmp/lat.ini" 2>"$tmp/spw.err" &
-    spw_pid=$!
-    if ! wait_port "$p"; then
-        echo "latency: spillway did not start"
-        cat "$tmp/spw.err"
-        exit 1
-    fi
+    bench_spillway "$tmp/lat.ini" "$p"
     load0=$(cut -d' ' -f1 /proc/loadavg)
     if [ "$case" = trace ]; then
         "$PY" "$(dirname "$0")/latency-trace.py" "$p" "$np" $((SECS + 2)) >"$tmp/trace.out" 2>&1 &
@@ -172,12 +115,9 @@ EOF
     xs=$?
     after=$(cpu_ns "$spw_pid")
     load1=$(cut -d' ' -f1 /proc/loadavg)
-    kill -TERM "$spw_pid"
-    wait "$spw_pid"
-    spw_pid=
+    bench_spillway_stop
     if [ "$xs" -ne 0 ]; then
-        echo "latency: $case: xdrgen exited $xs"
-        cat "$tmp/xg.json" "$tmp/spw.err"
+        bench_xdrgen_failed "$case" "$xs"
         status=1
         continue
     fi

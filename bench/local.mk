@@ -4,6 +4,8 @@
 # listed in SPW_BENCH_BUILD; its runner script in SPW_BENCH_RUN.
 SPW_BENCH_BUILD =
 SPW_BENCH_RUN =
+# The set-up the end-to-end benchmark scripts share (sourced, not run).
+EXTRA_DIST += bench/lib.sh
 include bench/xdr.mk
 include bench/codecs.mk
 include bench/http.mk

@@ -19,43 +19,16 @@
 # 8), TAP_BENCH_ROUNDS (default 2), TAP_BENCH_MODES (default "none reading
 # stalled stalled-max"), TAP_BENCH_WORKERS (default 1), PYTHON3.
 set -u
-: "${top_builddir:?top_builddir must name the build directory}"
-SPILLWAY=$top_builddir/spillway
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
+BENCH=tap
+. "$(dirname "$0")/lib.sh"
 SECS=${TAP_BENCH_SECONDS:-8}
 ROUNDS=${TAP_BENCH_ROUNDS:-2}
 MODES=${TAP_BENCH_MODES:-none reading stalled stalled-max}
 WORKERS=${TAP_BENCH_WORKERS:-1}
-SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
-export SPILLWAY_PLUGIN_PATH
 
-if [ ! -f "$top_builddir/plugins/source-xdr.la" ] || [ ! -f "$top_builddir/plugins/sink-null.la" ]; then
-    echo "tap: skipped: needs the xdr source and the null sink built"
-    exit 0
-fi
+bench_need_plugins source-xdr sink-null
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-bench-tap.XXXXXX") || exit 1
-spw_pid= tap_pid=
-cleanup() {
-    [ -n "$tap_pid" ] && kill -KILL "$tap_pid" 2>/dev/null
-    [ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-tck=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    i=0
-    while ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null; do
-        i=$((i + 1))
-        [ "$i" -gt 100 ] && return 1
-        sleep 0.1
-    done
-}
+bench_tmp
 
 # The client that never reads: a 4 KiB receive buffer, the request, then sleep.
 cat >"$tmp/stall.py" <<'EOF'
@@ -95,8 +68,7 @@ codec = c
 batch_max_records = 256
 batch_max_delay = 1ms
 EOF
-        "$SPILLWAY" -c "$tmp/b.ini" 2>"$tmp/spw.err" &
-        spw_pid=$!
+        bench_spillway "$tmp/b.ini"
         wait_port "$p" && wait_port "$a"
         case $mode in
         reading) "$SPILLWAY" tap --admin "127.0.0.1:$a" --sink out >/dev/null 2>&1 & tap_pid=$! ;;
@@ -116,12 +88,9 @@ m = re.search(r'^spillway_tap_dropped_total\{[^}]*\} (\S+)$', t, re.M)
 print(int(float(m.group(1))) if m else 0)" 2>/dev/null || echo '?')
         [ -n "$tap_pid" ] && kill -TERM "$tap_pid" 2>/dev/null && wait "$tap_pid" 2>/dev/null
         tap_pid=
-        kill -TERM "$spw_pid"
-        wait "$spw_pid"
-        spw_pid=
+        bench_spillway_stop
         if [ "$xs" -ne 0 ]; then
-            echo "tap: $mode: xdrgen exited $xs"
-            cat "$tmp/xg.json" "$tmp/spw.err"
+            bench_xdrgen_failed "$mode" "$xs"
             status=1
             continue
         fi

@@ -31,41 +31,26 @@
 # Prints one table row per run; exits non-zero only when a run fails.
 
 set -u
-: "${top_builddir:?top_builddir must name the build directory}"
-SPILLWAY=$top_builddir/spillway
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
+BENCH=xdr-e2e
+. "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN=${XDR_E2E_SECONDS:-10}
 WORKERS=${XDR_E2E_WORKERS:-1 2}
 TRANSPORTS=${XDR_E2E_TRANSPORTS:-tcp tls}
 CONNECTIONS=${XDR_E2E_CONNECTIONS:-4}
-SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
-export SPILLWAY_PLUGIN_PATH
 
-if [ ! -f "$top_builddir/plugins/source-xdr.la" ] || [ ! -f "$top_builddir/plugins/sink-null.la" ]; then
-    echo "xdr-e2e: skipped: needs the xdr source and the null sink built"
-    exit 0
-fi
+bench_need_plugins source-xdr sink-null
 if [ -z "${XDR_E2E_CODECS:-}" ]; then
     XDR_E2E_CODECS=json
     [ -f "$top_builddir/plugins/codec-xdr.la" ] && XDR_E2E_CODECS="xdr json"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-bench-e2e.XXXXXX") || exit 1
-spw_pid=
-trap '[ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-
-tck=$(getconf CLK_TCK)
-# cpu_ticks PID: utime + stime of a process (fields 14 and 15, after the command name)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+bench_tmp
 # thread_ticks PID: "TID TICKS" per thread of a process
 thread_ticks() {
     for t in /proc/"$1"/task/*; do
         printf '%s %s\n' "${t##*/}" "$(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
     done
 }
-port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 case " $TRANSPORTS " in
 *" tls "*)
@@ -116,8 +101,7 @@ codec = c
 batch_max_records = 256
 batch_max_delay = 1ms
 EOF
-        "$SPILLWAY" -c "$tmp/b.ini" 2>"$tmp/spw.err" &
-        spw_pid=$!
+        bench_spillway "$tmp/b.ini"
         # wait for the listener: xdrgen would reconnect anyway, but the clock should not run.
         # The log line, not a probe connection: a probe would count as a connection of a worker.
         i=0
@@ -135,12 +119,9 @@ EOF
         xs=$?
         after=$(cpu_ticks "$spw_pid")
         thread_ticks "$spw_pid" >"$tmp/threads.after"
-        kill -TERM "$spw_pid"
-        wait "$spw_pid"
-        spw_pid=
+        bench_spillway_stop
         if [ "$xs" -ne 0 ]; then
-            echo "xdr-e2e: $via, codec $codec, $workers worker(s), $conns connection(s): xdrgen exited $xs"
-            cat "$tmp/xg.json" "$tmp/spw.err"
+            bench_xdrgen_failed "$via, codec $codec, $workers worker(s), $conns connection(s)" "$xs"
             status=1
             continue
         fi

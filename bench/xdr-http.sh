@@ -12,22 +12,12 @@
 # (default 1), PYTHON3. `make bench` runs it.
 
 set -u
-: "${top_builddir:?top_builddir must name the build directory}"
-SPILLWAY=$top_builddir/spillway
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
+BENCH=xdr-http
+. "$(dirname "$0")/lib.sh"
 SECS=${XH_SECONDS:-10}
 WORKERS=${XH_WORKERS:-1}
-SPILLWAY_PLUGIN_PATH=$top_builddir/plugins
-export SPILLWAY_PLUGIN_PATH
-PATH=$PATH:/usr/sbin
 
-for p in source-xdr codec-json sink-http; do
-    if [ ! -f "$top_builddir/plugins/$p.la" ]; then
-        echo "xdr-http: skipped: needs plugins/$p built"
-        exit 0
-    fi
-done
+bench_need_plugins source-xdr codec-json sink-http
 if ! command -v nginx >/dev/null 2>&1; then
     echo "xdr-http: skipped: no nginx (apt-get install nginx-light)"
     exit 0
@@ -37,52 +27,8 @@ if [ -z "${XH_CODECS:-}" ]; then
     [ -f "$top_builddir/plugins/codec-xdr.la" ] && XH_CODECS="json xdr"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-bench-xh.XXXXXX") || exit 1
-spw_pid= ngx_pid=
-trap '[ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null; [ -n "$ngx_pid" ] && kill -TERM "$ngx_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-
-tck=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    i=0
-    while ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null; do
-        i=$((i + 1))
-        [ "$i" -gt 100 ] && return 1
-        sleep 0.1
-    done
-}
-
-np=$(port)
-mkdir -p "$tmp/nginx/body" "$tmp/nginx/proxy" "$tmp/nginx/fcgi" "$tmp/nginx/uwsgi" "$tmp/nginx/scgi"
-echo_mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
-if [ -f "$echo_mod" ]; then
-    head="load_module $echo_mod;"
-    loc="location / { client_max_body_size 64m; echo_read_request_body; echo ok; }"
-else
-    head=
-    loc="location / { client_max_body_size 64m; return 200; }"
-fi
-cat >"$tmp/nginx.conf" <<EOF
-$head
-daemon off; master_process off; worker_processes 1; pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off; keepalive_requests 10000000; client_body_buffer_size 1m;
-  client_body_temp_path $tmp/nginx/body; proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fcgi; uwsgi_temp_path $tmp/nginx/uwsgi; scgi_temp_path $tmp/nginx/scgi;
-  server { listen 127.0.0.1:$np; $loc }
-}
-EOF
-nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx.conf" >/dev/null 2>&1 &
-ngx_pid=$!
-if ! wait_port "$np"; then
-    echo "xdr-http: nginx did not start"
-    cat "$tmp/nginx/error.log"
-    exit 1
-fi
+bench_tmp
+bench_nginx "client_max_body_size 64m;" "client_body_buffer_size 1m;"
 
 echo "xdr-http: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), ${SECS} s per run, xdrgen -C 4 -w 256, 301-byte records, 500 per request, HTTP/1.1 to nginx"
 printf '%-6s %-8s %12s %14s %14s %10s %s\n' codec workers "records/s" "spillway us/r" "xdrgen us/r" requests load
@@ -115,25 +61,16 @@ batch_max_records = 500
 batch_max_bytes = 16MiB
 batch_max_delay = 5ms
 EOF
-        "$SPILLWAY" -c "$tmp/b.ini" 2>"$tmp/spw.err" &
-        spw_pid=$!
-        if ! wait_port "$p"; then
-            echo "xdr-http: spillway did not start"
-            cat "$tmp/spw.err"
-            exit 1
-        fi
+        bench_spillway "$tmp/b.ini" "$p"
         before=$(cpu_ticks "$spw_pid")
         "$XDRGEN" -c "127.0.0.1:$p" -C 4 -w 256 --bins 10 --bin-types integer,string \
             --value-size 13 --duration "$SECS" --max-time $((SECS + 30)) --json -q >"$tmp/xg.json"
         xs=$?
         after=$(cpu_ticks "$spw_pid")
         load=$(cut -d' ' -f1 /proc/loadavg)
-        kill -TERM "$spw_pid"
-        wait "$spw_pid"
-        spw_pid=
+        bench_spillway_stop
         if [ "$xs" -ne 0 ]; then
-            echo "xdr-http: codec $codec, $workers worker(s): xdrgen exited $xs"
-            cat "$tmp/xg.json" "$tmp/spw.err"
+            bench_xdrgen_failed "codec $codec, $workers worker(s)" "$xs"
             status=1
             continue
         fi

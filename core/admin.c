@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "admin.h"
+#include "hostport.h"
 #include "log.h"
 #include "taps.h"
 #include "reload.h"
@@ -200,37 +201,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into host and port; false when malformed. */
-static bool split_hostport(const char *s, char *host, size_t host_size, char *port, size_t port_size) {
-    const char *colon;
-    const char *h = s;
-    size_t hn;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return false;
-        h = s + 1;
-        hn = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon || memchr(s, ':', (size_t)(colon - s)))
-            return false; /* an IPv6 address must be bracketed */
-        hn = (size_t)(colon - s);
-    }
-    size_t pn = strlen(colon + 1);
-    if (hn == 0 || hn >= host_size || pn == 0 || pn >= port_size ||
-        strspn(colon + 1, "0123456789") != pn)
-        return false;
-    memcpy(host, h, hn);
-    host[hn] = '\0';
-    memcpy(port, colon + 1, pn + 1);
-    return atoi(port) <= 65535;
-}
-
 spw_result spw__admin_check(const char *addr, spw_err *err) {
     char host[256], port[8];
-    if (!split_hostport(addr, host, sizeof host, port, sizeof port))
+    if (!spw__split_hostport(addr, host, sizeof host, port, sizeof port))
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "admin '%s': expected HOST:PORT (an IPv6 address in brackets, "
                            "[::1]:9901; port 0 lets the system choose)",
@@ -243,7 +216,7 @@ static spw_result bind_listener(spw__admin *a, const char *addr, spw_err *err) {
     spw_result rc = spw__admin_check(addr, err);
     if (rc != SPW_OK)
         return rc;
-    split_hostport(addr, host, sizeof host, port, sizeof port);
+    spw__split_hostport(addr, host, sizeof host, port, sizeof port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;

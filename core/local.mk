@@ -39,6 +39,7 @@ libspillway_core_la_SOURCES = \
 	core/metrics.c core/metrics.h \
 	core/prometheus.c \
 	core/admin.c core/admin.h \
+	core/hostport.c core/hostport.h \
 	core/taps.c core/taps.h \
 	$(SPW_TAP_RENDER) \
 	core/notify.c core/notify.h \
@@ -96,5 +97,8 @@ SPW_PRIVATE_CLIENT = core/private-client.c core/private.h
 
 bin_PROGRAMS += spillway
 spillway_SOURCES = core/main.c core/tap-cli.c core/tap-cli.h core/reload-client.c $(SPW_PRIVATE_CLIENT)
+# tap-cli reads --admin as the core reads `admin`: its own copy of the
+# parser, the core's being hidden in libspillway.so.
+spillway_SOURCES += core/hostport.c core/hostport.h
 spillway_CPPFLAGS = $(AM_CPPFLAGS) -DSPW_BUILD_DIR='"$(abs_top_builddir)"'
 spillway_LDADD = libspillway.la $(UV_LIBS) $(PTHREAD_LIBS)

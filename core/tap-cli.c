@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "hostport.h"
 #include "loader.h"
 #include "pipeline.h"
 #include "tap-cli.h"
@@ -65,32 +66,15 @@ static void put_query(char **out, size_t *len, size_t *cap, const char *name, co
     (*out)[*len] = 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT"; a wildcard host becomes the loopback address. */
+/* HOST:PORT as the `admin` option reads it (core/hostport.c); a wildcard
+ * host, where the endpoint listens on every address, becomes the loopback. */
 static bool split_addr(const char *s, char *host, size_t hs, char *port, size_t ps) {
-    const char *colon, *h = s;
-    size_t hn;
-    if (*s == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return false;
-        h = s + 1;
-        hn = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon)
-            return false;
-        hn = (size_t)(colon - s);
-    }
-    if (hn == 0 || hn >= hs || strlen(colon + 1) == 0 || strlen(colon + 1) >= ps)
+    if (!spw__split_hostport(s, host, hs, port, ps))
         return false;
-    memcpy(host, h, hn);
-    host[hn] = 0;
-    strcpy(port, colon + 1);
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
-        strcpy(host, "127.0.0.1");
+        snprintf(host, hs, "127.0.0.1");
     else if (strcmp(host, "::") == 0)
-        strcpy(host, "::1");
+        snprintf(host, hs, "::1");
     return true;
 }
 

@@ -36,60 +36,10 @@ tap = H.Tap()
 
 def get(url, timeout=5):
     """(status, body) of a GET; HTTP errors are answers too."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:  # refused, reset, timed out (a loaded machine)
-        return None, str(e)
+    return H.http_get(url, timeout)
 
 
-class Spillway:
-    """spillway running a pipeline in the background; its admin URL from the log."""
-
-    def __init__(self, name, text, env=None):
-        self.ini = H.write(name + ".ini", text)
-        self.errpath = H.path(name + ".stderr")
-        e = dict(os.environ)
-        e.update(env or {})
-        self.errf = open(self.errpath, "w")
-        self.proc = H.spawn([H.SPILLWAY, "-c", self.ini], stdout=self.errf, stderr=self.errf, env=e)
-        self.url = None
-        end = time.monotonic() + 15
-        while time.monotonic() < end and self.proc.poll() is None:
-            m = re.search(r"admin endpoint on (http://\S+) ", self.log())
-            if m:
-                self.url = m.group(1)
-                break
-            time.sleep(0.05)
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
-
-    def stats(self, section):
-        return H.Run(0, "", self.log()).stats(section)
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
+wait_for = H.wait_for
 
 
 def samples(text):
@@ -114,7 +64,7 @@ def metrics_test():
     xdr_port = H.free_port()
     count = 300
     # The idle xdr listener keeps the pipeline running once the generator is done.
-    sp = Spillway("metrics", f"""[pipeline]
+    sp = H.Spillway("metrics", f"""[pipeline]
 name = adm
 admin = 127.0.0.1:0
 
@@ -187,7 +137,7 @@ batch_max_records = 7
 
 def ready_test():
     rx = H.Receiver("rx-ready")
-    sp = Spillway("ready", f"""[pipeline]
+    sp = H.Spillway("ready", f"""[pipeline]
 name = ready
 admin = 127.0.0.1:0
 shutdown_timeout = 3s
@@ -298,7 +248,7 @@ def notify_test():
     ns = NotifySocket()
     env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "400000"}
     env.pop("WATCHDOG_PID", None)
-    sp = Spillway("notify", """[pipeline]
+    sp = H.Spillway("notify", """[pipeline]
 name = notify
 stats_interval = 0
 
@@ -324,7 +274,7 @@ codec = c
 
     # A worker stuck 1.5 s in its sink: no petting meanwhile, and a log line saying why.
     ns.msgs = []
-    sp = Spillway("stuck", """[pipeline]
+    sp = H.Spillway("stuck", """[pipeline]
 name = stuck
 
 [source.gen]

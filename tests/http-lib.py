@@ -344,3 +344,73 @@ def libcurl_version():
 def h2c_reuse_broken():
     """libcurl before 8.0.0 cannot reuse cleartext HTTP/2 prior-knowledge connections."""
     return libcurl_version() < (8, 0)
+
+
+class Spillway:
+    """spillway running a pipeline in the background, its output in NAME.stderr;
+    with an admin endpoint (admin = HOST:0 too), the bound address read from
+    its log: addr ("HOST:PORT"), host, port and url, or None when it did not
+    come up within `timeout` seconds (or spillway exited first)."""
+
+    def __init__(self, name, text, env=None, timeout=20):
+        self.ini = write(name + ".ini", text)
+        self.errpath = path(name + ".stderr")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.errf = open(self.errpath, "w")
+        self.proc = spawn([SPILLWAY, "-c", self.ini], stdout=self.errf, stderr=self.errf, env=e)
+        self.url = self.addr = self.host = self.port = None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            m = re.search(r"admin endpoint on http://(\S+) ", self.log())
+            if m:
+                self.addr = m.group(1)
+                self.host, self.port = self.addr.rsplit(":", 1)
+                self.url = "http://" + self.addr
+                break
+            time.sleep(0.05)
+
+    def log(self):
+        with open(self.errpath) as f:
+            return f.read()
+
+    def stop(self, timeout=30):
+        """SIGTERM (the orderly stop), SIGKILL after `timeout` s; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode
+
+    def stats(self, section):
+        """The last [stats] line of a section so far, as a dict of ints."""
+        return Run(0, "", self.log()).stats(section)
+
+
+def http_get(url, timeout=10):
+    """(status, body) of a GET; HTTP errors are answers too, and a refused,
+    reset or timed-out connection (a loaded machine) is (None, reason)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def wait_for(pred, timeout):
+    """pred()'s first true value, tried every 0.05 s for `timeout` seconds
+    (and once more at the end)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()

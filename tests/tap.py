@@ -21,13 +21,10 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 _spec = importlib.util.spec_from_file_location(
     "httplib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "http-lib.py"))
@@ -39,55 +36,8 @@ tap = H.Tap()
 FIELDS = {"worker", "route", "msg", "namespace", "set", "digest", "key", "gen", "lut", "exp", "bins"}
 
 
-def get(url, timeout=10):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return None, str(e)
-
-
-def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return pred()
-
-
-class Spillway:
-    """spillway running a pipeline in the background; its admin URL from the log."""
-
-    def __init__(self, name, text):
-        self.ini = H.write(name + ".ini", text)
-        self.errpath = H.path(name + ".stderr")
-        self.errf = open(self.errpath, "w")
-        self.proc = H.spawn([H.SPILLWAY, "-c", self.ini], stdout=self.errf, stderr=self.errf)
-        self.url = None
-        m = wait_for(lambda: self.proc.poll() is None and
-                     re.search(r"admin endpoint on http://(\S+) ", self.log()), 20)
-        if m:
-            self.addr = m.group(1)
-            self.host, self.port = self.addr.rsplit(":", 1)
-            self.url = "http://" + self.addr
-
-    def log(self):
-        with open(self.errpath) as f:
-            return f.read()
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
+get = H.http_get
+wait_for = H.wait_for
 
 
 def open_tap(sp, timeout=30, **q):
@@ -261,7 +211,7 @@ def slots_test(sp):
 
 def cli_test(port):
     ini = H.write("cli.ini", BASE.format(admin="127.0.0.1:%d" % port, rate=500))
-    sp = Spillway("cli", open(ini).read())
+    sp = H.Spillway("cli", open(ini).read())
     if not tap.ok(sp.url, "cli: spillway started", sp.log()[-1500:]):
         sp.stop()
         return
@@ -308,7 +258,7 @@ def stalled_test():
     """A client that never reads: every record still delivered; the tap's drops counted."""
     rx = H.Receiver("rx-stall")
     count = 20000
-    sp = Spillway("stall", f"""[pipeline]
+    sp = H.Spillway("stall", f"""[pipeline]
 name = stall
 admin = 127.0.0.1:0
 
@@ -385,7 +335,7 @@ def reload_test(sp):
 
 
 def main():
-    sp = Spillway("main", BASE.format(admin="127.0.0.1:0", rate=2000))
+    sp = H.Spillway("main", BASE.format(admin="127.0.0.1:0", rate=2000))
     if tap.ok(sp.url, "spillway started with an admin endpoint", sp.log()[-1500:]):
         fields_test(sp)
         expr_test(sp)
