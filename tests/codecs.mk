@@ -80,3 +80,6 @@ dist_noinst_SCRIPTS += tests/codec-e2e.py
 # The idempotency key in payloads (id_field, id_element), read back with real decoders.
 TESTS += tests/codec-id.py
 dist_noinst_SCRIPTS += tests/codec-id.py
+# The idempotency example end to end: header and body keys, retries, resends, restarts.
+TESTS += tests/idempotency-e2e.py
+dist_noinst_SCRIPTS += tests/idempotency-e2e.py
