@@ -167,6 +167,8 @@ static bool open_file(struct xs_capture *cp) {
         fail(cp, "cannot open", errno);
         return false;
     }
+    /* User data: owner only, also for a file an earlier run (or a person) left wider. */
+    (void)fchmod(cp->fd, 0600);
     struct stat sb;
     if (fstat(cp->fd, &sb) != 0) {
         fail(cp, "cannot stat", errno);
