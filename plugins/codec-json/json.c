@@ -30,7 +30,7 @@ static const spw_option json_options[] = {
      offsetof(jcodec_config, non_finite),
      "Doubles that are NaN or infinite: write the strings \"NaN\", \"Infinity\", \"-Infinity\", "
      "write null, or reject the record."},
-    {"id_field", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, offsetof(jcodec_config, id_field),
+    {"id_field", SPW_OPT_STRING, 0, "", 0, 0, NULL, offsetof(jcodec_config, id_field),
      "Name of a member to add to every record holding its idempotency key, the digest in hex, "
      "'-', the LUT (as ${id} in header templates: the same across XDR's resends, new for the "
      "next change); empty: none (the vendor's shape). idempotencyKey fits the vendor's names."},
