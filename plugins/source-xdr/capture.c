@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,7 +329,12 @@ spw_result xs_capture_attach(struct xs_src *x, spw_err *err) {
     atomic_init(&cp->error_pending, false);
     pthread_mutex_init(&cp->mu, NULL);
     pthread_cond_init(&cp->cv, NULL);
+    /* The writer takes no signal: the core's loop handles SIGINT and SIGTERM. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int e = pthread_create(&cp->thread, NULL, writer, cp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e != 0) {
         pthread_mutex_unlock(&g_lock);
         pthread_mutex_destroy(&cp->mu);
