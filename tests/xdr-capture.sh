@@ -193,6 +193,23 @@ check "a capture that cannot write: every record still delivered, one error logg
 check "  and once it stopped, frames are counted as dropped (capture_frames + capture_dropped = 500)" \
     '[ "$(( $(stat_of capture_dropped) + $(stat_of capture_frames) ))" -eq 500 ] && [ "$(stat_of capture_dropped)" -ge 1 ]'
 
+# ------------------------------------------------ a full queue drops, counted in the stats and /metrics
+
+# A frame larger than capture_queue can never be queued: every one is dropped, deterministically.
+port=$(free_port)
+aport=$(free_port)
+ini "$tmp/q.ini" "capture = $tmp/cap/big" "capture_queue = 64KiB"
+sed -i "s/^\[pipeline\]\$/[pipeline]\nadmin = 127.0.0.1:$aport/" "$tmp/q.ini"
+start_spillway "$tmp/q.ini" "$tmp/q.out"
+xdrgen -n 20 --bins 2 --bin-types string --value-size 70000 --max-time 60
+xs=$?
+metrics=$(curl -s "http://127.0.0.1:$aport/metrics")
+stop_spillway
+check "frames over capture_queue: all 20 delivered, none captured" \
+    '[ "$xs" -eq 0 ] && [ "$(wc -l <"$tmp/q.out")" -eq 20 ] && [ ! -e "$tmp/cap/big" ]'
+check "  counted: capture_dropped=20 in the stats line and in /metrics" \
+    '[ "$(stat_of capture_dropped)" = 20 ] && printf "%s\n" "$metrics" | grep -Eq "^spillway_capture_dropped_total\{.*\} 20$"'
+
 # ------------------------------------------------ a frame cut by a crash is taken off before appending
 
 port=$(free_port)
