@@ -15,3 +15,4 @@ CLEANFILES += $(SPW_BENCH_BUILD)
 include bench/es.mk
 include bench/splunk-hec.mk
 include bench/expr.mk
+include bench/latency.mk

@@ -207,6 +207,16 @@ int main(int argc, char **argv) {
 
     spw_err err = {""};
     int status = 0;
+    if (!check && !list && !help_plugin) {
+        /* A stop asked for while plugins load (a supervisor's SIGTERM during a slow start)
+         * is held until the pipeline's handlers are in place, then honoured as a clean stop
+         * with nothing in flight, rather than killing the process by the default action. */
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigprocmask(SIG_BLOCK, &stop, NULL);
+    }
     const char *build_dir = build_tree_plugin_dir();
     if (build_dir)
         dirs[n_dirs++] = build_dir;

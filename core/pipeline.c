@@ -481,11 +481,11 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
                        (uint64_t)p->conf.stats_interval_ms);
 
     /* Workers never take SIGINT/SIGTERM: the main loop's handlers do. */
-    sigset_t block, old;
+    sigset_t block;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
     unsigned started = 0;
     for (; started < n; started++) {
         spw__worker *w = &run.workers[started];
@@ -494,7 +494,9 @@ spw_result spw__pipeline_run(spw__pipeline *p, spw_err *err) {
         if (uv_thread_create(&w->thread, spw__worker_main, w) != 0)
             break;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* The handlers are in place: this thread takes the signals now, one main held back
+     * while the pipeline loaded included (it stops the run cleanly once the loop runs). */
+    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 
     uv_mutex_lock(&run.lock);
     if (started < n && !run.failed) {

@@ -56,6 +56,32 @@ void spw_log(const spw_stage *st, spw_log_level level, const char *fmt, ...) {
     va_end(ap);
 }
 
+void spw_vlog_limited(const spw_stage *st, spw_log_limit *lim, spw_log_level level,
+                      const char *fmt, va_list ap) {
+    uint64_t now = uv_now(&st->worker->loop);
+    if (lim->last_ms && now - lim->last_ms < 1000) {
+        lim->suppressed++;
+        return;
+    }
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (lim->suppressed)
+        spw_log(st, level, "%s (%llu similar lines suppressed)", msg,
+                (unsigned long long)lim->suppressed);
+    else
+        spw_log(st, level, "%s", msg);
+    lim->last_ms = now ? now : 1; /* 0 means "none yet" */
+    lim->suppressed = 0;
+}
+
+void spw_log_limited(const spw_stage *st, spw_log_limit *lim, spw_log_level level,
+                     const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    spw_vlog_limited(st, lim, level, fmt, ap);
+    va_end(ap);
+}
+
 const char *spw_stage_name(const spw_stage *st) { return st->def->name; }
 uv_loop_t *spw_stage_loop(const spw_stage *st) { return &st->worker->loop; }
 const void *spw_stage_config(const spw_stage *st) { return st->def->conf; }

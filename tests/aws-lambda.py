@@ -170,12 +170,14 @@ T.ok(r.rc == 0 and all(e["status"] == 200 for e in invocations(f)), "qualifier =
 f.stop()
 
 # 9. Configuration errors: held down loudly, nothing dead-lettered.
-for what, ini_kw in (("no such function", {"function": "nope"}), ("wrong service", {"service": "execute-api"})):
+# (A wrong aws_service is a --check error now: see 10.)
+for what, ini_kw, env_kw in (("no such function", {"function": "nope"}, {}),
+                             ("a wrong secret key", {}, {"AWS_SECRET_ACCESS_KEY": "not" + A.SECRET})):
     tag = "down-" + what.replace(" ", "-")
     f = lam(tag)
     dl = H.path(tag + ".dlq")
     p = A.start(lam_ini(tag, count=100, batch=10, pipeline=["dead_letter = %s" % dl, "event_deadline = 2s"],
-                        source=["rate = 50"], **ini_kw), env_for(f))
+                        source=["rate = 50"], **ini_kw), env_for(f, **env_kw))
     time.sleep(4)
     p.send_signal(signal.SIGTERM)
     rr = A.finish(p)
@@ -191,6 +193,19 @@ e = {k: v for k, v in os.environ.items() if (not k.startswith("SPILLWAY_") or k 
 e.update({"SPILLWAY_LAMBDA_FUNCTION": "spillway", "AWS_REGION": "eu-west-1"})
 p = subprocess.run([H.SPILLWAY, "--check", "-c", ex], capture_output=True, text=True, env=e, timeout=30)
 T.ok(p.returncode == 0, "examples/xdr-to-lambda-invoke.ini passes --check", p.stderr[-600:])
+
+# An AWS API takes only requests signed for its own service: anything else is a --check error
+# saying what to write, not a 403 on every request.
+text = open(ex).read()
+for find, put, want in (("aws_service = lambda", "aws_service = execute-api",
+                         "aws_service = execute-api: requests to the lambda API are signed for 'lambda'"),
+                        ("auth = aws-sigv4", "auth = none",
+                         "auth = none: the lambda API takes SigV4-signed requests only")):
+    assert find in text, find
+    bad = H.write("bad-signing.ini", text.replace(find, put))
+    p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=e, timeout=30)
+    T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want), p.stderr),
+         "--check refuses %s, saying why" % put, p.stderr[-600:])
 
 # 11. Zero loss from spillway-xdrgen: a poison record, item failures, a throttling storm and a
 # SIGKILL mid-stream; every record acknowledged, processed, the poison one dead-lettered.

@@ -16,6 +16,7 @@ import hmac
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -171,7 +172,8 @@ T.ok(all(len(e["group"]) == 40 and e["dedup"].startswith(e["group"] + "-") for e
 f.stop()
 
 # 8. Credentials or scope wrong: held down loudly, nothing dead-lettered.
-for what, kw, ini_kw in (("wrong service", {}, {"service": "execute-api"}),
+# (A wrong aws_service is a --check error now: see 11.)
+for what, kw, ini_kw in (("a wrong secret key", {"AWS_SECRET_ACCESS_KEY": "not" + A.SECRET}, {}),
                          ("no session token", {"AWS_SESSION_TOKEN": None}, {}),
                          ("no such queue", {}, {"queue": QUEUE + "-nope"})):
     tag = "down-" + what.replace(" ", "-")
@@ -270,6 +272,19 @@ e["AWS_REGION"] = "eu-west-1"
 p = subprocess.run([H.SPILLWAY, "--check", "-c", ex], capture_output=True, text=True, env=e, timeout=30)
 T.ok(p.returncode == 0, "examples/xdr-to-sqs.ini passes --check with SPILLWAY_SQS_QUEUE_URL and AWS_REGION",
      p.stderr[-600:])
+
+# An AWS API takes only requests signed for its own service: anything else is a --check error
+# saying what to write, not a 403 on every request.
+text = open(ex).read()
+for find, put, want in (("aws_service = sqs", "aws_service = execute-api",
+                         "aws_service = execute-api: requests to the sqs API are signed for 'sqs'"),
+                        ("auth = aws-sigv4", "auth = none",
+                         "auth = none: the sqs API takes SigV4-signed requests only")):
+    assert find in text, find
+    bad = H.write("bad-signing.ini", text.replace(find, put))
+    p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=e, timeout=30)
+    T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want), p.stderr),
+         "--check refuses %s, saying why" % put, p.stderr[-600:])
 
 # 12. Zero loss end to end: spillway-xdrgen -> the example pipeline -> a FIFO queue with a
 # throttling storm and 20% failed entries, SIGKILL mid-stream and a restart: every record

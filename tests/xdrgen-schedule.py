@@ -223,7 +223,16 @@ async def pacing():
     took = time.monotonic() - t0
     d = diag_run(rep, err, f)
     T.ok(st == 0 and 0.3 <= took <= 3.0, "--rate 1000: 400 records take about 0.4 s (%.2f s)" % took, *d)
+    # the send gaps are reported with --rate, one per frame after the first (their sizes
+    # are the benchmark's business: bench/latency.sh)
+    gap = rep.get("send_gap_us") if isinstance(rep, dict) else None
+    T.ok(gap is not None and gap["count"] == rep["sent"] - 1 and
+         gap["min"] <= gap["p50"] <= gap["p99"] <= gap["max"],
+         "--rate: send_gap_us reported, one gap per frame after the first (%s)" % (gap,), *d)
 
+    st, rep, err = await fake.run_xdrgen(["-c", addr(f), "-n", 100, "--json"])
+    T.ok(st == 0 and isinstance(rep, dict) and "send_gap_us" not in rep,
+         "flat out: no send_gap_us", *diag_run(rep, err, f))
     st, rep, err = await fake.run_xdrgen(["-c", addr(f), "--duration", "500ms", "--rate", 2000,
                                           "--seq-start", 7, "--json"])
     d = diag_run(rep, err, f)

@@ -11,6 +11,14 @@ tests_unit_test_xdrgen_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/xdrg
 tests_unit_test_xdrgen_wire_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
 tests_unit_test_xdrgen_wire_LDADD = libspillway.la $(UV_LIBS) $(OPENSSL_LIBS) $(ZLIB_LIBS) -lm
 
+# --rate's schedule on a simulated clock: even spacing, catch-up, bounded burst.
+check_PROGRAMS += tests/unit/test-xdrgen-pace
+TESTS += tests/unit/test-xdrgen-pace
+tests_unit_test_xdrgen_pace_SOURCES = tests/unit/test-xdrgen-pace.c \
+	tools/xdrgen/xdrgen.h tools/xdrgen/pace.c
+tests_unit_test_xdrgen_pace_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/xdrgen
+tests_unit_test_xdrgen_pace_LDADD = $(UV_LIBS)
+
 # The program against a fake connector written in Python (tests/xdrgen-fake.py):
 # replies, retries, abandons, silences, resets, replay, TLS.
 TESTS += tests/xdrgen-replay.py tests/xdrgen-schedule.py tests/xdrgen-tls.py

@@ -253,6 +253,18 @@ const char *spw_http_conf_url(const spw_http_conf *cf, size_t i) {
 
 uint64_t spw_http_conf_timeout(const spw_http_conf *cf) { return cf ? (uint64_t)cf->timeout_ms : 0; }
 
+const char *spw_http_conf_auth(const spw_http_conf *cf) {
+    /* In enum spw__http_auth's order, as the `auth` option spells them. */
+    static const char *const names[] = {"none", "basic", "bearer", "header", "aws-sigv4"};
+    if (!cf || cf->auth < 0 || (size_t)cf->auth >= sizeof names / sizeof names[0])
+        return "none";
+    return names[cf->auth];
+}
+
+const char *spw_http_conf_aws_service(const spw_http_conf *cf) {
+    return cf && cf->aws_service ? cf->aws_service : "";
+}
+
 static spw_result group_check(const void *conf, unsigned flags, spw_err *err) {
     return spw__http_conf_check(conf, flags, err);
 }

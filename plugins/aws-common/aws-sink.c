@@ -12,24 +12,24 @@
 #include "aws-sink.h"
 
 void aws_warn(aws_warner *w, spw_log_level level, const char *fmt, ...) {
-    uint64_t now = uv_now(spw_stage_loop(w->st));
-    /* A failing destination must not flood the log: one line a second per worker. */
-    if (w->last_ms && now - w->last_ms < 1000) {
-        w->suppressed++;
-        return;
-    }
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    spw_vlog_limited(w->st, &w->lim, level, fmt, ap);
     va_end(ap);
-    if (w->suppressed)
-        spw_log(w->st, level, "%s (%llu similar lines suppressed)", msg,
-                (unsigned long long)w->suppressed);
-    else
-        spw_log(w->st, level, "%s", msg);
-    w->last_ms = now ? now : 1;
-    w->suppressed = 0;
+}
+
+spw_result aws_check_signing(const spw_http_conf *http, const char *service, spw_err *err) {
+    if (strcmp(spw_http_conf_auth(http), "aws-sigv4") != 0)
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "auth = %s: the %s API takes SigV4-signed requests only; set "
+                           "auth = aws-sigv4, aws_service = %s and aws_region",
+                           spw_http_conf_auth(http), service, service);
+    if (strcmp(spw_http_conf_aws_service(http), service) != 0)
+        return spw_err_set(err, SPW_ERR_CONFIG,
+                           "aws_service = %s: requests to the %s API are signed for '%s'; "
+                           "set aws_service = %s",
+                           spw_http_conf_aws_service(http), service, service, service);
+    return SPW_OK;
 }
 
 void aws_excerpt(const uint8_t *p, size_t n, char *out, size_t out_size) {

@@ -22,8 +22,7 @@
 /* One warning a second per worker, the rest counted and reported with the next. */
 typedef struct aws_warner {
     spw_stage *st;
-    uint64_t last_ms;
-    uint64_t suppressed;
+    spw_log_limit lim;
 } aws_warner;
 
 void aws_warn(aws_warner *w, spw_log_level level, const char *fmt, ...) SPW_PRINTF(3, 4);
@@ -48,6 +47,13 @@ bool aws_retry_after(const spw_http_response *r, spw_batch *b);
  * Borrowed from the environment.
  */
 const char *aws_endpoint_env(const char *env_service);
+
+/*
+ * At --check: the AWS APIs accept only SigV4-signed requests, signed for
+ * their own service name ("lambda", "sqs"); anything else would be refused
+ * with 403 on every request, so it is refused here with what to write.
+ */
+spw_result aws_check_signing(const spw_http_conf *http, const char *service, spw_err *err);
 
 /*
  * Appends p[0..n) as the inside of a JSON string (RFC 8259): '"' and '\\'

@@ -161,7 +161,7 @@ typedef struct es_sink {
     size_t n_calls, cap_calls;
     bool closing;
     bool probe_out;
-    uint64_t last_warn_ms, warn_suppressed;
+    spw_log_limit warn_limit; /* es_warn: one line a second */
     spw_counter *c_indexed, *c_deleted, *c_stale, *c_item_retry, *c_item_reject;
 } es_sink;
 

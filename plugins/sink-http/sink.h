@@ -130,8 +130,7 @@ typedef struct hs_sink {
     hs_call *free_calls;
     hs_call **calls;            /* every call object, for destroy */
     size_t n_calls, cap_calls;
-    uint64_t last_warn_ms;
-    uint64_t warn_suppressed;
+    spw_log_limit warn_limit; /* hs_warn: one line a second */
     spw_counter *c_retry, *c_reject;
     /*
      * For a sink built on this one (gcf): `tag` is copied into each call as

@@ -140,7 +140,7 @@ static spw_result lambda_check(const void *config, spw_err *err) {
     if (cf->invocation_type == INV_EVENT && cf->max_payload > (int64_t)LAMBDA_ASYNC_MAX)
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "max_payload: Event invocations take at most %u bytes", LAMBDA_ASYNC_MAX);
-    return SPW_OK;
+    return aws_check_signing(cf->http, "lambda", err);
 }
 
 /* ---------------------------------------------------------------------- */

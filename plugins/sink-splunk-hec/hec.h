@@ -174,7 +174,7 @@ typedef struct hec_sink {
     bool closing;
     bool no_ack_logged;
     bool codec_logged;
-    uint64_t last_warn_ms, warn_suppressed;
+    spw_log_limit warn_limit; /* hec_warn: one line a second */
     spw_counter *c_sent, *c_acked, *c_ack_timeouts, *c_resends, *c_no_ack, *c_polls,
         *c_poll_errors, *c_channel_resets;
     spw_gauge *g_pending;

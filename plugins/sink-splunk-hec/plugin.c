@@ -86,24 +86,10 @@ static spw_result hec_check(const void *config, spw_err *err) {
 }
 
 void hec_warn(hec_sink *s, const char *fmt, ...) {
-    uint64_t now = uv_now(spw_stage_loop(s->st));
-    /* One warning a second per worker: a failing destination must not flood the log. */
-    if (s->last_warn_ms && now - s->last_warn_ms < 1000) {
-        s->warn_suppressed++;
-        return;
-    }
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    spw_vlog_limited(s->st, &s->warn_limit, SPW_LOG_WARN, fmt, ap);
     va_end(ap);
-    if (s->warn_suppressed)
-        spw_log(s->st, SPW_LOG_WARN, "%s (%llu similar warnings suppressed)", msg,
-                (unsigned long long)s->warn_suppressed);
-    else
-        spw_log(s->st, SPW_LOG_WARN, "%s", msg);
-    s->last_warn_ms = now ? now : 1;
-    s->warn_suppressed = 0;
 }
 
 static void hec_destroy(void *inst) {

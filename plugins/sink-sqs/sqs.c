@@ -94,7 +94,7 @@ static spw_result sqs_check(const void *config, spw_err *err) {
                                "message_attributes: '%s' is not one of namespace, set, msg, lut",
                                cf->message_attributes.v[i]);
     }
-    return SPW_OK;
+    return aws_check_signing(cf->http, "sqs", err);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -25,6 +25,8 @@
  *                    compression, for a destination's own limit.
  *                    spw_sink_ops.check_codec: a sink refuses a route's
  *                    codec at --check (read from 1.2 plugins only).
+ *                    spw_log_limited, spw_vlog_limited: rate-limited log
+ *                    lines. spw_http_conf_auth, spw_http_conf_aws_service.
  *   2026-12-07  1.1  The HTTP client service (spillway/http.h): one client
  *                    per stage on its worker's loop (native HTTP/1.1 and
  *                    HTTP/2, libcurl, TLS, pools, balanced endpoints with

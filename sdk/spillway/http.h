@@ -94,6 +94,11 @@ SPW_API size_t spw_http_conf_urls(const spw_http_conf *cf);
 SPW_API const char *spw_http_conf_url(const spw_http_conf *cf, size_t i);
 /* The configured per-request timeout (`timeout`), in ms. */
 SPW_API uint64_t spw_http_conf_timeout(const spw_http_conf *cf);
+/* Since ABI 1.2: the `auth` scheme as written ("none", "basic", "bearer", "header",
+ * "aws-sigv4") and `aws_service`, so that a sink for one service can refuse at --check
+ * what that service would refuse (a Lambda sink signing for another service). */
+SPW_API const char *spw_http_conf_auth(const spw_http_conf *cf);
+SPW_API const char *spw_http_conf_aws_service(const spw_http_conf *cf);
 
 /* ---------------------------------------------------------------------- */
 /* Requests and responses                                                  */

@@ -30,6 +30,7 @@
 #ifndef SPILLWAY_PLUGIN_H
 #define SPILLWAY_PLUGIN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +116,23 @@ SPW_API void spw_log(const spw_stage *st, spw_log_level level, const char *fmt, 
     SPW_PRINTF(3, 4);
 /* True when a line at `level` would be written (to skip costly formatting). */
 SPW_API bool spw_log_enabled(spw_log_level level);
+
+/*
+ * A rate limit for one kind of log line (since ABI 1.2): at most one line
+ * a second; the lines in between are counted and the count is reported on
+ * the next line written, so a failing destination cannot flood the log.
+ * Zero-initialise one per instance and kind of line; it belongs to the
+ * instance's worker (no locking).
+ */
+typedef struct spw_log_limit {
+    uint64_t last_ms;    /* loop time of the last line written; 0: none yet */
+    uint64_t suppressed; /* lines held back since */
+} spw_log_limit;
+SPW_API void spw_log_limited(const spw_stage *st, spw_log_limit *lim, spw_log_level level,
+                             const char *fmt, ...) SPW_PRINTF(4, 5);
+/* The same for a plugin's own printf-like wrapper. */
+SPW_API void spw_vlog_limited(const spw_stage *st, spw_log_limit *lim, spw_log_level level,
+                              const char *fmt, va_list ap) SPW_PRINTF(4, 0);
 
 /* Section name without its kind prefix ("es" for [sink.es]). Borrowed. */
 SPW_API const char *spw_stage_name(const spw_stage *st);

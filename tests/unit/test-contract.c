@@ -953,8 +953,39 @@ static void test_limits(void) {
     ok(limits_are(spw_sink_limits(NULL), 0, 0, 0, 0, 0), "limits: NULL stage: all zero");
 }
 
+/* ---- spw_log_limited: one line a second, the rest counted ------------------ */
+
+static void log_limited_created(sink *k) {
+    spw_log_limit lim = {0};
+    /* One loop turn: the loop's clock stands still, so only the first is written. */
+    for (int i = 0; i < 5; i++)
+        spw_log_limited(k->st, &lim, SPW_LOG_WARN, "limited line %d", i);
+    /* A second has gone by (as far as the limit can tell): the next line is written,
+     * with the count of those held back. */
+    lim.last_ms -= 1000;
+    spw_log_limited(k->st, &lim, SPW_LOG_WARN, "limited line %d", 5);
+    spw_log_limited(k->st, &lim, SPW_LOG_INFO, "limited line %d", 6);
+}
+
+static void test_log_limited(void) {
+    reset();
+    sc.n_events = 1;
+    sc.send = send_ok_now;
+    sc.created = log_limited_created;
+    log_start(SPW_LOG_INFO);
+    run(&(opts){.batch = 1});
+    char *text = log_take();
+    is_int(count_lines(text, "limited line"), 2, "log_limited: 2 of 7 lines written");
+    ok(strstr(text, "limited line 0") && !strstr(text, "limited line 0 (") &&
+           strstr(text, "limited line 5 (4 similar lines suppressed)") &&
+           !strstr(text, "limited line 6"),
+       "log_limited: the first as is, the next after a second with the count held back\n%s", text);
+    free(text);
+}
+
 int main(void) {
     spw__log_set_level(SPW_LOG_ERROR);
+    test_log_limited();
     test_big_batch();
     test_core_metrics();
     test_filters();

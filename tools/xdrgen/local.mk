@@ -17,6 +17,7 @@ spillway_xdrgen_SOURCES = \
 	tools/xdrgen/digest.c \
 	tools/xdrgen/replay.c \
 	tools/xdrgen/hist.c \
+	tools/xdrgen/pace.c \
 	tools/xdrgen/stats.c \
 	core/tls.c core/buf.c core/result.c
 spillway_xdrgen_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)

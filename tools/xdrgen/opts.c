@@ -47,7 +47,7 @@ static const char usage_text[] =
     "  -n, --count N             records to send (each until answered) [until stopped]\n"
     "  -d, --duration DUR        make new records for this long, then finish the ones in\n"
     "                            flight\n"
-    "  -r, --rate N              frames per second, resends included [0: flat out]\n"
+    "  -r, --rate N              frames per second, evenly spaced, resends included [0: flat out]\n"
     "      --seq-start N         sequence number of the first record [0]\n"
     "      --max-time DUR        end the run after this long even if records are still\n"
     "                            unanswered (exit status 1) [no limit]\n"

@@ -19,10 +19,15 @@
  * nothing is outstanding. --max-time (or a second SIGINT) ends it
  * incomplete.
  *
- * A 1 ms tick (10 ms without --rate) refills the rate's token bucket,
- * lets queued resends out on connections with room, and watches the
- * clock (duration, max-time, progress). Connections fill themselves as
- * replies arrive; the tick is only for what no reply will trigger.
+ * --rate is a schedule (pace.c): each frame is sent when it is due, so
+ * frames leave evenly spaced. On Linux a timerfd (nanosecond resolution,
+ * watched by the loop) wakes the run when the next frame is due; libuv's
+ * own timers count in milliseconds and would send a millisecond's frames
+ * at once. Elsewhere the 1 ms tick is the pacing timer (bursts per tick).
+ * A 1 ms tick (10 ms without --rate) lets queued resends out on
+ * connections with room and watches the clock (duration, max-time,
+ * progress). Connections fill themselves as replies arrive; the tick is
+ * only for what no reply will trigger.
  * A check handle ends the run in the loop turn after its last answer,
  * so no connection is closed from inside its own read callback.
  */
@@ -35,6 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/timerfd.h>
+#define XG_PACE_TIMERFD 1
+#endif
 
 struct qent {
     uint64_t seq;
@@ -63,8 +73,12 @@ struct xg_run {
     int interrupts;
     struct queue resend, retry;
 
-    double tokens, burst;
-    uint64_t refill_ns;
+    struct xg_pace pace;
+    uint64_t last_send_ns; /* with --rate: when the last frame was taken (0: none yet) */
+#ifdef XG_PACE_TIMERFD
+    int pace_fd;           /* -1 when not pacing by timerfd */
+    uv_poll_t pace_poll;
+#endif
     uint64_t start_ms;    /* loop time at start */
     int64_t unix_base_ms; /* Unix ms at loop time start_ms */
     uint64_t next_progress_ms;
@@ -145,9 +159,16 @@ int64_t xg_run_now_ms(const struct xg_run *r) {
 bool xg_run_next(struct xg_run *r, uint64_t *seq, uint8_t *out, size_t *len) {
     if (r->ending)
         return false;
-    if (r->o->rate > 0 && r->tokens < 1.0)
+    uint64_t s, now_ns = 0;
+    bool any = r->resend.n > 0 || !r->closed ||
+               (r->retry.n > 0 && r->retry.v[r->retry.head].ready_ms <= uv_now(&r->loop));
+    if (!any)
         return false;
-    uint64_t s;
+    if (r->o->rate > 0) {
+        now_ns = xg_mono_ns();
+        if (!xg_pace_take(&r->pace, now_ns))
+            return false;
+    }
     if (r->resend.n > 0) {
         s = q_pop(&r->resend).seq;
     } else if (r->retry.n > 0 && r->retry.v[r->retry.head].ready_ms <= uv_now(&r->loop)) {
@@ -175,8 +196,11 @@ bool xg_run_next(struct xg_run *r, uint64_t *seq, uint8_t *out, size_t *len) {
             n = xg_gen_frame(r->gen, s, xg_run_now_ms(r), out);
         }
     }
-    if (r->o->rate > 0)
-        r->tokens -= 1.0;
+    if (r->o->rate > 0) {
+        if (r->last_send_ns)
+            xg_hist_add(&r->st.gap, now_ns - r->last_send_ns);
+        r->last_send_ns = now_ns;
+    }
     r->st.sent++;
     r->st.bytes += n;
     if (out[1] == XG_PROTO_COMPRESSED)
@@ -224,6 +248,10 @@ static void on_conn_closed(struct xg_conn *c) {
     struct xg_run *r = xg_conn_run(c);
     if (--r->open_conns == 0) {
         uv_close((uv_handle_t *)&r->tick, NULL);
+#ifdef XG_PACE_TIMERFD
+        if (r->pace_fd >= 0)
+            uv_close((uv_handle_t *)&r->pace_poll, NULL);
+#endif
         uv_close((uv_handle_t *)&r->check, NULL);
         uv_close((uv_handle_t *)&r->sigint, NULL);
         uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -242,6 +270,10 @@ static void end_run(struct xg_run *r, bool complete) {
         r->st.cpu_sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     }
     uv_timer_stop(&r->tick);
+#ifdef XG_PACE_TIMERFD
+    if (r->pace_fd >= 0)
+        uv_poll_stop(&r->pace_poll);
+#endif
     uv_check_stop(&r->check);
     for (unsigned i = 0; i < r->o->connections; i++)
         xg_conn_close(r->conns[i], on_conn_closed);
@@ -271,17 +303,59 @@ static void on_tick(uv_timer_t *t) {
         xg_stats_progress(&r->st, stderr, uv_hrtime(), unanswered(r));
     }
     if (o->rate > 0) {
-        uint64_t ns = uv_hrtime();
-        r->tokens += (double)(ns - r->refill_ns) * o->rate / 1e9;
-        if (r->tokens > r->burst)
-            r->tokens = r->burst;
-        r->refill_ns = ns;
+        /* fall through: due frames (when the timerfd is missing) and resends */
     } else if (r->resend.n == 0 && (r->retry.n == 0 || r->retry.v[r->retry.head].ready_ms > now)) {
         return; /* flat out: connections fill themselves as replies arrive */
     }
     for (unsigned i = 0; i < o->connections; i++)
         xg_conn_fill(r->conns[i]);
 }
+
+#ifdef XG_PACE_TIMERFD
+/*
+ * Sets the timerfd to when the next frame is due. Behind schedule (every
+ * window full), it polls at the frame interval until replies make room.
+ */
+static void pace_arm(struct xg_run *r) {
+    uint64_t now = xg_mono_ns(), due = xg_pace_due_ns(&r->pace);
+    if (due <= now)
+        due = now + (uint64_t)r->pace.interval_ns + 1;
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(due / 1000000000u),
+                                          .tv_nsec = (long)(due % 1000000000u)}};
+    timerfd_settime(r->pace_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void on_pace(uv_poll_t *h, int status, int events) {
+    (void)status;
+    (void)events;
+    struct xg_run *r = h->data;
+    uint64_t expirations;
+    if (read(r->pace_fd, &expirations, sizeof expirations) < 0) {
+        /* EAGAIN: woken for nothing; the timer is still armed */
+    }
+    if (r->ending)
+        return;
+    for (unsigned i = 0; i < r->o->connections; i++)
+        xg_conn_fill(r->conns[i]);
+    pace_arm(r);
+}
+
+/* The pacing timer; false leaves the 1 ms tick to pace (in bursts). */
+static bool pace_start(struct xg_run *r) {
+    r->pace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (r->pace_fd < 0)
+        return false;
+    if (uv_poll_init(&r->loop, &r->pace_poll, r->pace_fd) != 0) {
+        close(r->pace_fd);
+        r->pace_fd = -1;
+        return false;
+    }
+    r->pace_poll.data = r;
+    uv_poll_start(&r->pace_poll, UV_READABLE, on_pace);
+    pace_arm(r);
+    return true;
+}
+#endif
 
 static void on_signal(uv_signal_t *s, int signum) {
     struct xg_run *r = s->data;
@@ -409,11 +483,11 @@ int xg_run_main(struct xg_opts *o) {
     uv_loop_init(&r->loop);
     r->start_ms = uv_now(&r->loop);
     r->st.start_ns = uv_hrtime();
-    r->refill_ns = r->st.start_ns;
     r->next_progress_ms = r->start_ms + o->progress_ms;
-    /* a bucket of 10 ms of sending (at least one frame): smooth, but not starved by a late tick */
-    r->burst = o->rate / 100.0 > 1.0 ? o->rate / 100.0 : 1.0;
-    r->tokens = r->burst;
+    xg_pace_init(&r->pace, o->rate, xg_mono_ns());
+#ifdef XG_PACE_TIMERFD
+    r->pace_fd = -1;
+#endif
 
     r->conns = calloc(o->connections, sizeof *r->conns);
     if (!r->conns) {
@@ -434,6 +508,10 @@ int xg_run_main(struct xg_opts *o) {
     uv_timer_init(&r->loop, &r->tick);
     r->tick.data = r;
     uv_timer_start(&r->tick, on_tick, 1, o->rate > 0 ? 1 : 10);
+#ifdef XG_PACE_TIMERFD
+    if (o->rate > 0 && !pace_start(r))
+        xg_log(r, "no timerfd: --rate paced by a 1 ms tick");
+#endif
     uv_check_init(&r->loop, &r->check);
     r->check.data = r;
     uv_check_start(&r->check, on_check);
@@ -458,6 +536,10 @@ out_loop:
             xg_conn_free(r->conns[i]);
     free(r->conns);
     uv_loop_close(&r->loop);
+#ifdef XG_PACE_TIMERFD
+    if (r->pace_fd >= 0)
+        close(r->pace_fd);
+#endif
 out:
     spw_tls_ctx_free(r->tls_ctx);
     xg_gen_free(r->gen);

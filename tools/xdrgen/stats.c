@@ -39,6 +39,12 @@ void xg_stats_print(const struct xg_stats *s, FILE *f, bool json, bool complete,
         for (size_t i = 0; i < 4; i++)
             fprintf(f, ",\"%s\":%.1f", qnames[i], us(xg_hist_quantile(&s->lat, quantiles[i])));
         fprintf(f, ",\"max\":%.1f}", us(s->lat.max));
+        if (s->gap.count) {
+            fprintf(f, ",\"send_gap_us\":{\"count\":%" PRIu64, s->gap.count);
+            for (size_t i = 0; i < 4; i++)
+                fprintf(f, ",\"%s\":%.1f", qnames[i], us(xg_hist_quantile(&s->gap, quantiles[i])));
+            fprintf(f, ",\"min\":%.1f,\"max\":%.1f}", us(s->gap.min), us(s->gap.max));
+        }
         fprintf(f,
                 ",\"connections\":{\"opened\":%" PRIu64 ",\"connect_failures\":%" PRIu64
                 ",\"resets_peer\":%" PRIu64 ",\"resets_timeout\":%" PRIu64
@@ -75,6 +81,12 @@ void xg_stats_print(const struct xg_stats *s, FILE *f, bool json, bool complete,
     for (size_t i = 0; i < 4; i++)
         fprintf(f, "%s %.1f  ", qnames[i], us(xg_hist_quantile(&s->lat, quantiles[i])));
     fprintf(f, "max %.1f  (%" PRIu64 " replies)\n", us(s->lat.max), s->lat.count);
+    if (s->gap.count) {
+        fprintf(f, "  send gap (us)       ");
+        for (size_t i = 0; i < 4; i++)
+            fprintf(f, "%s %.1f  ", qnames[i], us(xg_hist_quantile(&s->gap, quantiles[i])));
+        fprintf(f, "min %.1f  max %.1f\n", us(s->gap.min), us(s->gap.max));
+    }
     fprintf(f,
             "  connections         %" PRIu64 " opened, %" PRIu64 " failed to connect, resets: %" PRIu64
             " by peer, %" PRIu64 " timeout, %" PRIu64 " malformed\n",

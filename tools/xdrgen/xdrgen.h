@@ -256,6 +256,26 @@ void xg_hist_add(struct xg_hist *h, uint64_t v);
 uint64_t xg_hist_quantile(const struct xg_hist *h, double q);
 
 /* ---------------------------------------------------------------------- */
+/* pace.c                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Frames a sender that fell behind may still owe: 10 ms of sending. */
+#define XG_PACE_MAX_LAG_NS 10e6
+/* --rate as a schedule: frame k is due at start + k / rate (monotonic ns). */
+struct xg_pace {
+    double interval_ns; /* 1e9 / rate */
+    double next_ns;     /* when the next frame is due */
+    double max_lag_ns;  /* most the schedule may run behind the clock */
+};
+void xg_pace_init(struct xg_pace *p, double rate, uint64_t now_ns);
+/* True when a frame is due at now_ns (the schedule then moves on by one). */
+bool xg_pace_take(struct xg_pace *p, uint64_t now_ns);
+/* When the next frame is due. */
+uint64_t xg_pace_due_ns(const struct xg_pace *p);
+/* CLOCK_MONOTONIC in ns (the clock the pacing timer runs on). */
+uint64_t xg_mono_ns(void);
+
+/* ---------------------------------------------------------------------- */
 /* stats.c                                                                 */
 /* ---------------------------------------------------------------------- */
 
@@ -273,6 +293,7 @@ struct xg_stats {
     uint64_t start_ns, end_ns;
     double cpu_user_s, cpu_sys_s; /* this process's CPU time over the run */
     struct xg_hist lat;      /* reply latency, ns */
+    struct xg_hist gap;      /* with --rate: time between one frame's send and the next's, ns */
 };
 /* Prints the report: text, or one JSON object. `complete`: every record answered. */
 void xg_stats_print(const struct xg_stats *s, FILE *f, bool json, bool complete,
