@@ -79,11 +79,25 @@ def faults_and_retries():
     tap.ok(entries and not bad,
            "every request: header Idempotency-Key == body idempotencyKey == digest hex '-' lut",
            "%d requests; %s" % (len(entries), bad[:3]))
-    tap.ok(len(failed_keys) > 0 and failed_keys <= ok_keys,
-           "every request answered 503 was retried with the same key, and that retry succeeded",
-           "%d failed, %d of them never succeeded" % (len(failed_keys),
-                                                      len(failed_keys - ok_keys)))
-    tap.ok(len(ok_keys) == 200, "200 distinct keys delivered: one per record", len(ok_keys))
+    # spillway retries a failed request with the same key. When the retries outlast the event
+    # deadline (a loaded machine), XDR is answered "retry" and resends; spillway-xdrgen builds a
+    # resent generated record anew, with the time of the resend as its LUT (real XDR ships the
+    # stored version, the same LUT unless the record changed): that copy is a newer version
+    # of the record, so a newer key for the same digest.
+    ok_luts = {}
+    for k in ok_keys:
+        d, lut = k.split("-")
+        ok_luts.setdefault(d, []).append(int(lut))
+    unexplained = [k for k in failed_keys - ok_keys
+                   if not any(l > int(k.split("-")[1]) for l in ok_luts.get(k.split("-")[0], []))]
+    tap.ok(len(failed_keys & ok_keys) > 0 and not unexplained,
+           "a request answered 503 is retried with the same key and succeeds (or, past the "
+           "deadline, XDR's resend of a newer version succeeds)",
+           "%d failed, %d retried with their key, unexplained: %s" % (
+               len(failed_keys), len(failed_keys & ok_keys), unexplained[:3]))
+    tap.ok(len(ok_luts) == 200 and len(ok_keys) >= 200,
+           "every one of the 200 records delivered (200 digests among the keys answered 2xx)",
+           "%d digests, %d keys" % (len(ok_luts), len(ok_keys)))
 
 
 def resends_and_restarts():
