@@ -76,3 +76,10 @@ tests_unit_test_codec_golden_LDADD = $(SPW_CODEC_TEST_LIBS)
 # End to end: spillway running generate -> each codec -> file sink.
 TESTS += tests/codec-e2e.py
 dist_noinst_SCRIPTS += tests/codec-e2e.py
+
+# The idempotency key in payloads (id_field, id_element), read back with real decoders.
+TESTS += tests/codec-id.py
+dist_noinst_SCRIPTS += tests/codec-id.py
+# The idempotency example end to end: header and body keys, retries, resends, restarts.
+TESTS += tests/idempotency-e2e.py
+dist_noinst_SCRIPTS += tests/idempotency-e2e.py

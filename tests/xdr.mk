@@ -30,3 +30,7 @@ XDR_PY_TESTS = \
 TESTS += $(XDR_PY_TESTS)
 dist_noinst_SCRIPTS += $(XDR_PY_TESTS) tests/xdr-client.py
 EXTRA_DIST += tests/data/xdr
+
+# The source's `capture`: captured frames replayed by spillway-xdrgen, rotation, errors.
+TESTS += tests/xdr-capture.sh
+dist_noinst_SCRIPTS += tests/xdr-capture.sh

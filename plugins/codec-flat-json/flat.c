@@ -39,6 +39,10 @@ static const spw_option flat_options[] = {
     {"non_finite", SPW_OPT_ENUM, 0, "string", 0, 0, "string|null|reject", OFF(j.non_finite),
      "Doubles that are NaN or infinite: write the strings \"NaN\", \"Infinity\", \"-Infinity\", "
      "write null, or reject the record."},
+    {"id_field", SPW_OPT_STRING, 0, "", 0, 0, NULL, OFF(j.id_field),
+     "Name of a member to add to the metadata object holding the record's idempotency key, the "
+     "digest in hex, '-', the LUT (as ${id} in header templates: the same across XDR's "
+     "resends, new for the next change); empty: none. idempotencyKey fits the vendor's names."},
     SPW_OPTIONS_END,
 };
 

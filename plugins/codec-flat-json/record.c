@@ -42,7 +42,10 @@ spw_result fcodec_check(const fcodec_config *cfg, spw_err *err) {
         return spw_err_set(err, SPW_ERR_CONFIG, "metadata_key must not be empty");
     if (!spw_utf8_valid(k, strlen(k)))
         return spw_err_set(err, SPW_ERR_CONFIG, "metadata_key is not valid UTF-8");
-    return SPW_OK;
+    /* The metadata object's own members: id_field must not repeat one. */
+    static const char *const taken[] = {"msg", "namespace", "set", "userKey", "digest", "durable",
+                                        "gen", "lut", "exp", "binLuts", NULL};
+    return jcodec_check_id(&cfg->j, taken, err);
 }
 
 spw_result fcodec_init(fcodec *f, const fcodec_config *cfg) {
@@ -288,6 +291,10 @@ static spw_result put_metadata(fcodec *f, jenc *e, const spw_event *ev, spw_op o
         e->name = (spw_str){NULL, 0};
         if (r == SPW_OK)
             r = JCODEC_LIT(b, "}");
+    }
+    if (r == SPW_OK && f->j.id) {
+        r = jenc_id(e, ev, first ? "" : ",", first ? 0 : 1);
+        first = false;
     }
     return r == SPW_OK ? JCODEC_LIT(b, "}") : r;
 }

@@ -8,6 +8,9 @@
  *   delete: {"msg":"delete","key":[...],"durable":B[,"gen":G,"lut":L]}
  *   BIN:    {"name":N,"type":T,"value":V[,"ordered":B|,"order":O][,"ptype":P][,"lut":MS]}
  *
+ * With id_field, `"ID_FIELD":"DIGESTHEX-LUT"` (the idempotency key, ${id})
+ * follows the metadata: before "bins" on writes, last on deletes.
+ *
  * Metadata a route excludes (metadata_exclude) is left out: "msg", "gen",
  * "exp", "lut" and "durable" disappear as members; the four positions of
  * "key" stay (the array has a fixed shape) and hold null instead.
@@ -187,6 +190,8 @@ static spw_result put_record(jenc *e, const spw_event *ev) {
             r = FIELD_U(b, ",\"gen\":", spw_event_generation(ev));
         if (r == SPW_OK && e->c->cfg.delete_metadata && (want & SPW_META_LUT))
             r = FIELD_I(b, ",\"lut\":", spw_event_lut_ms(ev));
+        if (r == SPW_OK && e->c->id)
+            r = jenc_id(e, ev, ",", 1);
         return r == SPW_OK ? JCODEC_LIT(b, "}") : r;
     }
 
@@ -195,6 +200,8 @@ static spw_result put_record(jenc *e, const spw_event *ev) {
     if ((want & SPW_META_EXP) && (r = FIELD_I(b, ",\"exp\":", spw_event_expiry(ev))) != SPW_OK)
         return r;
     if ((want & SPW_META_LUT) && (r = FIELD_I(b, ",\"lut\":", spw_event_lut_ms(ev))) != SPW_OK)
+        return r;
+    if (e->c->id && (r = jenc_id(e, ev, ",", 1)) != SPW_OK)
         return r;
     if ((r = JCODEC_LIT(b, ",\"bins\":[")) != SPW_OK)
         return r;

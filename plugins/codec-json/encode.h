@@ -38,6 +38,7 @@ typedef struct jcodec_config {
     bool stringify_map_keys; /* off: a non-string map key rejects the record */
     int invalid_utf8;        /* enum jcodec_utf8 */
     int non_finite;          /* enum jcodec_nonfinite */
+    char *id_field;          /* NULL or "": no idempotency key member */
 } jcodec_config;
 
 /* One encoder per worker. */
@@ -47,6 +48,8 @@ typedef struct jcodec {
      * whatever locale the process runs in. */
     locale_t c_locale;
     const char *label; /* "json codec", "flat-json codec": starts every error message */
+    spw_template *id;  /* "${id}" when id_field is set, else NULL */
+    spw_str id_name;
 } jcodec;
 
 /* ---- value.c: what both JSON codecs write the same way ---- */
@@ -97,6 +100,13 @@ typedef struct jbin_info {
  * saying reject; the caller rolls the record back.
  */
 spw_result jenc_bin_value(jenc *e, const spw_bin *bin, jbin_info *info);
+
+/* id_field: not one of the `taken` member names (NULL-terminated), valid UTF-8. */
+spw_result jcodec_check_id(const jcodec_config *cfg, const char *const *taken, spw_err *err);
+/* pre (a separator), then `"ID_FIELD":"DIGESTHEX-LUT"`: the idempotency key, rendered by the
+ * SDK's ${id} template so that it is byte for byte the key a header template gives. Only
+ * when c->id is set. */
+spw_result jenc_id(jenc *e, const spw_event *ev, const char *pre, size_t plen);
 
 /* The spw_meta bits the route wants for ev (every field unless excluded). */
 unsigned jcodec_meta_wanted(const spw_event *ev);

@@ -30,8 +30,19 @@ static const spw_option json_options[] = {
      offsetof(jcodec_config, non_finite),
      "Doubles that are NaN or infinite: write the strings \"NaN\", \"Infinity\", \"-Infinity\", "
      "write null, or reject the record."},
+    {"id_field", SPW_OPT_STRING, 0, "", 0, 0, NULL, offsetof(jcodec_config, id_field),
+     "Name of a member to add to every record holding its idempotency key, the digest in hex, "
+     "'-', the LUT (as ${id} in header templates: the same across XDR's resends, new for the "
+     "next change); empty: none (the vendor's shape). idempotencyKey fits the vendor's names."},
     SPW_OPTIONS_END,
 };
+
+/* Members the typed shape already writes: id_field must not repeat one. */
+static const char *const json_taken[] = {"msg", "key", "gen", "exp", "lut", "bins", "durable", NULL};
+
+static spw_result json_check(const void *config, spw_err *err) {
+    return jcodec_check_id(config, json_taken, err);
+}
 
 static spw_result json_create(spw_stage *st, const void *config, void **inst, spw_err *err) {
     jcodec *c = calloc(1, sizeof *c);
@@ -75,4 +86,4 @@ static const spw_codec_ops json_ops = {
 SPW_PLUGIN_DEFINE(.kind = SPW_KIND_CODEC, .name = "json", .version = "1.0.0",
                   .description = "Typed JSON as Aerospike Connect for ESP writes it (format json)",
                   .options = json_options, .config_size = sizeof(jcodec_config),
-                  .create = json_create, .destroy = json_destroy, .codec = &json_ops);
+                  .check = json_check, .create = json_create, .destroy = json_destroy, .codec = &json_ops);

@@ -20,6 +20,14 @@
 spw_result jcodec_init(jcodec *c, const jcodec_config *cfg) {
     c->cfg = *cfg;
     c->label = "json codec";
+    c->id = NULL;
+    c->id_name = (spw_str){NULL, 0};
+    if (cfg->id_field && *cfg->id_field) {
+        spw_err e;
+        if (spw_template_new("${id}", &c->id, &e) != SPW_OK)
+            return SPW_ERR_NOMEM;
+        c->id_name = (spw_str){cfg->id_field, strlen(cfg->id_field)};
+    }
     c->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     return c->c_locale ? SPW_OK : SPW_ERR_NOMEM;
 }
@@ -28,6 +36,36 @@ void jcodec_fini(jcodec *c) {
     if (c->c_locale)
         freelocale(c->c_locale);
     c->c_locale = (locale_t)0;
+    spw_template_free(c->id);
+    c->id = NULL;
+}
+
+spw_result jcodec_check_id(const jcodec_config *cfg, const char *const *taken, spw_err *err) {
+    const char *k = cfg->id_field;
+    if (!k || !*k)
+        return SPW_OK;
+    if (!spw_utf8_valid(k, strlen(k)))
+        return spw_err_set(err, SPW_ERR_CONFIG, "id_field is not valid UTF-8");
+    for (; *taken; taken++)
+        if (strcmp(k, *taken) == 0)
+            return spw_err_set(err, SPW_ERR_CONFIG,
+                               "id_field \"%s\" is the name of a member the codec already "
+                               "writes; choose another (e.g. idempotencyKey)",
+                               k);
+    return SPW_OK;
+}
+
+spw_result jenc_id(jenc *e, const spw_event *ev, const char *pre, size_t plen) {
+    spw_buf *b = e->out;
+    size_t bad = 0;
+    spw_result r = jcodec_put(b, pre, plen);
+    if (r == SPW_OK)
+        r = jcodec_put_string(b, (const uint8_t *)e->c->id_name.ptr, e->c->id_name.len, &bad);
+    if (r == SPW_OK)
+        r = JCODEC_LIT(b, ":\"");
+    if (r == SPW_OK)
+        r = spw_template_render(e->c->id, ev, SPW_TPL_JSON, b);
+    return r == SPW_OK ? JCODEC_LIT(b, "\"") : r;
 }
 
 unsigned jcodec_meta_wanted(const spw_event *ev) {

@@ -19,6 +19,10 @@ static const spw_option msgpack_options[] = {
      offsetof(mcodec_config, invalid_utf8),
      "Strings that are not valid UTF-8: replace each bad sequence with U+FFFD, send the bytes "
      "as MessagePack bin instead of str, or reject the record."},
+    {"id_element", SPW_OPT_BOOL, 0, "false", 0, 0, NULL, offsetof(mcodec_config, id_element),
+     "Add a fourth element to every message, [1, TYPE, PAYLOAD, ID]: the record's idempotency "
+     "key as a str, the digest in hex, '-', the LUT (as ${id} in header templates: the same "
+     "across XDR's resends, new for the next change)."},
     SPW_OPTIONS_END,
 };
 
@@ -27,11 +31,21 @@ static spw_result msgpack_create(spw_stage *st, const void *config, void **inst,
     if (!c)
         return spw_err_set(err, SPW_ERR_NOMEM, "msgpack codec: out of memory");
     c->cfg = *(const mcodec_config *)config;
+    c->id = NULL;
+    if (c->cfg.id_element && spw_template_new("${id}", &c->id, err) != SPW_OK) {
+        free(c);
+        return spw_err_set(err, SPW_ERR_NOMEM, "msgpack codec: out of memory");
+    }
     *inst = c;
     return SPW_OK;
 }
 
-static void msgpack_destroy(void *inst) { free(inst); }
+static void msgpack_destroy(void *inst) {
+    mcodec *c = inst;
+    if (c)
+        spw_template_free(c->id);
+    free(c);
+}
 
 static spw_result msgpack_encode(void *inst, const spw_event *ev, spw_buf *out, spw_err *err) {
     return mcodec_encode(inst, ev, out, err);

@@ -3,6 +3,8 @@
  * message, and the batch framing.
  *
  *   message = [1, TYPE, PAYLOAD]              TYPE 1 write, 2 delete
+ *             [1, TYPE, PAYLOAD, ID]          with id_element: ID the idempotency
+ *                                             key (str, ${id}: digest hex '-' LUT)
  *   write   = [KEY, gen|nil, exp|nil, lut|nil, BINS]
  *   delete  = [KEY, FLAGS]                    FLAGS bit 0x01: durable
  *             [KEY, FLAGS, gen|nil, lut|nil]  with delete_metadata
@@ -657,7 +659,7 @@ static spw_result put_record(menc *e, const spw_event *ev) {
     if ((r = room(b, 8)) != SPW_OK)
         return r;
     uint8_t *o = b->data + b->len;
-    *o++ = 0x93;
+    *o++ = e->c->id ? 0x94 : 0x93;
     *o++ = 0x01;
     *o++ = !(want & SPW_META_MSG) ? NIL : op == SPW_OP_WRITE ? 0x01 : 0x02;
     *o++ = op == SPW_OP_WRITE ? 0x95 : del_meta ? 0x94 : 0x92;
@@ -722,10 +724,31 @@ static spw_result put_record(menc *e, const spw_event *ev) {
     return SPW_OK;
 }
 
+/* The idempotency key after the payload, rendered by the SDK's ${id} (the header's key byte
+ * for byte): 40 hex digits, '-', a decimal LUT, so always a str8 of under 256 bytes. */
+static spw_result put_id(menc *e, const spw_event *ev) {
+    spw_buf *b = e->out;
+    spw_result r = room(b, 2);
+    if (r != SPW_OK)
+        return r;
+    size_t hdr = b->len;
+    b->data[b->len++] = 0xd9;
+    b->data[b->len++] = 0;
+    if ((r = spw_template_render(e->c->id, ev, SPW_TPL_RAW, b)) != SPW_OK)
+        return r;
+    size_t n = b->len - hdr - 2;
+    if (n > 255)
+        return reject(e, "idempotency key of %zu bytes", n);
+    b->data[hdr + 1] = (uint8_t)n;
+    return SPW_OK;
+}
+
 spw_result mcodec_encode(const mcodec *c, const spw_event *ev, spw_buf *out, spw_err *err) {
     menc e = {c, out, err, "record", {NULL, 0}};
     size_t start = out->len;
     spw_result r = put_record(&e, ev);
+    if (r == SPW_OK && c->id)
+        r = put_id(&e, ev);
     if (r == SPW_OK)
         return SPW_OK;
     out->len = start;

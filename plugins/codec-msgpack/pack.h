@@ -18,11 +18,13 @@ typedef struct mcodec_config {
     bool bin_luts;        /* a 5th element in each bin entry: its LUT or nil */
     bool delete_metadata; /* deletes: [KEY, FLAGS, gen, lut] */
     int invalid_utf8;     /* enum mcodec_utf8 */
+    bool id_element;      /* message = [1, TYPE, PAYLOAD, ID] */
 } mcodec_config;
 
 /* One encoder per worker (it holds only its configuration). */
 typedef struct mcodec {
     mcodec_config cfg;
+    spw_template *id;     /* "${id}" with id_element, else NULL */
 } mcodec;
 
 /*

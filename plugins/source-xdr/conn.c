@@ -180,6 +180,8 @@ static bool take_frame(struct xs_conn *c, const uint8_t *f, size_t len, uint64_t
         return true;
     }
 
+    /* Before parsing: a frame refused as malformed is captured too (bug reports). */
+    xs_capture_frame(x, f, len);
     r = asw_frame_event(&x->parser, f, len, now_s, &ev, &err);
     if (r == SPW_ERR_INVAL) {
         malformed(c, off, &err);

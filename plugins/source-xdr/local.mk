@@ -19,7 +19,8 @@ plugins_source_xdr_la_SOURCES = $(XS_WIRE_SOURCES) \
 	plugins/source-xdr/conn.c \
 	plugins/source-xdr/reply.c \
 	plugins/source-xdr/allow.c \
-	plugins/source-xdr/guard.c
+	plugins/source-xdr/guard.c \
+	plugins/source-xdr/capture.c
 plugins_source_xdr_la_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 plugins_source_xdr_la_LDFLAGS = $(SPW_PLUGIN_LDOPTS)
 plugins_source_xdr_la_LIBADD = $(SPW_PLUGIN_LIBS) $(ZLIB_LIBS)

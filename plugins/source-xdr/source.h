@@ -9,6 +9,7 @@
  *   reply.c     answers in request order and their batched writes
  *               (TLS: the SDK's spillway/tls.h, on the same buffers)
  *   allow.c     the `allow` list: CIDR ranges, peer addresses compared
+ *   capture.c   `capture`: received frames queued to a writer thread, rotated files
  *   guard.c     who gets a connection slot (allow, per-peer cap, eviction),
  *               slow and silent peers, rate-limited refusal logs
  *   wire.h      the protocol itself (pure: frame.c record.c inflate.c info.c)
@@ -49,6 +50,10 @@ struct xs_conf {
     int64_t max_connections_per_peer;
     int64_t first_frame_timeout_ms;  /* 0: no bound */
     int64_t frame_timeout_ms;        /* 0: no bound */
+    char *capture;                   /* NULL or "": off (capture.c) */
+    int64_t capture_max_bytes;
+    int64_t capture_files;
+    int64_t capture_queue;
 };
 
 /* A peer address as the guard compares it: IPv4-mapped IPv6 is IPv4. */
@@ -206,6 +211,8 @@ struct xs_src {
         *c_replies_retry, *c_replies_abandon, *c_malformed, *c_info;
     spw_counter *c_not_allowed, *c_per_peer, *c_silent, *c_slow, *c_evicted;
     spw_counter *c_w_connections, *c_w_records; /* per worker (spw_counter_register_worker) */
+    struct xs_capture *cap;  /* NULL: capture off (shared by every worker's instance) */
+    spw_counter *c_capture_frames, *c_capture_dropped;
 };
 
 /* ---- xdr.c ---- */
@@ -277,6 +284,22 @@ static inline void xs_guard_on_bytes(struct xs_conn *c, uint64_t now) {
         c->partial = true;
         c->since = now;
     }
+}
+
+/* ---- capture.c ---- */
+/* The `capture` options: the directory takes files, an existing PATH is a capture file. */
+spw_result xs_capture_check(const struct xs_conf *cf, spw_err *err);
+/* Joins (or starts) the capture of cf->capture and registers its counters (create). */
+spw_result xs_capture_attach(struct xs_src *x, spw_err *err);
+/* Leaves it; the last instance to leave writes what is queued and ends the writer. */
+void xs_capture_detach(struct xs_src *x);
+/* Logs a write error of the writer thread, once (the sweep). */
+void xs_capture_poll(struct xs_src *x);
+void xs_capture_frame_slow(struct xs_src *x, const uint8_t *f, size_t len);
+/* One whole record frame as received. Off, this is one test of a pointer. */
+static inline void xs_capture_frame(struct xs_src *x, const uint8_t *f, size_t len) {
+    if (x->cap)
+        xs_capture_frame_slow(x, f, len);
 }
 
 /* ---- conn.c ---- */

@@ -85,6 +85,20 @@ static const spw_option xs_options[] = {
     {"validate_collections", SPW_OPT_BOOL, 0, "true", 0, 0, NULL, OFF(validate_collections),
      "Walk every list and map value on arrival and treat malformed MessagePack as malformed "
      "input."},
+    {"capture", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(capture),
+     "Path of a file to write every record frame received to, as it arrived (compressed ones "
+     "compressed, resends included, INFO requests not), in spillway-xdrgen's binary replay "
+     "format; created 0600. Unset: off."},
+    {"capture_max_bytes", SPW_OPT_SIZE, 0, "64MiB", 65536, 1099511627776.0, NULL,
+     OFF(capture_max_bytes),
+     "Size of one capture file: a frame that would take it over opens a new file (a frame "
+     "larger than this gets a file alone)."},
+    {"capture_files", SPW_OPT_INT, 0, "4", 1, 1000, NULL, OFF(capture_files),
+     "Capture files kept: PATH (being written), then PATH.1 (the newest full one) up to "
+     "PATH.N-1; the oldest is removed when PATH rotates."},
+    {"capture_queue", SPW_OPT_SIZE, 0, "16MiB", 65536, 1073741824.0, NULL, OFF(capture_queue),
+     "Frame bytes waiting for the capture writer at most; over it frames are dropped from the "
+     "capture (counted in capture_dropped), never delayed."},
     SPW_OPTIONS_END,
 };
 
@@ -181,6 +195,9 @@ static spw_result xs_check(const void *config, spw_err *err) {
             return r;
         spw_tls_ctx_free(ctx);
     }
+    r = xs_capture_check(cf, err);
+    if (r != SPW_OK)
+        return r;
     if (!is_retry_code(cf->retry_code))
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "retry_code %" PRId64 " is not a code XDR retries (8, 9, 11, 14, 18, "
@@ -217,7 +234,10 @@ void xs_handle_closed(struct xs_src *x) {
 static void on_instance_handle_closed(uv_handle_t *h) { xs_handle_closed(h->data); }
 
 /* The guard's bounds (first_frame_timeout, frame_timeout), idle_timeout, the rate-limited logs. */
-static void on_sweep(uv_timer_t *t) { xs_guard_sweep(t->data); }
+static void on_sweep(uv_timer_t *t) {
+    xs_guard_sweep(t->data);
+    xs_capture_poll(t->data);
+}
 
 /* A quarter of the shortest bound, from 100 ms to 1 s (the rate-limited logs need one too). */
 static uint64_t sweep_period(const struct xs_conf *cf) {
@@ -308,9 +328,17 @@ static spw_result xs_create(spw_stage *st, const void *config, void **inst, spw_
         free(x);
         return spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     }
+    spw_result cr = xs_capture_attach(x, err);
+    if (cr != SPW_OK) {
+        spw_tls_ctx_free(x->tls_ctx);
+        free(x->allow);
+        free(x);
+        return cr;
+    }
     /* The group shared with the other workers' instances (balance.c); its inbox handle. */
     spw_result br = xs_balance_join(x, err);
     if (br != SPW_OK) {
+        xs_capture_detach(x);
         spw_tls_ctx_free(x->tls_ctx);
         free(x->allow);
         free(x);
@@ -383,6 +411,7 @@ static void xs_destroy(void *inst) {
     x->stopping = true;
     uv_timer_stop(&x->sweep);
     xs_guard_flush_logs(x);
+    xs_capture_detach(x); /* no frame is taken after stop: the queue is written out */
     xs_listen_close_all(x);
     xs_balance_close(x);
     /* No answer can come any more (the core destroys a source after its last done callback):

@@ -223,13 +223,13 @@ typedef struct codecs {
 
 static void init_codecs(codecs *c, bool bin_luts) {
     jcodec_config j = {JCODEC_BATCH_NDJSON, false, bin_luts, true, JCODEC_UTF8_REPLACE,
-                       JCODEC_NONFINITE_STRING};
+                       JCODEC_NONFINITE_STRING, NULL};
     if (jcodec_init(&c->json, &j) != SPW_OK)
         abort();
     c->flat_cfg = (fcodec_config){j, "metadata", FCODEC_COLLISION_RENAME};
     if (fcodec_init(&c->flat, &c->flat_cfg) != SPW_OK)
         abort();
-    c->mp.cfg = (mcodec_config){bin_luts, false, MCODEC_UTF8_REPLACE};
+    c->mp = (mcodec){{bin_luts, false, MCODEC_UTF8_REPLACE, false}, NULL};
     c->xdr.cfg = (xcodec_config){XCODEC_PASS_AUTO, true};
     c->xdr.fixed_now_s = NOW_S;
 }

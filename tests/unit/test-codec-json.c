@@ -47,7 +47,7 @@ static char pyf_path[] = "/tmp/spw-codec-json-XXXXXX";
 
 static jcodec_config default_cfg(void) {
     jcodec_config c = {JCODEC_BATCH_NDJSON, false, false, true, JCODEC_UTF8_REPLACE,
-                       JCODEC_NONFINITE_STRING};
+                       JCODEC_NONFINITE_STRING, NULL};
     return c;
 }
 
@@ -1178,7 +1178,7 @@ static void test_descriptor(void) {
            !p->source && !p->filter,
        "codec ops only");
     is_int(p->config_size, sizeof(jcodec_config), "config size");
-    options_ok(p, 6, "six options");
+    options_ok(p, 7, "seven options");
     spw_err terr = {{0}};
     jcodec_config def;
     memset(&def, 0x55, sizeof def);
@@ -1519,7 +1519,7 @@ static void test_random(void) {
     /* Every combination of the options that change the output. */
     for (unsigned i = 0; i < NCODECS; i++) {
         jcodec_config c = {(int)(i & 1), (i >> 1) & 1, (i >> 2) & 1, (i >> 3) & 1,
-                           (int)(i / 16 % 3), (int)(i / 48 % 3)};
+                           (int)(i / 16 % 3), (int)(i / 48 % 3), NULL};
         jcodec_init(&codecs[i], &c);
     }
     unsigned n_ok = 0, n_rej = 0, bad = 0, clean_rej = 0, tree_bad = 0, compared = 0;

@@ -43,7 +43,7 @@ static void use(mcodec_config cfg) {
 static spw_result codec_encode(void *codec, const spw_event *ev, spw_buf *out, spw_err *err) {
     return mcodec_encode(codec, ev, out, err);
 }
-static mcodec_config default_cfg(void) { return (mcodec_config){false, false, MCODEC_UTF8_REPLACE}; }
+static mcodec_config default_cfg(void) { return (mcodec_config){false, false, MCODEC_UTF8_REPLACE, false}; }
 
 /*
  * Encodes ev. Returns the output as hex, or "REJECT: why". On success

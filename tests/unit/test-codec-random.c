@@ -83,7 +83,7 @@ static void make_codecs(void) {
                  nonfin[c->non_finite]);
     }
     for (unsigned i = 0; i < NM; i++) {
-        mc[i].cfg = (mcodec_config){i & 1, (i >> 1) & 1, (int)(i / 4)};
+        mc[i].cfg = (mcodec_config){i & 1, (i >> 1) & 1, (int)(i / 4), false};
         snprintf(mcfg_s[i], sizeof mcfg_s[i],
                  "{\"bin_luts\":%s,\"delete_metadata\":%s,\"invalid_utf8\":\"%s\"}",
                  mc[i].cfg.bin_luts ? "true" : "false", mc[i].cfg.delete_metadata ? "true" : "false",
