@@ -153,7 +153,9 @@ check "json codec: every particle type encoded, all acknowledged" \
 port=$(free_port)
 ini "$tmp/retry.ini" json null "outcome = retry" "retry_initial = 20ms" "retry_max = 50ms"
 start_spillway "$tmp/retry.ini"
-xdrgen -C 2 -n 50 --retry-delay 50ms --max-time 3s
+# The first retry answers come an event_deadline (2 s) after the records arrive, and an
+# ASan build on a busy machine can take a second to start: 6 s leaves room for both.
+xdrgen -C 2 -n 50 --retry-delay 50ms --max-time 6s
 xs=$?
 stop_spillway
 check "sink answering retry: xdrgen gets retry codes, resends, exits 1 at --max-time" \
