@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "reload.h"
+#include "taps.h"
 #include "worker.h"
 
 /* Names the [pipeline] keys whose values differ between two fingerprints ("k=v\n" lines). */
@@ -160,6 +161,7 @@ spw_result spw__pipeline_reload(spw__pipeline *p, spw_err *err) {
     }
     spw__log("core", SPW_LOG_INFO, "reloaded %s (%zu stage%s)", p->path, p->n_defs,
              p->n_defs == 1 ? "" : "s");
+    spw__taps_reloaded(p);
     return SPW_OK;
 }
 

@@ -52,7 +52,8 @@ atomic_uint_fast64_t spw__tap_mask;
 
 typedef struct tap {
     bool used;
-    bool full_stop;        /* limit reached: takes nothing more */
+    bool full_stop;        /* limit reached or route gone: takes nothing more */
+    const char *why;       /* the end line's reason once full_stop: "limit" or "removed" */
     bool end_sent;
     char *route;           /* the route's name; NULL: the source side */
     unsigned bit;
@@ -202,6 +203,7 @@ static void offer(spw__taps *t, tap *tp, const spw_event *ev, const char *route,
     spw_counter_add(t->c_sent, 1);
     if (tp->limit && tp->queued >= tp->limit) {
         tp->full_stop = true;
+        tp->why = "limit";
         publish_mask(t);
     }
     uv_cond_signal(&tp->cond);
@@ -278,7 +280,7 @@ static ssize_t tap_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 out = MHD_CONTENT_READER_END_OF_STREAM;
             } else {
                 tp->end_sent = true;
-                out = (ssize_t)end_line(tp, tp->full_stop ? "limit" : "shutdown", buf, max);
+                out = (ssize_t)end_line(tp, tp->full_stop ? tp->why : "shutdown", buf, max);
             }
             break;
         }
@@ -455,6 +457,27 @@ spw__taps *spw__taps_new(spw__pipeline *p) {
     atomic_store(&spw__tap_mask, 0);
     g_taps = t;
     return t;
+}
+
+void spw__taps_reloaded(const spw__pipeline *p) {
+    spw__taps *t = g_taps;
+    if (!t)
+        return;
+    /* p->defs were swapped on this (the main) thread, their only writer: no run->lock to read them. */
+    uv_mutex_lock(&t->lock);
+    for (size_t i = 0; i < SPW__TAP_MAX; i++) {
+        tap *tp = &t->slot[i];
+        if (!tp->used || tp->full_stop || !tp->route || route_index(p, tp->route) >= 0)
+            continue;
+        /* The route is gone: end the stream with a reason instead of leaving it quiet forever. */
+        tp->full_stop = true;
+        tp->why = "removed";
+        uv_cond_signal(&tp->cond);
+        spw__log("admin", SPW_LOG_INFO, "tap on sink.%s ended: the reload removed that sink",
+                 tp->route);
+    }
+    publish_mask(t);
+    uv_mutex_unlock(&t->lock);
 }
 
 void spw__taps_close(spw__taps *t) {

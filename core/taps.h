@@ -60,6 +60,8 @@ void spw__tap_route(struct spw__route *r, const spw_event *ev);
 /* The taps of one admin endpoint (core/admin.c). */
 typedef struct spw__taps spw__taps;
 spw__taps *spw__taps_new(spw__pipeline *p);
+/* After a reload took (main thread): ends the taps whose sink the new definitions no longer have. */
+void spw__taps_reloaded(const spw__pipeline *p);
 /* Ends every tap's stream (shutdown) before the HTTP server stops. */
 void spw__taps_close(spw__taps *t);
 void spw__taps_free(spw__taps *t);

@@ -307,19 +307,24 @@ batch_max_records = 200
     rx.stop()
 
 
+def reload(sp, text):
+    """Writes TEXT as the pipeline file and reloads it through POST /reload; the answer's text."""
+    with open(sp.ini, "w") as f:
+        f.write(text)
+    req = urllib.request.Request(sp.url + "/reload", data=b"", method="POST")
+    try:
+        return urllib.request.urlopen(req, timeout=30).read().decode()
+    except urllib.error.HTTPError as e:
+        return "%d %s" % (e.code, e.read().decode())
+
+
 def reload_test(sp):
     """A tap opened before a reload that puts a new route first keeps showing its own route;
     a tap on the new route works once the reload took."""
     status, r, c = open_tap(sp, sink="all", rate=20, limit=40)
     first = [json.loads(r.readline()) for _ in range(3)]
     text = open(sp.ini).read().replace("[sink.web]", "[sink.aaa]\nplugin = null\ncodec = c\n\n[sink.web]")
-    with open(sp.ini, "w") as f:
-        f.write(text)
-    req = urllib.request.Request(sp.url + "/reload", data=b"", method="POST")
-    try:
-        answer = urllib.request.urlopen(req, timeout=30).read().decode()
-    except urllib.error.HTTPError as e:
-        answer = "%d %s" % (e.code, e.read().decode())
+    answer = reload(sp, text)
     tap.ok(answer.startswith("reloaded"), "reload: a new route before the tapped one is taken", answer)
     events, end = read_all(r)
     events = first + events
@@ -332,6 +337,36 @@ def reload_test(sp):
            "reload: a tap on the new route works", status, len(ev2))
     c.close()
     c2.close()
+
+    # A reload that changes the tapped route's filter: the tap stays open and shows the new route.
+    status, r, c = open_tap(sp, sink="web", rate=50)
+    first = [json.loads(r.readline()) for _ in range(3)]
+    text = open(sp.ini).read().replace("filters = even", "filters = odd") + \
+        "\n[filter.odd]\nplugin = expr\nexpr = bins.seq % 2 == 1\n"
+    answer = reload(sp, text)
+    after, run = [], 0
+    while run < 5:  # until five odd ones in a row (the socket's timeout bounds the wait)
+        line = r.readline().decode().strip()
+        if not line:
+            continue
+        ev = json.loads(line)
+        if ev.get("tap") == "end":
+            break
+        after.append(seq(ev))
+        run = run + 1 if seq(ev) % 2 == 1 else 0
+    c.close()
+    tap.ok(answer.startswith("reloaded") and all(seq(e) % 2 == 0 for e in first) and run == 5,
+           "reload: a tap on a route whose filter changed stays open and shows the new filter's "
+           "events (even before, odd after)", answer, [seq(e) for e in first], after[-12:])
+
+    # A reload that removes the tapped route ends the tap, saying why.
+    status, r, c = open_tap(sp, sink="aaa")
+    r.readline()
+    answer = reload(sp, open(sp.ini).read().replace("[sink.aaa]\nplugin = null\ncodec = c\n\n", ""))
+    events, end = read_all(r)
+    c.close()
+    tap.ok(answer.startswith("reloaded") and end and end["reason"] == "removed",
+           "reload: a tap on a sink the reload removed ends with reason 'removed'", answer, end)
 
 
 def main():
