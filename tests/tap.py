@@ -363,7 +363,13 @@ def reload_test(sp):
     status, r, c = open_tap(sp, sink="aaa")
     r.readline()
     answer = reload(sp, open(sp.ini).read().replace("[sink.aaa]\nplugin = null\ncodec = c\n\n", ""))
-    events, end = read_all(r)
+    end, deadline = None, time.monotonic() + 20  # heartbeats keep the socket alive: bound it here
+    while end is None and time.monotonic() < deadline:
+        line = r.readline().decode().strip()
+        if not line:
+            continue
+        obj = json.loads(line)
+        end = obj if obj.get("tap") == "end" else None
     c.close()
     tap.ok(answer.startswith("reloaded") and end and end["reason"] == "removed",
            "reload: a tap on a sink the reload removed ends with reason 'removed'", answer, end)
