@@ -365,7 +365,10 @@ def reload_test(sp):
     answer = reload(sp, open(sp.ini).read().replace("[sink.aaa]\nplugin = null\ncodec = c\n\n", ""))
     end, deadline = None, time.monotonic() + 20  # heartbeats keep the socket alive: bound it here
     while end is None and time.monotonic() < deadline:
-        line = r.readline().decode().strip()
+        raw = r.readline()
+        if not raw:
+            break  # the stream ended without its closing line
+        line = raw.decode().strip()
         if not line:
             continue
         obj = json.loads(line)
