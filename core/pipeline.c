@@ -399,10 +399,18 @@ static void on_notify(uv_async_t *a) {
 
 static void on_signal(uv_signal_t *s, int signum) {
     spw__pipeline *p = s->data;
-    if (atomic_load(&p->run->stop_level) == 0) {
+    /*
+     * Count signals, not stop levels: a run that is already draining on its
+     * own (its sources finished) when the first signal comes has not been
+     * asked twice, and must not answer its in-flight events retry.
+     */
+    if (p->run->stop_signals++ == 0) {
+        bool draining = atomic_load(&p->run->stop_level) != 0;
         spw__log("core", SPW_LOG_INFO,
-                 "%s: stopping; in-flight events have %lld ms to finish (signal again to stop now)",
-                 signum == SIGINT ? "SIGINT" : "SIGTERM", (long long)p->conf.shutdown_timeout_ms);
+                 "%s: stopping%s; in-flight events have %lld ms to finish (signal again to stop now)",
+                 signum == SIGINT ? "SIGINT" : "SIGTERM",
+                 draining ? " (already draining: every source had finished)" : "",
+                 (long long)p->conf.shutdown_timeout_ms);
         stop_workers(p, 1);
     } else {
         spw__log("core", SPW_LOG_WARN, "second signal: answering in-flight events retry now");

@@ -82,6 +82,7 @@ typedef struct spw__run {
     atomic_uint idle;          /* workers with all sources finished and nothing in flight */
     atomic_uint done;          /* workers whose loop has ended */
     atomic_int stop_level;     /* 0 running, 1 drain, 2 force */
+    unsigned stop_signals;     /* SIGINT/SIGTERM taken (main thread only): the second forces */
     atomic_uint started;       /* workers whose sources have started */
     uint64_t watchdog_ms;      /* systemd's watchdog interval; 0: none */
     struct spw__worker *workers;
