@@ -34,3 +34,14 @@ EXTRA_DIST += tests/data/xdr
 # The source's `capture`: captured frames replayed by spillway-xdrgen, rotation, errors.
 TESTS += tests/xdr-capture.sh
 dist_noinst_SCRIPTS += tests/xdr-capture.sh
+
+# test-xdr-fuzz: seeded mutants of real and built frames through the parser
+# and, when accepted, the json, flat-json, msgpack and xdr codecs.
+check_PROGRAMS += tests/unit/test-xdr-fuzz
+TESTS += tests/unit/test-xdr-fuzz
+noinst_HEADERS += tests/unit/xdr-frame-builder.h
+tests_unit_test_xdr_fuzz_SOURCES = tests/unit/test-xdr-fuzz.c $(XS_WIRE_SOURCES) $(SPW_CODEC_ENCODERS)
+tests_unit_test_xdr_fuzz_CPPFLAGS = $(SPW_CODEC_TEST_CPPFLAGS) -I$(top_srcdir)/plugins/source-xdr \
+	-I$(top_srcdir)/tests -DXDR_TEST_DATA='"$(abs_top_srcdir)/tests/data/xdr"'
+tests_unit_test_xdr_fuzz_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_test_xdr_fuzz_LDADD = $(SPW_CODEC_TEST_LIBS) $(ZLIB_LIBS)

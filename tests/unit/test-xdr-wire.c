@@ -14,6 +14,7 @@
 
 #include "tap.h"
 #include "wire.h"
+#include "xdr-frame-builder.h"
 
 #ifndef XDR_TEST_DATA
 #error XDR_TEST_DATA must name tests/data/xdr
@@ -28,39 +29,10 @@ static asw_parser P;
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-/* Reads tests/data/xdr/NAME (hex, whitespace, '#' comment lines) into *out. */
+/* Reads tests/data/xdr/NAME into *out (64 KiB allocated). */
 static size_t load_hex(const char *name, uint8_t **out) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", XDR_TEST_DATA, name);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        diag("cannot open %s: %s", path, strerror(errno));
-        exit(2);
-    }
-    uint8_t *b = malloc(1 << 16);
-    size_t n = 0;
-    int hi = -1, c, bol = 1, comment = 0;
-    while ((c = fgetc(f)) != EOF) {
-        if (bol && c == '#')
-            comment = 1;
-        bol = c == '\n';
-        if (bol)
-            comment = 0;
-        if (comment)
-            continue;
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            b[n++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    fclose(f);
-    *out = b;
-    return n;
+    *out = malloc(1 << 16);
+    return xdr_load_hex(name, *out, 1 << 16);
 }
 
 static int hexval(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
@@ -68,84 +40,6 @@ static int hexval(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 static void unhex(const char *h, uint8_t *out) {
     for (size_t i = 0; h[2 * i]; i++)
         out[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v) {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-/* Builds as_msg frames field by field, op by op. */
-struct fb {
-    spw_buf b;
-    uint16_t nf, no;
-};
-
-static void fb_begin(struct fb *f, uint8_t info2, uint32_t gen, uint32_t ttl) {
-    uint8_t h[ASW_MSG_MIN] = {2, 3, 0, 0, 0, 0, 0, 0, 22, 0x10, info2};
-    put32(h + 8 + 6, gen);
-    put32(h + 8 + 10, ttl);
-    spw_buf_reset(&f->b);
-    spw_buf_append(&f->b, h, sizeof h);
-    f->nf = f->no = 0;
-}
-
-static void fb_field(struct fb *f, uint8_t type, const void *d, size_t n) {
-    uint8_t h[5];
-    put32(h, (uint32_t)n + 1);
-    h[4] = type;
-    spw_buf_append(&f->b, h, 5);
-    spw_buf_append(&f->b, d, n);
-    f->nf++;
-}
-
-static void fb_str(struct fb *f, uint8_t type, const char *s) { fb_field(f, type, s, strlen(s)); }
-
-/* A key field: particle type byte then the value. */
-static void fb_key(struct fb *f, uint8_t pt, const void *v, size_t n) {
-    uint8_t k[64];
-    k[0] = pt;
-    memcpy(k + 1, v, n);
-    fb_field(f, 2, k, n + 1);
-}
-
-static void fb_op(struct fb *f, uint8_t op, uint8_t pt, const char *name, const int64_t *lut,
-                  const void *v, size_t n) {
-    uint8_t h[8 + 255 + 8];
-    size_t nl = strlen(name), hl = 8 + nl + (lut ? 8 : 0);
-    put32(h, (uint32_t)(hl - 4 + n));
-    h[4] = op;
-    h[5] = pt;
-    h[6] = lut ? 1 : 0;
-    h[7] = (uint8_t)nl;
-    memcpy(h + 8, name, nl);
-    if (lut)
-        put64(h + 8 + nl, (uint64_t)*lut);
-    spw_buf_append(&f->b, h, hl);
-    spw_buf_append(&f->b, v, n);
-    f->no++;
-}
-
-static void fb_bin(struct fb *f, uint8_t pt, const char *name, const void *v, size_t n) {
-    fb_op(f, 2, pt, name, NULL, v, n);
-}
-
-static void fb_end(struct fb *f) {
-    uint8_t *d = f->b.data;
-    uint64_t size = f->b.len - 8;
-    for (int i = 7; i >= 2; i--, size >>= 8)
-        d[i] = (uint8_t)size;
-    d[8 + 18] = (uint8_t)(f->nf >> 8);
-    d[8 + 19] = (uint8_t)f->nf;
-    d[8 + 20] = (uint8_t)(f->no >> 8);
-    d[8 + 21] = (uint8_t)f->no;
 }
 
 /* The minimal fields of a record: namespace, digest. */
