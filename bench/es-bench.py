@@ -144,37 +144,34 @@ def pipeline(name, count, sink_lines, slow=False):
     return write(name + ".ini", "\n".join(lines) + "\n")
 
 
-def run(ini):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    p = subprocess.run([SPILLWAY, "-c", ini], capture_output=True, text=True, timeout=600)
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def spillway(argv, timeout):
+    """Runs spillway (argv) to its end; the numbers of its last sink.out stats line."""
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         sys.stderr.write(p.stderr[-3000:])
-        raise RuntimeError("spillway failed")
+        raise RuntimeError("spillway failed: " + " ".join(argv[:4]))
     st = {}
     for line in p.stderr.splitlines():
         m = re.search(r"\[stats\] sink.out: (.*)$", line)
         if m:
             st = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+    return st
+
+
+def run(ini):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    st = spillway([SPILLWAY, "-c", ini], 600)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, st
 
 
 def instructions(ini, out):
     """spillway under callgrind: (instructions of the whole process, the sink's stats)."""
-    p = subprocess.run([os.path.join(BUILD, "libtool"), "--mode=execute", "valgrind",
-                        "--tool=callgrind", "--callgrind-out-file=" + out, SPILLWAY, "-c", ini],
-                       capture_output=True, text=True, timeout=1800)
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr[-3000:])
-        raise RuntimeError("spillway under callgrind failed")
-    st = {}
-    for line in p.stderr.splitlines():
-        m = re.search(r"\[stats\] sink.out: (.*)$", line)
-        if m:
-            st = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+    st = spillway([os.path.join(BUILD, "libtool"), "--mode=execute", "valgrind", "--tool=callgrind",
+                   "--callgrind-out-file=" + out, SPILLWAY, "-c", ini], 1800)
     with open(out) as f:
         total = next(int(l.split()[1]) for l in f if l.startswith("totals:"))
     return total, st
