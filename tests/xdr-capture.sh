@@ -13,6 +13,7 @@
 
 . "$(dirname "$0")/xdr-lib.sh"
 xdr_init xdr-capture
+# After a failed check (show in xdr-lib.sh), the capture directory too.
 show_more() {
     echo "# capture directory:"
     ls -la "$tmp/cap" 2>/dev/null | sed 's/^/#   /'
