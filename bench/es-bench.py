@@ -15,6 +15,21 @@ on a shared machine:
 Records/s end to end, and spillway's CPU time per record (user + system of
 the finished child; generator and codec included). SPW_BENCH_SCALE scales
 the counts.
+
+Then, when valgrind is installed, cases 1 and 2 again under callgrind:
+instructions per record, the stable figure on a shared machine, from two
+runs of N and 2N records so that start-up cancels out (N: SPW_BENCH_CG_RECORDS,
+2000; 0 skips them; SPW_BENCH_CALLGRIND=only skips the timed cases).
+
+nginx's canned answer always has 500 items, and the sink (rightly) retries a
+bulk whose answer has a different number of items. So every bulk must hold
+exactly 500 actions: counts are whole batches and batch_max_delay is long,
+so a batch is sealed by its record count only. With a short delay, the
+~50x slowdown under callgrind sealed partial batches (the generator could
+not fill 500 in 50 ms), every one of them was answered 500 items and
+retried, and the run only ended when retries happened to make up 500
+(1,000 records took 264 requests and 8,756 submissions). Under callgrind
+the request timeout and event deadline are generous too.
 """
 
 import json
@@ -116,44 +131,91 @@ def start_fake():
     raise RuntimeError("the fake did not start")
 
 
-def pipeline(name, count, sink_lines):
-    lines = ["[pipeline]", "name = bench-es", "workers = 1", "max_in_flight = 32768",
-             "", "[source.gen]", "plugin = generate", "count = %d" % count,
-             "", "[codec.c]", "plugin = flat-json", "metadata_key = aerospike",
-             "", "[sink.out]", "codec = c", "batch_max_records = %d" % BATCH,
-             "batch_max_bytes = 64MiB", "batch_max_delay = 50ms"] + sink_lines
+def pipeline(name, count, sink_lines, slow=False):
+    # slow (under callgrind): no deadline or timeout may expire for the slowdown alone.
+    lines = ["[pipeline]", "name = bench-es", "workers = 1", "max_in_flight = 32768"] + \
+        (["event_deadline = 600s"] if slow else []) + \
+        ["", "[source.gen]", "plugin = generate", "count = %d" % count,
+         "", "[codec.c]", "plugin = flat-json", "metadata_key = aerospike",
+         "", "[sink.out]", "codec = c", "batch_max_records = %d" % BATCH,
+         # sealed at BATCH records only (see above): count is a multiple of BATCH
+         "batch_max_bytes = 64MiB", "batch_max_delay = 60s"] + \
+        (["timeout = 120s", "connect_timeout = 30s"] if slow else []) + sink_lines
     return write(name + ".ini", "\n".join(lines) + "\n")
 
 
-def run(ini):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    p = subprocess.run([SPILLWAY, "-c", ini], capture_output=True, text=True, timeout=600)
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def spillway(argv, timeout):
+    """Runs spillway (argv) to its end; the numbers of its last sink.out stats line."""
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         sys.stderr.write(p.stderr[-3000:])
-        raise RuntimeError("spillway failed")
+        raise RuntimeError("spillway failed: " + " ".join(argv[:4]))
     st = {}
     for line in p.stderr.splitlines():
         m = re.search(r"\[stats\] sink.out: (.*)$", line)
         if m:
             st = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+    return st
+
+
+def run(ini):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    st = spillway([SPILLWAY, "-c", ini], 600)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, st
+
+
+def instructions(ini, out):
+    """spillway under callgrind: (instructions of the whole process, the sink's stats)."""
+    st = spillway([os.path.join(BUILD, "libtool"), "--mode=execute", "valgrind", "--tool=callgrind",
+                   "--callgrind-out-file=" + out, SPILLWAY, "-c", ini], 1800)
+    with open(out) as f:
+        total = next(int(l.split()[1]) for l in f if l.startswith("totals:"))
+    return total, st
+
+
+def callgrind(cases, n):
+    """Instructions per record of each case: (I(2n) - I(n)) / n, start-up cancelled."""
+    rows = []
+    for what, sink in cases:
+        tag = re.sub(r"\W+", "-", what)
+        i1, st1 = instructions(pipeline(tag + "-cg1", n, sink, slow=True), os.path.join(TMP, tag + ".cg1"))
+        i2, st2 = instructions(pipeline(tag + "-cg2", 2 * n, sink, slow=True), os.path.join(TMP, tag + ".cg2"))
+        ok = st1.get("delivered") == n and st2.get("delivered") == 2 * n and \
+            st1.get("requests") == n // BATCH and st2.get("requests") == 2 * n // BATCH
+        rows.append((what, (i2 - i1) / n, i1, i2, ok))
+    print()
+    print("%-46s %14s %16s %16s" % ("case (callgrind)", "instr/record", "I(%d)" % n, "I(%d)" % (2 * n)))
+    for what, ipr, i1, i2, ok in rows:
+        print("%-46s %14.0f %16d %16d%s" % (what, ipr, i1, i2, "" if ok else "  (NOT ALL DELIVERED IN FULL BULKS)"))
+    print("(valgrind --tool=callgrind, whole process: generator, codec, sink, HTTP client)")
+    return all(r[4] for r in rows)
 
 
 def main():
     n_fast = int(200000 * SCALE) // BATCH * BATCH or BATCH  # whole batches: the canned answer has 500 items
     n_fake = int(20000 * SCALE) // BATCH * BATCH or BATCH
+    n_cg = int(os.environ.get("SPW_BENCH_CG_RECORDS", "2000")) // BATCH * BATCH
+    mode = os.environ.get("SPW_BENCH_CALLGRIND", "")
+    if not shutil.which("valgrind") or mode == "0":
+        n_cg = 0
     port = free_port()
     start_nginx(port)
-    fport = start_fake()
-    cases = [
-        ("elasticsearch -> nginx (canned bulk answer)", n_fast,
+    nginx_cases = [
+        ("elasticsearch -> nginx (canned bulk answer)",
          ["plugin = elasticsearch", "url = http://127.0.0.1:%d" % port]),
-        ("http -> nginx (same records, NDJSON)", n_fast,
+        ("http -> nginx (same records, NDJSON)",
          ["plugin = http", "url = http://127.0.0.1:%d/plain" % port]),
+    ]
+    if mode == "only":
+        if not n_cg:
+            raise RuntimeError("SPW_BENCH_CALLGRIND=only needs valgrind and SPW_BENCH_CG_RECORDS > 0")
+        return 0 if callgrind(nginx_cases, n_cg) else 1
+    fport = start_fake()
+    cases = [(what, n_fast, sink) for what, sink in nginx_cases] + [
         ("elasticsearch -> fake-elasticsearch.py", n_fake,
          ["plugin = elasticsearch", "url = http://127.0.0.1:%d" % fport]),
     ]
@@ -166,7 +228,10 @@ def main():
     for what, n, rps, us, b, ok in rows:
         print("%-46s %9d %11.0f %12.2f %10.0f%s" % (what, n, rps, us, b, "" if ok else "  (NOT ALL DELIVERED)"))
     print("(1 worker, batch %d, flat-json; CPU is spillway's user+system, generator and codec included)" % BATCH)
-    return 0 if all(r[5] for r in rows) else 1
+    ok = all(r[5] for r in rows)
+    if n_cg:
+        ok = callgrind(nginx_cases, n_cg) and ok
+    return 0 if ok else 1
 
 
 try:

@@ -14,46 +14,12 @@
 #
 # Environment (set by the test harness): SPILLWAY, SPILLWAY_PLUGIN_PATH,
 # top_builddir, PYTHON3. TAP. No timing assertion: every wait is bounded
-# generously and waits for a condition.
+# generously and waits for a condition. The shared pieces are in
+# tests/xdr-lib.sh.
 
-set -u
-: "${SPILLWAY:?SPILLWAY must name the spillway program}"
-: "${SPILLWAY_PLUGIN_PATH:?SPILLWAY_PLUGIN_PATH must list the plugin directories}"
-: "${top_builddir:?top_builddir must name the build directory}"
-export SPILLWAY_PLUGIN_PATH
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
+. "$(dirname "$0")/xdr-lib.sh"
 COUNT=6000
-
-if [ ! -f "$top_builddir/plugins/source-xdr.la" ]; then
-    echo "1..0 # SKIP the xdr source (plugins/source-xdr) is not built"
-    exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-xdr-balance.XXXXXX") || exit 1
-spw_pid=
-cleanup() {
-    [ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-show() {
-    echo "# xdrgen:"
-    tail -n 8 "$tmp/xg.out" "$tmp/xg.err" 2>/dev/null | sed 's/^/#   /'
-    echo "# spillway:"
-    tail -n 12 "$tmp/spw.err" 2>/dev/null | sed 's/^/#   /'
-}
-check() { if eval "$2"; then pass "$1"; else fail "$1"; show; fi; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+xdr_init xdr-balance
 
 tls=
 if command -v openssl >/dev/null 2>&1 &&
@@ -67,32 +33,9 @@ fi
 ini() {
     f=$1
     shift
-    {
-        printf '[pipeline]\nworkers = 2\nadmin = 127.0.0.1:%s\nstats_interval = 0\n' "$aport"
-        printf 'shutdown_timeout = 5s\n\n'
-        printf '[source.xdr]\nplugin = xdr\nlisten = 127.0.0.1:%s\n' "$port"
-        for line in "$@"; do printf '%s\n' "$line"; done
-        printf '\n[codec.c]\nplugin = testline\n\n'
-        printf '[sink.out]\nplugin = file\ncodec = c\npath = ${env:OUT}\nbatch_max_records = 16\n'
-    } >"$f"
-}
-
-# field NAME: a number from xdrgen's JSON report.
-field() { "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(eval("r" + sys.argv[2]))' "$tmp/xg.out" "$1"; }
-
-# stat STAGE NAME: the value of NAME in the last stats line of STAGE ("1/1" for a per-worker one).
-stat() {
-    sed -n "s/.*\[stats\] $1: .*\b$2=\([0-9/]*\).*/\1/p" "$tmp/spw.err" | tail -n 1
-}
-
-# seqs_ok FILE COUNT: every sequence number 0..COUNT-1 is in FILE (testline, key=i:N).
-seqs_ok() {
-    awk -v count="$2" '
-    { for (i = 2; i <= NF; i++) if ($i ~ /^key=i:[0-9]+$/) seen[substr($i, 7) + 0]++ }
-    END {
-        for (s = 0; s < count; s++) if (!(s in seen)) { missing++; if (missing < 5) print "# missing " s }
-        exit missing > 0
-    }' "$1"
+    xdr_ini "$f" \
+        "$(lines "workers = 2" "admin = 127.0.0.1:$aport" "stats_interval = 0" "shutdown_timeout = 5s")" \
+        "$(lines "$@")" testline "$(lines "plugin = file" 'path = ${env:OUT}' "batch_max_records = 16")"
 }
 
 # metrics: /metrics into $tmp/metrics (the endpoint answers once the pipeline runs).
@@ -128,26 +71,20 @@ run() {
     case "$*" in *tls_certificate*) xg_tls="--tls-ca $tmp/tls.pem" ;; esac
     ini "$tmp/p.ini" "$@"
     rm -f "$tmp/out" "$tmp/metrics"
-    OUT=$tmp/out "$SPILLWAY" -c "$tmp/p.ini" >/dev/null 2>"$tmp/spw.err" &
-    spw_pid=$!
+    start_spillway "$tmp/p.ini"
     # shellcheck disable=SC2086
-    timeout -k 5 120 "$XDRGEN" -c "127.0.0.1:$port" --reconnect-min 50ms --json -C "$conns" \
-        -w 32 -n "$COUNT" --max-time 90 $xg_tls >"$tmp/xg.out" 2>"$tmp/xg.err"
-    xs=$?
+    xdrgen -C "$conns" -w 32 -n "$COUNT" --max-time 90 $xg_tls
     metrics
     ms=$?
-    kill -TERM "$spw_pid" 2>/dev/null
-    wait "$spw_pid"
-    spw_status=$?
-    spw_pid=
+    stop_spillway
 
     check "$name: xdrgen exits 0 with all $COUNT records acknowledged, spillway stops cleanly" \
-        '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = "$COUNT" ] && [ "$spw_status" -eq 0 ]'
+        'all_acked "$COUNT" && [ "$spw_status" -eq 0 ]'
     check "$name: zero loss: every sequence number is in the file" \
-        '[ -f "$tmp/out" ] && seqs_ok "$tmp/out" "$COUNT"'
-    c=$(stat source.xdr worker_connections)
-    r=$(stat source.xdr worker_records)
-    e=$(stat pipeline worker_events)
+        '[ -f "$tmp/out" ] && seqs_ok "$tmp/out" "$COUNT" i'
+    c=$(stat_of source.xdr worker_connections)
+    r=$(stat_of source.xdr worker_records)
+    e=$(stat_of pipeline worker_events)
     c0=${c%/*} c1=${c#*/} r0=${r%/*} r1=${r#*/}
     if [ "$want" = any ]; then
         check "$name: both workers own connections (stats line worker_connections=$c)" \

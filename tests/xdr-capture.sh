@@ -9,79 +9,23 @@
 # pipeline; a file cut in the middle of a frame is repaired before appending.
 #
 # Environment (set by the test harness): SPILLWAY, SPILLWAY_PLUGIN_PATH,
-# top_builddir, PYTHON3. TAP.
+# top_builddir, PYTHON3. TAP. The shared pieces are in tests/xdr-lib.sh.
 
-set -u
-: "${SPILLWAY:?SPILLWAY must name the spillway program}"
-: "${SPILLWAY_PLUGIN_PATH:?SPILLWAY_PLUGIN_PATH must list the plugin directories}"
-: "${top_builddir:?top_builddir must name the build directory}"
-export SPILLWAY_PLUGIN_PATH
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
-
-if [ ! -f "$top_builddir/plugins/source-xdr.la" ]; then
-    echo "1..0 # SKIP the xdr source (plugins/source-xdr) is not built"
-    exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-xdr-capture.XXXXXX") || exit 1
-spw_pid=
-cleanup() {
-    [ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null
-    chmod -R u+rwx "$tmp" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-show() {
-    echo "# xdrgen:"
-    tail -n 12 "$tmp/xg.out" "$tmp/xg.err" 2>/dev/null | sed 's/^/#   /'
-    echo "# spillway:"
-    tail -n 12 "$tmp/spw.err" 2>/dev/null | sed 's/^/#   /'
+. "$(dirname "$0")/xdr-lib.sh"
+xdr_init xdr-capture
+# After a failed check (show in xdr-lib.sh), the capture directory too.
+show_more() {
     echo "# capture directory:"
     ls -la "$tmp/cap" 2>/dev/null | sed 's/^/#   /'
-}
-check() { if eval "$2"; then pass "$1"; else fail "$1"; show; fi; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # ini FILE [source lines...]: xdr source -> testline codec -> file sink ($OUT).
 ini() {
     f=$1
     shift
-    {
-        printf '[pipeline]\nworkers = 2\nevent_deadline = 5s\nshutdown_timeout = 2s\n\n'
-        printf '[source.xdr]\nplugin = xdr\nlisten = 127.0.0.1:%s\n' "$port"
-        for line in "$@"; do printf '%s\n' "$line"; done
-        printf '\n[codec.c]\nplugin = testline\n\n'
-        printf '[sink.out]\nplugin = file\ncodec = c\npath = ${env:OUT}\n'
-    } >"$f"
+    xdr_ini "$f" "$(lines "workers = 2" "event_deadline = 5s" "shutdown_timeout = 2s")" \
+        "$(lines "$@")" testline "$(lines "plugin = file" 'path = ${env:OUT}')"
 }
-
-start_spillway() { # INI OUT
-    OUT=$2 "$SPILLWAY" -c "$1" >/dev/null 2>"$tmp/spw.err" &
-    spw_pid=$!
-}
-stop_spillway() {
-    kill -TERM "$spw_pid" 2>/dev/null
-    wait "$spw_pid"
-    spw_status=$?
-    spw_pid=
-}
-xdrgen() {
-    timeout -k 5 120 "$XDRGEN" -c "127.0.0.1:$port" --reconnect-min 50ms --json "$@" \
-        >"$tmp/xg.out" 2>"$tmp/xg.err"
-}
-field() { "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(eval("r" + sys.argv[2]))' "$tmp/xg.out" "$1"; }
-# stat NAME: the source's counter NAME from the last stats line spillway logged.
-stat_of() { sed -n "s/.*\[stats\] source.xdr:.* $1=\([0-9]*\).*/\1/p" "$tmp/spw.err" | tail -n 1; }
 
 mkdir -p "$tmp/cap"
 SHAPE="--bins 4 --bin-types integer,string,list,map --value-size 0-60 --delete-ratio 0.1 --compress-ratio 0.3 --key-type string --sets demo,-"
@@ -92,12 +36,11 @@ port=$(free_port)
 ini "$tmp/a.ini" "capture = $tmp/cap/all"
 start_spillway "$tmp/a.ini" "$tmp/a.out"
 xdrgen -C 4 -w 32 -n 3000 $SHAPE --max-time 60
-xs=$?
 stop_spillway
 check "capture on: xdrgen's 3000 records all acknowledged, spillway stops cleanly" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 3000 ] && [ "$spw_status" -eq 0 ]'
+    'all_acked 3000 && [ "$spw_status" -eq 0 ]'
 check "stats line: capture_frames=3000 capture_dropped=0" \
-    '[ "$(stat_of capture_frames)" = 3000 ] && [ "$(stat_of capture_dropped)" = 0 ]'
+    '[ "$(stat_of source.xdr capture_frames)" = 3000 ] && [ "$(stat_of source.xdr capture_dropped)" = 0 ]'
 check "the capture file is 0600, one file (under capture_max_bytes)" \
     '[ "$(stat -c %a "$tmp/cap/all")" = 600 ] && [ ! -e "$tmp/cap/all.1" ]'
 
@@ -105,10 +48,9 @@ port=$(free_port)
 ini "$tmp/b.ini"
 start_spillway "$tmp/b.ini" "$tmp/b.out"
 xdrgen --replay "$tmp/cap/all" --replay-format binary --max-time 60
-xs=$?
 stop_spillway
 check "the capture replays: 3000 frames, compressed ones as they came, all acknowledged" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 3000 ] && [ "$(field "[\"compressed\"]")" -gt 0 ]'
+    'all_acked 3000 && [ "$(field "[\"compressed\"]")" -gt 0 ]'
 sort "$tmp/a.out" >"$tmp/a.sorted"
 sort "$tmp/b.out" >"$tmp/b.sorted"
 check "the replay delivers the same 3000 records (digest, key, lut, bins) as the original run" \
@@ -120,7 +62,6 @@ port=$(free_port)
 ini "$tmp/r.ini" "capture = $tmp/cap/rot" "capture_max_bytes = 64KiB" "capture_files = 3"
 start_spillway "$tmp/r.ini" "$tmp/r.out"
 xdrgen -C 4 -w 32 -n 3000 $SHAPE --seq-start 10000 --max-time 60
-xs=$?
 stop_spillway
 check "rotation: all acknowledged" '[ "$xs" -eq 0 ] && [ "$spw_status" -eq 0 ]'
 check "rotation keeps capture_files = 3 files: rot, rot.1, rot.2, no rot.3" \
@@ -179,11 +120,9 @@ ini "$tmp/w.ini" "capture = $tmp/gone/frames"
 start_spillway "$tmp/w.ini" "$tmp/w.out"
 # Once it runs (the path was checked), the directory goes: the file is created at the first
 # frame, and that open fails.
-i=0
-while [ $i -lt 300 ] && ! grep -q "running" "$tmp/spw.err"; do sleep 0.1; i=$((i + 1)); done
+wait_running
 rmdir "$tmp/gone"
 xdrgen -C 2 -n 500 --max-time 60
-xs=$?
 # The error is logged by a worker's periodic sweep (at most 1 s): wait for it, boundedly.
 i=0
 while [ $i -lt 200 ] && ! grep -q "capture stopped" "$tmp/spw.err"; do sleep 0.1; i=$((i + 1)); done
@@ -191,7 +130,7 @@ stop_spillway
 check "a capture that cannot write: every record still delivered, one error logged" \
     '[ "$xs" -eq 0 ] && [ "$(wc -l <"$tmp/w.out")" -eq 500 ] && [ "$(grep -c "capture stopped" "$tmp/spw.err")" -eq 1 ]'
 check "  and once it stopped, frames are counted as dropped (capture_frames + capture_dropped = 500)" \
-    '[ "$(( $(stat_of capture_dropped) + $(stat_of capture_frames) ))" -eq 500 ] && [ "$(stat_of capture_dropped)" -ge 1 ]'
+    '[ "$(( $(stat_of source.xdr capture_dropped) + $(stat_of source.xdr capture_frames) ))" -eq 500 ] && [ "$(stat_of source.xdr capture_dropped)" -ge 1 ]'
 
 # ------------------------------------------------ a full queue drops, counted in the stats and /metrics
 
@@ -202,13 +141,12 @@ ini "$tmp/q.ini" "capture = $tmp/cap/big" "capture_queue = 64KiB"
 sed -i "s/^\[pipeline\]\$/[pipeline]\nadmin = 127.0.0.1:$aport/" "$tmp/q.ini"
 start_spillway "$tmp/q.ini" "$tmp/q.out"
 xdrgen -n 20 --bins 2 --bin-types string --value-size 70000 --max-time 60
-xs=$?
 metrics=$(curl -s "http://127.0.0.1:$aport/metrics")
 stop_spillway
 check "frames over capture_queue: all 20 delivered, none captured" \
     '[ "$xs" -eq 0 ] && [ "$(wc -l <"$tmp/q.out")" -eq 20 ] && [ ! -e "$tmp/cap/big" ]'
 check "  counted: capture_dropped=20 in the stats line and in /metrics" \
-    '[ "$(stat_of capture_dropped)" = 20 ] && printf "%s\n" "$metrics" | grep -Eq "^spillway_capture_dropped_total\{.*\} 20$"'
+    '[ "$(stat_of source.xdr capture_dropped)" = 20 ] && printf "%s\n" "$metrics" | grep -Eq "^spillway_capture_dropped_total\{.*\} 20$"'
 
 # ------------------------------------------------ a frame cut by a crash is taken off before appending
 
@@ -230,5 +168,4 @@ rc=$?
 check "a file ending in part of a frame is cut back to whole frames, then appended to" \
     '[ "$rc" -eq 0 ] && [ "$(grep -c . "$tmp/cut.hex")" -eq 11 ]'
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_end

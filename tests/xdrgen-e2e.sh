@@ -11,96 +11,17 @@
 #
 # Skips while the xdr source is not built. Environment (set by the test
 # harness): SPILLWAY, SPILLWAY_PLUGIN_PATH, top_builddir, PYTHON3. TAP.
+# The shared pieces (TAP, spillway, xdrgen, seqs_ok) are in tests/xdr-lib.sh.
 
-set -u
-: "${SPILLWAY:?SPILLWAY must name the spillway program}"
-: "${SPILLWAY_PLUGIN_PATH:?SPILLWAY_PLUGIN_PATH must list the plugin directories}"
-: "${top_builddir:?top_builddir must name the build directory}"
-export SPILLWAY_PLUGIN_PATH
-XDRGEN=$top_builddir/spillway-xdrgen
-PY=${PYTHON3:-python3}
-
-if [ ! -f "$top_builddir/plugins/source-xdr.la" ]; then
-    echo "1..0 # SKIP the xdr source (plugins/source-xdr) is not built"
-    exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/spw-xdrgen-e2e.XXXXXX") || exit 1
-spw_pid=
-cleanup() {
-    [ -n "$spw_pid" ] && kill -KILL "$spw_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-show() {
-    echo "# xdrgen:"
-    tail -n 12 "$tmp/xg.out" "$tmp/xg.err" 2>/dev/null | sed 's/^/#   /'
-    echo "# spillway:"
-    tail -n 12 "$tmp/spw.err" 2>/dev/null | sed 's/^/#   /'
-}
-check() { if eval "$2"; then pass "$1"; else fail "$1"; show; fi; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/xdr-lib.sh"
+xdr_init xdrgen-e2e
 
 # ini FILE CODEC SINK-PLUGIN [sink lines...]
 ini() {
     f=$1 codec=$2 sink=$3
     shift 3
-    {
-        printf '[pipeline]\nworkers = 2\nevent_deadline = 2s\nshutdown_timeout = 1s\n\n'
-        printf '[source.xdr]\nplugin = xdr\nlisten = 127.0.0.1:%s\n\n' "$port"
-        printf '[codec.c]\nplugin = %s\n\n' "$codec"
-        printf '[sink.out]\nplugin = %s\ncodec = c\n' "$sink"
-        for line in "$@"; do printf '%s\n' "$line"; done
-    } >"$f"
-}
-
-start_spillway() {
-    OUT=$tmp/out "$SPILLWAY" -c "$1" >/dev/null 2>"$tmp/spw.err" &
-    spw_pid=$!
-}
-
-# stop_spillway: SIGTERM, then its exit status in $spw_status.
-stop_spillway() {
-    kill -TERM "$spw_pid" 2>/dev/null
-    wait "$spw_pid"
-    spw_status=$?
-    spw_pid=
-}
-
-# xdrgen ARGS...: runs it against the pipeline (it reconnects until spillway listens).
-xdrgen() {
-    timeout -k 5 120 "$XDRGEN" -c "127.0.0.1:$port" --reconnect-min 50ms --json "$@" \
-        >"$tmp/xg.out" 2>"$tmp/xg.err"
-}
-
-# field NAME: a number from xdrgen's JSON report.
-field() { "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(eval("r" + sys.argv[2]))' "$tmp/xg.out" "$1"; }
-
-# seqs_ok FILE COUNT FORM: every sequence number 0..COUNT-1 is in FILE (testline, key=FORM:...)
-seqs_ok() {
-    awk -v count="$2" -v form="$3" '
-    {
-        for (i = 2; i <= NF; i++) if ($i ~ /^key=/) k = substr($i, 5)
-        if (form == "i" && k ~ /^i:[0-9]+$/) s = substr(k, 3) + 0
-        else if (form == "s" && k ~ /^s:key-[0-9]+$/) s = substr(k, 7) + 0
-        else { bad++; next }
-        if ($1 == "write") for (i = 2; i <= NF; i++) if ($i ~ /^seq=/ && substr($i, 5) + 0 != s) bad++
-        seen[s]++
-    }
-    END {
-        for (s = 0; s < count; s++) if (!(s in seen)) { missing++; if (missing < 5) print "# missing " s }
-        if (bad) print "# " bad " bad lines"
-        exit (missing > 0 || bad > 0)
-    }' "$1"
+    xdr_ini "$f" "$(lines "workers = 2" "event_deadline = 2s" "shutdown_timeout = 1s")" "" \
+        "$codec" "$(lines "plugin = $sink" "$@")"
 }
 
 # ---------------------------------------------------------------- delivery
@@ -110,9 +31,8 @@ ini "$tmp/lines.ini" testline file 'path = ${env:OUT}' "batch_max_records = 64" 
 rm -f "$tmp/out"
 start_spillway "$tmp/lines.ini"
 xdrgen -C 4 -w 64 -n 20000 --delete-ratio 0.1 --max-time 60
-xs=$?
 check "4 connections, 20000 records: xdrgen exits 0, all acknowledged" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 20000 ]'
+    'all_acked 20000'
 stop_spillway
 check "spillway stops cleanly on SIGTERM" '[ "$spw_status" -eq 0 ]'
 check "every sequence number 0..19999 is in the file, seq bins matching keys" \
@@ -128,10 +48,9 @@ start_spillway "$tmp/json.ini"
 xdrgen -C 3 -n 3000 --key-type string --sets demo,- --namespaces test,bar --bins 12 \
     --bin-types integer,double,string,blob,bool,hll,list,map,geojson --value-size 0-120 \
     --delete-ratio 0.2 --durable-ratio 0.5 --bin-luts --compress-ratio 0.3 --max-time 60
-xs=$?
 stop_spillway
 check "every shape, compressed frames included: all acknowledged" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 3000 ] && [ "$(field "[\"compressed\"]")" -gt 0 ]'
+    'all_acked 3000 && [ "$(field "[\"compressed\"]")" -gt 0 ]'
 check "every shape: every sequence number in the file" '[ -f "$tmp/out" ] && seqs_ok "$tmp/out" 3000 s'
 check "every shape: durable deletes and sets as sent" \
     'grep -q "^delete .*durable=1" "$tmp/out" && grep -q " ns=bar set= " "$tmp/out" && grep -q " ns=test set=demo " "$tmp/out"'
@@ -142,10 +61,9 @@ rm -f "$tmp/out"
 start_spillway "$tmp/json2.ini"
 xdrgen -C 2 -n 1000 --bins 12 --bin-types integer,double,string,blob,bool,hll,list,map,geojson \
     --value-size 0-80 --delete-ratio 0.1 --bin-luts --max-time 60
-xs=$?
 stop_spillway
 check "json codec: every particle type encoded, all acknowledged" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 1000 ] && [ "$(wc -l <"$tmp/out")" -ge 1000 ]'
+    'all_acked 1000 && [ "$(wc -l <"$tmp/out")" -ge 1000 ]'
 
 # ---------------------------------------------------------------- answers
 
@@ -156,7 +74,6 @@ start_spillway "$tmp/retry.ini"
 # The first retry answers come an event_deadline (2 s) after the records arrive, and an
 # ASan build on a busy machine can take a second to start: 6 s leaves room for both.
 xdrgen -C 2 -n 50 --retry-delay 50ms --max-time 6s
-xs=$?
 stop_spillway
 check "sink answering retry: xdrgen gets retry codes, resends, exits 1 at --max-time" \
     '[ "$xs" -eq 1 ] && [ "$(field "[\"acknowledged\"]")" = 0 ] && [ "$(field "[\"retried\"]")" -ge 50 ] && [ "$(field "[\"result_codes\"][\"11\"]")" -ge 50 ]'
@@ -166,7 +83,6 @@ port=$(free_port)
 ini "$tmp/reject.ini" json null "outcome = reject" "on_reject = drop"
 start_spillway "$tmp/reject.ini"
 xdrgen -C 2 -n 200 --max-time 30
-xs=$?
 stop_spillway
 check "sink rejecting, route dropping: every record abandoned once (code 10), exit 0" \
     '[ "$xs" -eq 0 ] && [ "$(field "[\"abandoned\"]")" = 200 ] && [ "$(field "[\"sent\"]")" = 200 ] && [ "$(field "[\"result_codes\"][\"10\"]")" = 200 ]'
@@ -176,10 +92,9 @@ port=$(free_port)
 ini "$tmp/slow.ini" json null "delay = 200ms" "concurrency = 8" "batch_max_records = 16"
 start_spillway "$tmp/slow.ini"
 xdrgen -C 2 -w 32 -n 500 --max-time 60
-xs=$?
 stop_spillway
 check "sink delaying 200 ms: all acknowledged, median latency >= 200 ms" \
-    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 500 ] && "$PY" -c "import sys; sys.exit(not $(field "[\"latency_us\"][\"p50\"]") >= 195000)"'
+    'all_acked 500 && "$PY" -c "import sys; sys.exit(not $(field "[\"latency_us\"][\"p50\"]") >= 195000)"'
 
 # ---------------------------------------------------------------- replay
 
@@ -206,10 +121,8 @@ ini "$tmp/replay.ini" testline file 'path = ${env:OUT}'
 rm -f "$tmp/out"
 start_spillway "$tmp/replay.ini"
 xdrgen --replay "$tmp/ref.hex" --max-time 30
-xs=$?
 stop_spillway
 check "the reference's captured frames, replayed: both acknowledged and written" \
     '[ "$xs" -eq 0 ] && grep -q "^write ns=test set=myset key=i:4 digest=78f26d30728c436ac5b7e2b79f7faa4b1c011576 gen=1 lut=1734387515693 " "$tmp/out" && grep -q "^delete ns=test set=myset key=i:14 digest=f9bb902ddd1874858475b66c8f36b950badb44f7 gen=2 " "$tmp/out"'
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_end

@@ -29,6 +29,9 @@ dist_noinst_DATA += tests/xdrgen-fake.py
 # the xdr source is built).
 TESTS += tests/xdrgen-null.sh tests/xdrgen-e2e.sh
 dist_noinst_SCRIPTS += tests/xdrgen-null.sh tests/xdrgen-e2e.sh
+# What the shell tests running spillway fed by xdrgen share (xdrgen-e2e.sh,
+# xdr-balance.sh, xdr-capture.sh source it).
+dist_noinst_DATA += tests/xdr-lib.sh
 
 # Every worker carries XDR's connections: 2, 3, 4 connections (and 2 over TLS) on
 # a 2-worker pipeline, per-worker counters in the stats line and /metrics.
