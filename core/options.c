@@ -178,8 +178,8 @@ static int next_group_default(const char **p, char *key, char *val, char *what) 
             continue;
         const char *eq = memchr(line, '=', len);
         if (!eq) {
-            snprintf(what, WHAT_MAX, "default '%.*s' is not KEY = VALUE", (int)(len > 64 ? 64 : len),
-                     line);
+            snprintf(what, WHAT_MAX, "default '%.*s' is not KEY = VALUE",
+                     (int)(len > 64 ? 64 : len), line);
             return -1;
         }
         size_t kl = (size_t)(eq - line), vo = kl + 1;
@@ -1283,8 +1283,8 @@ static spw_result group_defaults_check(const spw_option *entry, const spw__opt_g
     if (r < 0)
         return spw_err_set(err, SPW_ERR_INVAL, "option '%s': %s", entry->name, what);
     if (n == 0)
-        return spw_err_set(err, SPW_ERR_INVAL, "option '%s': a group's default is KEY = VALUE lines",
-                           entry->name);
+        return spw_err_set(err, SPW_ERR_INVAL,
+                           "option '%s': a group's default is KEY = VALUE lines", entry->name);
     return SPW_OK;
 }
 

@@ -953,8 +953,8 @@ static void test_group_defaults(void) {
     table_bad(GDEF("token = abc"), 8, "'token' is a secret", "a secret's default");
     table_bad(GDEF("auth = kerberos"), 8, "bad default for 'auth'", "an enum value not a choice");
     table_bad(GDEF("timeout = 2h"), 8, "above the maximum", "a value out of bounds");
-    table_bad(GDEF("auth = none\nurl = http://a/\nauth = basic"), 8, "default for 'auth' given twice",
-              "a key given twice");
+    table_bad(GDEF("auth = none\nurl = http://a/\nauth = basic"), 8,
+              "default for 'auth' given twice", "a key given twice");
     table_bad(GDEF(" = none"), 8, "has no key", "no key");
     table_bad(GDEF("\n \n"), 8, "KEY = VALUE lines", "nothing but blank lines");
 #undef GDEF
