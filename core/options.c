@@ -150,6 +150,118 @@ static size_t expand_groups(const spw__opt_target *targets, size_t n, spw__opt_t
     return k;
 }
 
+/*
+ * A group entry's `def` (since ABI 1.3): the plugin's own defaults for some
+ * of the group's options, one "KEY = VALUE" per line, as a user would write
+ * them in the section (SPW_OPTION_HTTP_DEFAULTS). Blanks around KEY and
+ * VALUE are not part of them; empty lines are skipped.
+ *
+ * Reads the next one from *p into key and val: 1 when one was read, 0 at
+ * the end, -1 when a line is malformed (`what` says why, WHAT_MAX bytes).
+ */
+#define GROUP_DEFAULT_MAX 512 /* longest VALUE a plugin may give as a group default */
+static int next_group_default(const char **p, char *key, char *val, char *what) {
+    for (;;) {
+        const char *line = *p;
+        if (!line || !*line)
+            return 0;
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        *p = nl ? nl + 1 : line + len;
+        while (len && isspace((unsigned char)line[len - 1]))
+            len--;
+        while (len && isspace((unsigned char)*line)) {
+            line++;
+            len--;
+        }
+        if (!len)
+            continue;
+        const char *eq = memchr(line, '=', len);
+        if (!eq) {
+            snprintf(what, WHAT_MAX, "default '%.*s' is not KEY = VALUE",
+                     (int)(len > 64 ? 64 : len), line);
+            return -1;
+        }
+        size_t kl = (size_t)(eq - line), vo = kl + 1;
+        while (kl && isspace((unsigned char)line[kl - 1]))
+            kl--;
+        while (vo < len && isspace((unsigned char)line[vo]))
+            vo++;
+        if (kl == 0 || kl > OPT_NAME_MAX || len - vo >= GROUP_DEFAULT_MAX) {
+            snprintf(what, WHAT_MAX, "default '%.*s' has no key, or a key or value too long",
+                     (int)(len > 64 ? 64 : len), line);
+            return -1;
+        }
+        memcpy(key, line, kl);
+        key[kl] = '\0';
+        memcpy(val, line + vo, len - vo);
+        val[len - vo] = '\0';
+        return 1;
+    }
+}
+
+static const spw_option *group_option(const spw__opt_group *g, const char *name) {
+    for (const spw_option *o = g->table; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+/*
+ * Writes a group entry's defaults over the group's own in gc (after those,
+ * before the section's keys). The table was checked (spw__opts_check_table),
+ * so a failure here is only out of memory or an unchecked table.
+ */
+static spw_result set_value(const spw_option *o, void *conf, const char *s, bool replace,
+                            char *what);
+static spw_result apply_group_defaults(const spw_option *entry, const spw__opt_group *g,
+                                       void *gc, spw_err *err) {
+    char key[OPT_NAME_MAX + 1], val[GROUP_DEFAULT_MAX], what[WHAT_MAX];
+    const char *p = entry->def;
+    int r;
+    while ((r = next_group_default(&p, key, val, what)) > 0) {
+        const spw_option *o = group_option(g, key);
+        if (!o) {
+            snprintf(what, WHAT_MAX, "'%s' is not an option of the group", key);
+            break;
+        }
+        if (set_value(o, gc, val, true, what) != SPW_OK)
+            break;
+    }
+    if (r == 0)
+        return SPW_OK;
+    return spw_err_set(err, SPW_ERR_CONFIG, "option '%s': bad default: %s", entry->name, what);
+}
+
+/* Defaults of the groups the tables embed, then the entries' own over them. */
+static spw_result apply_all_group_defaults(const spw__opt_target *targets, size_t n,
+                                           spw_err *err) {
+    for (size_t t = 0; t < n; t++)
+        for (const spw_option *o = targets[t].table; o && o->name; o++) {
+            const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
+            if (!g || !o->def)
+                continue;
+            spw_result rc = apply_group_defaults(o, g, group_conf(o, targets[t].conf), err);
+            if (rc != SPW_OK)
+                return rc;
+        }
+    return SPW_OK;
+}
+
+/* o as shown to users: with a group entry's default for it, if `defs` has one. */
+static const spw_option *shown_option(const spw_option *o, const char *defs, spw_option *copy,
+                                      char *buf) {
+    char key[OPT_NAME_MAX + 1], what[WHAT_MAX];
+    const char *p = defs;
+    while (next_group_default(&p, key, buf, what) > 0)
+        if (strcmp(key, o->name) == 0) {
+            *copy = *o;
+            copy->def = buf;
+            return copy;
+        }
+    return o;
+}
+
 static size_t count_groups(const spw__opt_target *targets, size_t n) {
     size_t k = 0;
     for (size_t t = 0; t < n; t++)
@@ -692,7 +804,7 @@ static void zero_fields(const spw_option *table, void *conf) {
 static spw_result apply_defaults(const spw_option *table, void *conf, spw_err *err) {
     char what[WHAT_MAX];
     for (const spw_option *o = table; o && o->name; o++) {
-        if (!o->def)
+        if (!o->def || o->type == SPW_OPT_GROUP) /* a group's: apply_all_group_defaults */
             continue;
         spw_result rc = set_value(o, conf, o->def, true, what);
         if (rc != SPW_OK)
@@ -713,6 +825,8 @@ spw_result spw__opts_defaults(const spw_option *table, void *conf, spw_err *err)
     spw_result rc = n ? SPW_OK : spw_err_set(err, SPW_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == SPW_OK; i++)
         rc = apply_defaults(ex[i].table, ex[i].conf, err);
+    if (rc == SPW_OK)
+        rc = apply_all_group_defaults(&t, 1, err);
     if (rc != SPW_OK)
         spw__opts_free(table, conf);
     return rc;
@@ -1038,6 +1152,13 @@ spw_result spw__opts_parse(const spw__cfg_file *f, const spw__cfg_section *sec,
         if (rc != SPW_OK)
             spw_err_set(err, rc, "%s:%d: [%s] %s", path, sec->line, sec->title, derr.msg);
     }
+    if (rc == SPW_OK) {
+        /* A plugin's defaults for its group's options, which the section's keys replace. */
+        spw_err derr;
+        rc = apply_all_group_defaults(orig, n_orig, &derr);
+        if (rc != SPW_OK)
+            spw_err_set(err, rc, "%s:%d: [%s] %s", path, sec->line, sec->title, derr.msg);
+    }
     if (rc == SPW_OK)
         rc = parse_keys(path, sec, st, n_st, targets, n_targets, ignore, err);
 
@@ -1120,6 +1241,53 @@ static spw_result choices_check(const spw_option *o, spw_err *err) {
     return SPW_OK;
 }
 
+/*
+ * A group entry's defaults (see next_group_default): each an option of the
+ * group, at most once, not a secret (a secret compiled into a plugin is
+ * none), with a value that parses and lies within the option's bounds.
+ */
+static spw_result group_defaults_check(const spw_option *entry, const spw__opt_group *g,
+                                       spw_err *err) {
+    char key[OPT_NAME_MAX + 1], val[GROUP_DEFAULT_MAX], what[WHAT_MAX];
+    const char *p = entry->def;
+    int r;
+    size_t n = 0;
+    while ((r = next_group_default(&p, key, val, what)) > 0) {
+        const spw_option *o = group_option(g, key);
+        if (!o)
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "option '%s': default for '%s', which is not an option of the "
+                               "group",
+                               entry->name, key);
+        if (is_secret(o))
+            return spw_err_set(err, SPW_ERR_INVAL,
+                               "option '%s': '%s' is a secret and takes no plugin default",
+                               entry->name, key);
+        char k2[OPT_NAME_MAX + 1], v2[GROUP_DEFAULT_MAX];
+        const char *q = entry->def;
+        for (size_t i = 0; i < n && next_group_default(&q, k2, v2, what) > 0; i++)
+            if (strcmp(k2, key) == 0)
+                return spw_err_set(err, SPW_ERR_INVAL, "option '%s': default for '%s' given twice",
+                                   entry->name, key);
+        opt_val v;
+        memset(&v, 0, sizeof v);
+        spw_result rc = parse_value(o, val, &v, what);
+        if (rc == SPW_OK && o->type == SPW_OPT_LIST && !list_count_ok(o, v.list.n, what))
+            rc = SPW_ERR_INVAL;
+        val_free(o, &v);
+        if (rc != SPW_OK)
+            return spw_err_set(err, rc == SPW_ERR_NOMEM ? rc : SPW_ERR_INVAL,
+                               "option '%s': bad default for '%s': %s", entry->name, key, what);
+        n++;
+    }
+    if (r < 0)
+        return spw_err_set(err, SPW_ERR_INVAL, "option '%s': %s", entry->name, what);
+    if (n == 0)
+        return spw_err_set(err, SPW_ERR_INVAL,
+                           "option '%s': a group's default is KEY = VALUE lines", entry->name);
+    return SPW_OK;
+}
+
 static spw_result option_check(const spw_option *o, size_t config_size, spw_err *err) {
     const char *tn = type_name(o->type);
     if (!tn)
@@ -1132,9 +1300,12 @@ static spw_result option_check(const spw_option *o, size_t config_size, spw_err 
         if (o->flags & ~g->flags)
             return spw_err_set(err, SPW_ERR_INVAL, "option '%s': unknown flags 0x%x", o->name,
                                o->flags & ~g->flags);
-        if (o->def || o->choices || has_bounds(o))
+        if (o->choices || has_bounds(o))
             return spw_err_set(err, SPW_ERR_INVAL,
-                               "option '%s': a group takes no default, choices or bounds", o->name);
+                               "option '%s': a group takes no choices or bounds", o->name);
+        spw_result grc = o->def ? group_defaults_check(o, g, err) : SPW_OK;
+        if (grc != SPW_OK)
+            return grc;
     } else if (o->flags & ~(SPW_OPT_REQUIRED | SPW_OPT_SECRET))
         return spw_err_set(err, SPW_ERR_INVAL, "option '%s': unknown flags 0x%x", o->name,
                            o->flags & ~(SPW_OPT_REQUIRED | SPW_OPT_SECRET));
@@ -1171,7 +1342,7 @@ static spw_result option_check(const spw_option *o, size_t config_size, spw_err 
                                "upper bound)",
                                o->name, o->min, o->max);
     }
-    if (o->def) {
+    if (o->def && o->type != SPW_OPT_GROUP) {
         /* Parse into a scratch value: the table is checked before any struct exists. */
         char what[WHAT_MAX];
         opt_val v;
@@ -1286,6 +1457,9 @@ static void bounds_text(char *buf, size_t n, const spw_option *o) {
         snprintf(buf, n, "%s%s to %s", what, lo, hi);
 }
 
+/* The listing of a table; `defs`: the embedding entry's defaults over a group's own. */
+static void print_rows(FILE *out, const spw_option *table, const char *defs);
+
 void spw__opts_print(FILE *out, const spw_option *table) {
     if (!out)
         return;
@@ -1293,12 +1467,20 @@ void spw__opts_print(FILE *out, const spw_option *table) {
         fputs("  (no options)\n", out);
         return;
     }
-    for (const spw_option *o = table; o->name; o++) {
+    print_rows(out, table, NULL);
+}
+
+static void print_rows(FILE *out, const spw_option *table, const char *defs) {
+    for (const spw_option *it = table; it->name; it++) {
+        const spw_option *o = it;
         const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
         if (g) {
-            spw__opts_print(out, g->table);
+            print_rows(out, g->table, o->def);
             continue;
         }
+        spw_option copy;
+        char shown[GROUP_DEFAULT_MAX];
+        o = shown_option(o, defs, &copy, shown);
         const char *tn = type_name(o->type);
         char def[256], bounds[160];
         default_text(def, sizeof def, o);
@@ -1336,7 +1518,7 @@ static void md_cell(FILE *out, const char *s) {
     }
 }
 
-static void print_markdown_rows(FILE *out, const spw_option *table);
+static void print_markdown_rows(FILE *out, const spw_option *table, const char *defs);
 
 void spw__opts_print_markdown(FILE *out, const spw_option *table) {
     if (!table || !table->name) {
@@ -1344,16 +1526,20 @@ void spw__opts_print_markdown(FILE *out, const spw_option *table) {
         return;
     }
     fputs("| key | type | default | bounds | meaning |\n|---|---|---|---|---|\n", out);
-    print_markdown_rows(out, table);
+    print_markdown_rows(out, table, NULL);
 }
 
-static void print_markdown_rows(FILE *out, const spw_option *table) {
-    for (const spw_option *o = table; o->name; o++) {
+static void print_markdown_rows(FILE *out, const spw_option *table, const char *defs) {
+    for (const spw_option *it = table; it->name; it++) {
+        const spw_option *o = it;
         const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
         if (g) {
-            print_markdown_rows(out, g->table);
+            print_markdown_rows(out, g->table, o->def);
             continue;
         }
+        spw_option copy;
+        char shown[GROUP_DEFAULT_MAX];
+        o = shown_option(o, defs, &copy, shown);
         const char *tn = type_name(o->type);
         char def[256], bounds[160];
         default_text(def, sizeof def, o);
@@ -1407,23 +1593,27 @@ static void roff_text(FILE *out, const char *s, bool code) {
         fputs("\\fR", out);
 }
 
-static void print_roff_entries(FILE *out, const spw_option *table);
+static void print_roff_entries(FILE *out, const spw_option *table, const char *defs);
 
 void spw__opts_print_roff(FILE *out, const spw_option *table) {
     if (!table || !table->name) {
         fputs("This plugin has no options.\n", out);
         return;
     }
-    print_roff_entries(out, table);
+    print_roff_entries(out, table, NULL);
 }
 
-static void print_roff_entries(FILE *out, const spw_option *table) {
-    for (const spw_option *o = table; o->name; o++) {
+static void print_roff_entries(FILE *out, const spw_option *table, const char *defs) {
+    for (const spw_option *it = table; it->name; it++) {
+        const spw_option *o = it;
         const spw__opt_group *g = o->type == SPW_OPT_GROUP ? find_group(o->name) : NULL;
         if (g) {
-            print_roff_entries(out, g->table);
+            print_roff_entries(out, g->table, o->def);
             continue;
         }
+        spw_option copy;
+        char shown[GROUP_DEFAULT_MAX];
+        o = shown_option(o, defs, &copy, shown);
         const char *tn = type_name(o->type);
         char def[256], bounds[160];
         default_text(def, sizeof def, o);

@@ -43,10 +43,12 @@ def env_for(fake, **kw):
 
 
 def lam_ini(name, lines=(), count=300, batch=50, codec="json", pipeline=(), source=(), function="spillway",
-            service="lambda"):
+            service=None):
+    """service=None: no auth or aws_service lines, the sink's defaults (aws-sigv4, lambda)."""
+    signing = ["auth = aws-sigv4", "aws_service = %s" % service] if service else []
     return A.sink_ini(name + ".ini", "lambda",
-                      ["function = %s" % function, "auth = aws-sigv4", "aws_region = %s" % A.REGION,
-                       "aws_service = %s" % service, "batch_max_records = %d" % batch] + list(lines),
+                      ["function = %s" % function, "aws_region = %s" % A.REGION] + signing
+                      + ["batch_max_records = %d" % batch] + list(lines),
                       count=count, codec=codec, pipeline=list(pipeline), source=list(source))
 
 
@@ -165,8 +167,9 @@ T.ok(r.rc == 0 and all(e["status"] == 200 for e in invocations(f)), "function AR
 exactly_once("ARN", f, 100)
 f.stop()
 f = lam("qual")
-r = run(lam_ini("qual", count=100, lines=["qualifier = live"]), env_for(f))
-T.ok(r.rc == 0 and all(e["status"] == 200 for e in invocations(f)), "qualifier = live", r.tail())
+r = run(lam_ini("qual", count=100, lines=["qualifier = live"], service="lambda"), env_for(f))
+T.ok(r.rc == 0 and invocations(f) and all(e["status"] == 200 for e in invocations(f)),
+     "qualifier = live, with auth = aws-sigv4 and aws_service = lambda written out", r.tail())
 f.stop()
 
 # 9. Configuration errors: held down loudly, nothing dead-lettered.

@@ -49,10 +49,12 @@ def creds_env(fake, **kw):
 
 
 def sqs_ini(name, lines=(), count=300, batch=100, codec="json", pipeline=(), source=(), queue=QUEUE,
-            region=A.REGION, service="sqs"):
+            region=A.REGION, service=None):
+    """service=None: no auth or aws_service lines, the sink's defaults (aws-sigv4, sqs)."""
+    signing = ["auth = aws-sigv4", "aws_service = %s" % service] if service else []
     return A.sink_ini(name + ".ini", "sqs",
-                      ["queue_url = %s" % queue, "auth = aws-sigv4", "aws_region = %s" % region,
-                       "aws_service = %s" % service, "batch_max_records = %d" % batch] + list(lines),
+                      ["queue_url = %s" % queue, "aws_region = %s" % region] + signing
+                      + ["batch_max_records = %d" % batch] + list(lines),
                       count=count, codec=codec, pipeline=list(pipeline), source=list(source))
 
 

@@ -180,19 +180,40 @@ def xdrgen(port, *args, timeout=150):
 
 
 def check_signing_refused(T, example, service, env):
-    """An AWS API takes only requests signed for its own service: --check refuses a wrong
-    aws_service or auth (else a 403 on every request), with file:line and what to write."""
+    """An AWS API takes only requests signed for its own service: auth = aws-sigv4 and
+    aws_service = SERVICE are the sink's defaults, so the example does without them (run
+    through --check by the caller); written out, the right values are accepted and a wrong
+    one is refused at --check (else a 403 on every request), with file:line and what to do.
+    The `http` sink's defaults stay the group's own (auth = none, aws_service = execute-api)."""
     import re
     text = open(example).read()
-    for find, put, want in (("aws_service = %s" % service, "aws_service = execute-api",
-                             "aws_service = execute-api: requests to the %s API are signed for '%s'"
-                             % (service, service)),
-                            ("auth = aws-sigv4", "auth = none",
-                             "auth = none: the %s API takes SigV4-signed requests only" % service)):
-        assert find in text, find
-        bad = H.write("bad-signing.ini", text.replace(find, put))
-        p = subprocess.run([H.SPILLWAY, "--check", "-c", bad], capture_output=True, text=True, env=env,
+    T.ok(not re.search(r"^\s*(auth|aws_service)\s*=", text, re.M),
+         "%s relies on the sink's auth and aws_service defaults" % os.path.basename(example))
+    anchor = "plugin = %s\n" % service
+    assert anchor in text, anchor
+    for put, want in (("aws_service = execute-api",
+                       "aws_service = execute-api: requests to the %s API are signed for '%s'; "
+                       "remove the aws_service line" % (service, service)),
+                      ("auth = none",
+                       "auth = none: the %s API takes SigV4-signed requests only; remove the auth line"
+                       % service),
+                      ("auth = aws-sigv4\naws_service = %s" % service, None)):
+        ini = H.write("signing-%s.ini" % service, text.replace(anchor, anchor + put + "\n", 1))
+        p = subprocess.run([H.SPILLWAY, "--check", "-c", ini], capture_output=True, text=True, env=env,
                            timeout=30)
-        T.ok(p.returncode != 0 and re.search(r"bad-signing\.ini:\d+: \[sink\.\w+\] " + re.escape(want),
-                                             p.stderr),
-             "--check refuses %s, saying why" % put, p.stderr[-600:])
+        if want is None:
+            T.ok(p.returncode == 0, "--check accepts %s written out" % put.replace("\n", ", "),
+                 p.stderr[-600:])
+        else:
+            T.ok(p.returncode != 0 and re.search(r"signing-%s\.ini:\d+: \[sink\.\w+\] " % service
+                                                 + re.escape(want), p.stderr),
+                 "--check refuses %s, saying why" % put, p.stderr[-600:])
+    for plugin, auth, svc in (("sink-" + service, "aws-sigv4", service),
+                              ("sink-http", "none", "execute-api")):
+        p = subprocess.run([H.SPILLWAY, "--help-plugin", plugin], capture_output=True, text=True, env=env,
+                           timeout=30)
+        T.ok(p.returncode == 0 and re.search(r"^  auth \(enum: [^)]*, default %s\)$" % re.escape(auth),
+                                             p.stdout, re.M)
+             and re.search(r"^  aws_service \(string, default %s\)$" % re.escape(svc), p.stdout, re.M),
+             "--help-plugin %s: auth defaults to %s, aws_service to %s" % (plugin, auth, svc),
+             p.stdout[-300:] + p.stderr[-300:])

@@ -110,7 +110,7 @@ const spw_option spw__http_options[] = {
      "credentials come from."},
     {"aws_service", SPW_OPT_STRING, 0, "execute-api", 0, 0, NULL, OFF(aws_service),
      "AWS service requests are signed for: execute-api (API Gateway) or lambda (function "
-     "URLs)."},
+     "URLs); a sink for one AWS service defaults to its own."},
     {"aws_access_key_id", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(aws_access_key_id),
      "AWS access key id. Unset: the provider chain (AWS_ACCESS_KEY_ID, web identity, the "
      "profile, the container endpoint, IMDSv2; see doc/http-sink.md)."},

@@ -21,13 +21,13 @@ void aws_warn(aws_warner *w, spw_log_level level, const char *fmt, ...) {
 spw_result aws_check_signing(const spw_http_conf *http, const char *service, spw_err *err) {
     if (strcmp(spw_http_conf_auth(http), "aws-sigv4") != 0)
         return spw_err_set(err, SPW_ERR_CONFIG,
-                           "auth = %s: the %s API takes SigV4-signed requests only; set "
-                           "auth = aws-sigv4, aws_service = %s and aws_region",
-                           spw_http_conf_auth(http), service, service);
+                           "auth = %s: the %s API takes SigV4-signed requests only; remove "
+                           "the auth line (this sink's default is aws-sigv4)",
+                           spw_http_conf_auth(http), service);
     if (strcmp(spw_http_conf_aws_service(http), service) != 0)
         return spw_err_set(err, SPW_ERR_CONFIG,
                            "aws_service = %s: requests to the %s API are signed for '%s'; "
-                           "set aws_service = %s",
+                           "remove the aws_service line (this sink's default is %s)",
                            spw_http_conf_aws_service(http), service, service, service);
     return SPW_OK;
 }

@@ -52,6 +52,8 @@ const char *aws_endpoint_env(const char *env_service);
  * At --check: the AWS APIs accept only SigV4-signed requests, signed for
  * their own service name ("lambda", "sqs"); anything else would be refused
  * with 403 on every request, so it is refused here with what to write.
+ * Both are the sinks' defaults (SPW_OPTION_HTTP_DEFAULTS): only an explicit
+ * wrong value gets here.
  */
 spw_result aws_check_signing(const spw_http_conf *http, const char *service, spw_err *err);
 

@@ -48,7 +48,10 @@ struct lambda_conf {
 #define OFF(f) offsetof(struct lambda_conf, f)
 
 static const spw_option lambda_options[] = {
-    SPW_OPTION_HTTP(struct lambda_conf, http, SPW_HTTP_CONF_URL_OPTIONAL),
+    /* The Invoke API takes SigV4 for 'lambda' only: nothing else to choose (aws_check_signing). */
+    SPW_OPTION_HTTP_DEFAULTS(struct lambda_conf, http, SPW_HTTP_CONF_URL_OPTIONAL,
+                             "auth = aws-sigv4\n"
+                             "aws_service = lambda"),
     {"function", SPW_OPT_STRING, SPW_OPT_REQUIRED, NULL, 0, 0, NULL, OFF(function),
      "The function: a name, a name:alias, a full ARN or a partial ARN (ACCOUNT:function:NAME)."},
     {"qualifier", SPW_OPT_STRING, 0, NULL, 0, 0, NULL, OFF(qualifier),

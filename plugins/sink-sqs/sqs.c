@@ -25,7 +25,10 @@
 #define OFF(f) offsetof(struct sqs_conf, f)
 
 static const spw_option sqs_options[] = {
-    SPW_OPTION_HTTP(struct sqs_conf, http, SPW_HTTP_CONF_URL_OPTIONAL),
+    /* SQS takes SigV4 for 'sqs' only: nothing else to choose (aws_check_signing). */
+    SPW_OPTION_HTTP_DEFAULTS(struct sqs_conf, http, SPW_HTTP_CONF_URL_OPTIONAL,
+                             "auth = aws-sigv4\n"
+                             "aws_service = sqs"),
     {"queue_url", SPW_OPT_STRING, SPW_OPT_REQUIRED, NULL, 0, 0, NULL, OFF(queue_url),
      "The queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME; a name ending in .fifo is "
      "a FIFO queue)."},

@@ -17,6 +17,9 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.3  SPW_OPTION_HTTP_DEFAULTS: a plugin's own defaults
+ *                    for options of the HTTP group ("KEY = VALUE" lines
+ *                    in the group entry's def, refused by older cores).
  *   2026-12-07  1.2  Templates (spillway/template.h): ${var} text filled
  *                    from an event's metadata, escaped for URLs, header
  *                    values or JSON strings; ${id}, a per-record
@@ -55,7 +58,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 2
+#define SPW_ABI_MINOR 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

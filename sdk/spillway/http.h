@@ -1,5 +1,6 @@
 /*
- * spillway/http.h: the HTTP client libspillway serves every stage (ABI 1.1).
+ * spillway/http.h: the HTTP client libspillway serves every stage (ABI 1.1;
+ * plugin defaults for the option group since 1.3).
  *
  * A sink that talks to a web service embeds the HTTP destination options
  * in its option table with one line (SPW_OPTION_HTTP), creates one client
@@ -83,6 +84,25 @@ typedef struct spw_http_conf spw_http_conf;
  */
 #define SPW_OPTION_HTTP(type, field, flags)                                                        \
     {"http", SPW_OPT_GROUP, (flags), NULL, 0, 0, NULL, offsetof(type, field),                     \
+     "HTTP destination options."}
+
+/*
+ * Since ABI 1.3: the same, with the plugin's own defaults for some of the
+ * group's options, "KEY = VALUE" lines as a user would write them in the
+ * section. For a sink whose service accepts exactly one value (a Lambda
+ * sink signs with SigV4 for `lambda`, always), so that users need not
+ * write it; a key in the section still replaces it, and the sink's check
+ * may still refuse a wrong one. Secrets take no plugin default. The core
+ * checks the list with the table (each key an option of the group, at
+ * most once, a valid value) and shows these defaults in --help-plugin and
+ * doc/options.md. Example:
+ *
+ *     SPW_OPTION_HTTP_DEFAULTS(struct cfg, http, 0,
+ *                              "auth = aws-sigv4\n"
+ *                              "aws_service = lambda"),
+ */
+#define SPW_OPTION_HTTP_DEFAULTS(type, field, flags, defaults)                                    \
+    {"http", SPW_OPT_GROUP, (flags), (defaults), 0, 0, NULL, offsetof(type, field),               \
      "HTTP destination options."}
 
 /* Neither url nor urls is required: the plugin sends absolute URLs it derives (a region's

@@ -68,7 +68,9 @@ typedef enum spw_opt_type {
     SPW_OPT_ENUM,         /* int: index of the value in `choices` */
     SPW_OPT_LIST,         /* spw_strlist: comma-separated; a repeated key appends */
     SPW_OPT_GROUP,        /* (ABI 1.1) a pointer to a struct of options the core owns, embedded by
-                             the group's name: SPW_OPTION_HTTP in spillway/http.h */
+                             the group's name: SPW_OPTION_HTTP in spillway/http.h; since 1.3
+                             its `def` may hold the plugin's defaults for the group's options
+                             (SPW_OPTION_HTTP_DEFAULTS) */
 } spw_opt_type;
 
 /* Option flags. */

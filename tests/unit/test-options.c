@@ -870,7 +870,7 @@ static void test_groups(void) {
     table_bad(T1({"http", SPW_OPT_GROUP, 0x4000, NULL, 0, 0, NULL, 0, NULL}), 8, "unknown flags",
               "a flag the group does not know");
     table_bad(T1({"http", SPW_OPT_GROUP, 0, "x", 0, 0, NULL, 0, NULL}), 8,
-              "takes no default", "a group with a default");
+              "is not KEY = VALUE", "a group with a default that is no KEY = VALUE");
     table_bad(T1({"http", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 4, NULL}), 8, "outside",
               "a group pointer outside the struct");
     table_bad(T1({"http", SPW_OPT_GROUP, 0, NULL, 0, 0, NULL, 0, NULL},
@@ -885,6 +885,98 @@ static void test_groups(void) {
     has_str(buf, "  n (int", "--help-plugin lists the plugin's option");
     has_str(buf, "  connect_timeout (duration", "...and the group's, inline");
     ok(strstr(buf, "group") == NULL, "...never the group entry itself");
+    free(buf);
+}
+
+/* A plugin's defaults for options of its group (SPW_OPTION_HTTP_DEFAULTS, ABI 1.3). */
+static const spw_option gopts_def[] = {
+    SPW_OPTION_HTTP_DEFAULTS(gconf, http, SPW_HTTP_CONF_URL_OPTIONAL,
+                             "auth = aws-sigv4\n"
+                             "  aws_service=lambda  \n"
+                             "\n"
+                             "timeout = 3s"),
+    SPW_OPTIONS_END,
+};
+
+static char *printed(void (*print)(FILE *, const spw_option *), const spw_option *table) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    print(out, table);
+    fclose(out);
+    return buf;
+}
+
+static void test_group_defaults(void) {
+    gconf g;
+    memset(&g, 0xff, sizeof g);
+    ok(spw__opts_check_table(gopts_def, sizeof g, &err) == SPW_OK,
+       "a group entry with defaults is a valid table: %s", err.msg);
+
+    ok(gparse(gopts_def, &g, "[sink.h]\nplugin = x\naws_region = eu-west-1\n") == SPW_OK,
+       "the plugin's defaults satisfy the group's rules: %s", err.msg);
+    ok(g.http && strcmp(spw_http_conf_auth(g.http), "aws-sigv4") == 0 &&
+           strcmp(spw_http_conf_aws_service(g.http), "lambda") == 0 &&
+           spw_http_conf_timeout(g.http) == 3000,
+       "...and are what the section gets without the keys (blanks around key and value dropped)");
+    spw__opts_free(gopts_def, &g);
+
+    ok(gparse(gopts_def, &g, "[sink.h]\nplugin = x\n") == SPW_ERR_CONFIG,
+       "the group's rules see the plugin's defaults");
+    is_str(err.msg, "g.ini:1: [sink.h] auth = aws-sigv4 needs aws_region", "...auth = aws-sigv4");
+
+    ok(gparse(gopts_def, &g,
+              "[sink.h]\nplugin = x\nauth = none\naws_service = sqs\ntimeout = 1s\n") == SPW_OK &&
+           strcmp(spw_http_conf_auth(g.http), "none") == 0 &&
+           strcmp(spw_http_conf_aws_service(g.http), "sqs") == 0 &&
+           spw_http_conf_timeout(g.http) == 1000,
+       "keys in the section replace the plugin's defaults");
+    spw__opts_free(gopts_def, &g);
+
+    ok(gparse(gopts_opt, &g, "[sink.h]\nplugin = x\n") == SPW_OK &&
+           strcmp(spw_http_conf_auth(g.http), "none") == 0 &&
+           strcmp(spw_http_conf_aws_service(g.http), "execute-api") == 0 &&
+           spw_http_conf_timeout(g.http) == 2000,
+       "another plugin's group keeps the group's own defaults (auth none, execute-api, 2s)");
+    spw__opts_free(gopts_opt, &g);
+
+    memset(&g, 0xff, sizeof g);
+    ok(spw__opts_defaults(gopts_def, &g, &err) == SPW_OK && g.http &&
+           strcmp(spw_http_conf_auth(g.http), "aws-sigv4") == 0 &&
+           spw_http_conf_timeout(g.http) == 3000,
+       "spw__opts_defaults applies them too");
+    spw__opts_free(gopts_def, &g);
+
+#define GDEF(d) T1({"http", SPW_OPT_GROUP, 0, (d), 0, 0, NULL, 0, NULL})
+    table_bad(GDEF("nosuch = 1"), 8, "default for 'nosuch', which is not an option of the group",
+              "a default for an option the group lacks");
+    table_bad(GDEF("token = abc"), 8, "'token' is a secret", "a secret's default");
+    table_bad(GDEF("auth = kerberos"), 8, "bad default for 'auth'", "an enum value not a choice");
+    table_bad(GDEF("timeout = 2h"), 8, "above the maximum", "a value out of bounds");
+    table_bad(GDEF("auth = none\nurl = http://a/\nauth = basic"), 8,
+              "default for 'auth' given twice", "a key given twice");
+    table_bad(GDEF(" = none"), 8, "has no key", "no key");
+    table_bad(GDEF("\n \n"), 8, "KEY = VALUE lines", "nothing but blank lines");
+#undef GDEF
+
+    char *buf = printed(spw__opts_print, gopts_def);
+    has_str(buf, "  auth (enum: none|basic|bearer|header|aws-sigv4, default aws-sigv4)",
+            "--help-plugin shows the plugin's default for auth");
+    has_str(buf, "  aws_service (string, default lambda)", "...for aws_service");
+    has_str(buf, "  protocol (enum: http2|http1.1|h2c|HTTP_2|HTTP_1_1, default http2)",
+            "...and the group's own for the rest");
+    free(buf);
+    buf = printed(spw__opts_print, gopts_opt);
+    has_str(buf, "  auth (enum: none|basic|bearer|header|aws-sigv4, default none)",
+            "...the group's own for a plugin without defaults");
+    has_str(buf, "  aws_service (string, default execute-api)", "...aws_service too");
+    free(buf);
+    buf = printed(spw__opts_print_markdown, gopts_def);
+    has_str(buf, "| `aws_service` | string | `lambda` |", "the Markdown reference shows it");
+    has_str(buf, "| `timeout` | duration | `3s` |", "...every one");
+    free(buf);
+    buf = printed(spw__opts_print_roff, gopts_def);
+    has_str(buf, "\\fBaws_service\\fR (string, default \\fBlambda\\fR)", "so do the man pages");
     free(buf);
 }
 
@@ -920,6 +1012,7 @@ int main(void) {
     test_check_table();
     test_print();
     test_groups();
+    test_group_defaults();
     spw__opts_free(opts, &c);
     spw__opts_free(core_opts, &cc);
     spw__cfg_free(cfg);
