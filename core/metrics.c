@@ -34,9 +34,42 @@ static void metric_free(spw__metric *x) {
         free(h->bounds);
         free(h->buckets);
     }
+    free(x->stage);
     free(x->name);
     free(x->help);
     free(x);
+}
+
+/* The owner this thread's registrations belong to (spw__metrics_owner). */
+static _Thread_local const void *tl_owner;
+
+const void *spw__metrics_owner(const void *owner) {
+    const void *prev = tl_owner;
+    tl_owner = owner;
+    return prev;
+}
+
+void spw__metrics_release(spw__metrics *m, const void *owner) {
+    if (!m || !owner)
+        return;
+    uv_mutex_lock(&m->lock);
+    for (spw__metric *x = m->head; x; x = x->next)
+        if (x->owner == owner) {
+            x->owner = NULL;
+            x->released = true;
+            if (x->type == SPW__METRIC_GAUGE)
+                atomic_store_explicit(&((spw_gauge *)x)->value, 0, memory_order_relaxed);
+        }
+    uv_mutex_unlock(&m->lock);
+}
+
+size_t spw__metrics_count(spw__metrics *m) {
+    size_t n = 0;
+    uv_mutex_lock(&m->lock);
+    for (spw__metric *x = m->head; x; x = x->next)
+        n++;
+    uv_mutex_unlock(&m->lock);
+    return n;
 }
 
 void spw__metrics_free(spw__metrics *m) {
@@ -68,16 +101,18 @@ static bool compatible(const spw__metric *old, const spw__metric *x) {
 /* Links x (its type-specific part already set up) into the registry, or frees it. */
 static spw__metric *add(spw__metrics *m, spw__metric *x, const char *stage, const char *name,
                         const char *help, enum spw__metric_type type, int worker) {
-    x->stage = stage;
+    x->stage = strdup(stage ? stage : "unnamed");
     x->type = type;
     x->worker = worker;
+    x->owner = tl_owner;
     x->name = strdup(name ? name : "unnamed");
     x->help = strdup(help ? help : "");
-    if (!x->name || !x->help) {
+    if (!x->stage || !x->name || !x->help) {
         metric_free(x);
         return NULL;
     }
     uv_mutex_lock(&m->lock);
+    spw__metric *heir = NULL;
     for (spw__metric *o = m->head; o; o = o->next)
         if (same_metric(o, x)) {
             if (!compatible(o, x)) {
@@ -89,8 +124,16 @@ static spw__metric *add(spw__metrics *m, spw__metric *x, const char *stage, cons
                 metric_free(x);
                 return NULL;
             }
-            break;
+            if (!heir && o->released && x->owner && o->worker == x->worker)
+                heir = o;
         }
+    if (heir) { /* a reloaded stage takes over what its predecessor counted */
+        heir->released = false;
+        heir->owner = x->owner;
+        uv_mutex_unlock(&m->lock);
+        metric_free(x);
+        return heir;
+    }
     if (m->tail)
         m->tail->next = x;
     else

@@ -30,11 +30,13 @@ enum spw__metric_type {
 /* What every metric in the registry starts with. */
 typedef struct spw__metric {
     struct spw__metric *next; /* registry list */
-    const char *stage;        /* borrowed from the stage def ("sink.es") */
+    char *stage;              /* the stage's title ("sink.es") */
     char *name;
     char *help;
     enum spw__metric_type type;
     int worker;               /* >= 0: reported per worker (a `worker` label), not summed; -1: summed */
+    const void *owner;        /* the stage or route instance writing it; NULL: the process */
+    bool released;            /* its owner is gone: the next twin registered takes it over */
 } spw__metric;
 
 struct spw_counter {
@@ -85,6 +87,22 @@ spw_gauge *spw__metrics_gauge(spw__metrics *m, const char *stage, const char *na
 spw_histogram *spw__metrics_histogram(spw__metrics *m, const char *stage, const char *name,
                                               const char *help, const double *bounds,
                                               size_t n_bounds);
+
+/*
+ * Owners, so that reloads do not grow the registry: a stage or route sets
+ * itself as this thread's owner while it registers (spw__metrics_owner
+ * returns the previous one to restore), and releases its metrics when it
+ * is destroyed. A released metric keeps its counts (counters and
+ * histograms never go back; a gauge drops to 0, since nothing holds that
+ * level any more) and is taken over by the next twin registered with the
+ * same stage title, name, type and worker: the instance a reload builds
+ * after the old one is gone. Metrics registered with no owner live as long
+ * as the process.
+ */
+const void *spw__metrics_owner(const void *owner);
+void spw__metrics_release(spw__metrics *m, const void *owner);
+/* Metrics registered, twins included (tests: the registry stays bounded across reloads). */
+size_t spw__metrics_count(spw__metrics *m);
 
 /* One metric merged over workers, as spw__metrics_visit shows it (borrowed for the call). */
 typedef struct spw__metric_view {

@@ -807,6 +807,7 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, spw__gen *g, const spw
 
     const char *t = def->title;
     spw__metrics *m = p->metrics;
+    const void *prev = spw__metrics_owner(r); /* released in spw__route_close */
     r->c_events = spw__metrics_register(m, t, "events", "events offered to the route");
     r->c_delivered = spw__metrics_register(m, t, "delivered", "events the sink delivered");
     r->c_retried = spw__metrics_register(m, t, "retried", "events answered retry by the route");
@@ -826,6 +827,7 @@ spw_result spw__route_init(spw__route *r, spw__worker *w, spw__gen *g, const spw
                                           count.bounds, count.n);
     r->h_bytes = spw__metrics_histogram(m, t, "batch_bytes", "body bytes per request sent",
                                         bytes.bounds, bytes.n);
+    spw__metrics_owner(prev);
     if (!r->c_events || !r->c_delivered || !r->c_retried || !r->c_rejected || !r->c_dead ||
         !r->c_dropped || !r->c_batches || !r->c_retries || !r->c_encode_errors || !r->c_splits ||
         !r->c_down || !r->g_down || !r->c_late || !r->g_held || !r->h_records || !r->h_bytes)
@@ -882,6 +884,7 @@ void spw__route_close(spw__route *r) {
         spw_gauge_add(r->w->g_routes_down, -1);
     }
     r->sink->route = NULL;
+    spw__metrics_release(r->w->p->metrics, r);
     uv_close((uv_handle_t *)&r->delay_timer, NULL);
     uv_close((uv_handle_t *)&r->retry_timer, NULL);
     uv_close((uv_handle_t *)&r->probe_timer, NULL);

@@ -18,17 +18,23 @@ spw_result spw__stage_create(spw_stage *st, spw__worker *w, const spw__stage_def
     memset(st, 0, sizeof *st);
     st->worker = w;
     st->def = def;
+    const void *prev = spw__metrics_owner(st); /* what create registers is this instance's */
     if (def->kind == SPW_KIND_FILTER &&
         !(st->c_filter_errors = spw__metrics_register(
               w->p->metrics, def->title, "filter_errors",
-              "answers other than ok or skip (the event passed on)")))
+              "answers other than ok or skip (the event passed on)"))) {
+        spw__metrics_owner(prev);
         return spw_err_set(err, SPW_ERR_NOMEM, "[%s] out of memory", def->title);
+    }
     spw_err perr = {""};
     void *inst = NULL;
     spw_result r = def->plugin->create(st, def->conf, &inst, &perr);
-    if (r != SPW_OK)
+    spw__metrics_owner(prev);
+    if (r != SPW_OK) {
+        spw__metrics_release(w->p->metrics, st);
         return spw_err_set(err, r < 0 ? r : SPW_ERR_CONFIG, "[%s] could not start: %s", def->title,
                            perr.msg[0] ? perr.msg : spw_result_str(r));
+    }
     st->inst = inst;
     st->created = true;
     return SPW_OK;
@@ -40,6 +46,8 @@ void spw__stage_destroy(spw_stage *st) {
     st->created = false;
     st->def->plugin->destroy(st->inst);
     st->inst = NULL;
+    /* Its counts stay in the reports; the instance a reload builds in its place takes them over. */
+    spw__metrics_release(st->worker->p->metrics, st);
 }
 
 void spw_log(const spw_stage *st, spw_log_level level, const char *fmt, ...) {
@@ -127,28 +135,39 @@ spw_counter *spw_counter_register(spw_stage *st, const char *name, const char *h
     /* Counter names are not checked for their spelling: ABI 1.0 did not ask it of plugins. */
     if (core_metric(st, name))
         return NULL;
-    return spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
+    const void *prev = spw__metrics_owner(st);
+    spw_counter *c = spw__metrics_register(st->worker->p->metrics, st->def->title, name, help);
+    spw__metrics_owner(prev);
+    return c;
 }
 
 spw_counter *spw_counter_register_worker(spw_stage *st, const char *name, const char *help) {
     if (!metric_name_ok(st, name) || core_metric(st, name))
         return NULL;
-    return spw__metrics_register_worker(st->worker->p->metrics, st->def->title, name, help,
-                                        st->worker->index);
+    const void *prev = spw__metrics_owner(st);
+    spw_counter *c = spw__metrics_register_worker(st->worker->p->metrics, st->def->title, name,
+                                                  help, st->worker->index);
+    spw__metrics_owner(prev);
+    return c;
 }
 
 spw_gauge *spw_gauge_register(spw_stage *st, const char *name, const char *help) {
     if (!metric_name_ok(st, name) || core_metric(st, name))
         return NULL;
-    return spw__metrics_gauge(st->worker->p->metrics, st->def->title, name, help);
+    const void *prev = spw__metrics_owner(st);
+    spw_gauge *g = spw__metrics_gauge(st->worker->p->metrics, st->def->title, name, help);
+    spw__metrics_owner(prev);
+    return g;
 }
 
 spw_histogram *spw_histogram_register(spw_stage *st, const char *name, const char *help,
                                       spw_buckets buckets) {
     if (!metric_name_ok(st, name) || core_metric(st, name))
         return NULL;
+    const void *prev = spw__metrics_owner(st);
     spw_histogram *h = spw__metrics_histogram(st->worker->p->metrics, st->def->title, name, help,
                                               buckets.bounds, buckets.n);
+    spw__metrics_owner(prev);
     if (!h)
         spw_log(st, SPW_LOG_ERROR,
                 "histogram '%s' not registered: its buckets must be 1 to %d finite, increasing "

@@ -268,6 +268,68 @@ static void test_per_worker(void) {
     spw__metrics_free(m);
 }
 
+/* Owners: what a reload's rebuilt stage registers takes over its predecessor's metrics. */
+static void test_owners(void) {
+    spw__metrics *m = spw__metrics_new();
+    int a, b, c; /* three instances, by address */
+    const void *prev = spw__metrics_owner(&a);
+    spw_counter *ca = spw__metrics_register(m, "sink.s", "events", "h");
+    spw_gauge *ga = spw__metrics_gauge(m, "sink.s", "held", "h");
+    spw_counter *wa = spw__metrics_register_worker(m, "sink.s", "per_worker", "h", 1);
+    spw__metrics_owner(&b); /* a reload builds the new instance while the old one drains */
+    spw_counter *cb = spw__metrics_register(m, "sink.s", "events", "h");
+    ok(ca && cb && (void *)ca != (void *)cb, "a live owner's metric is never taken: twins while both run");
+    spw_counter_add(ca, 5);
+    spw_counter_add(cb, 2);
+    spw_gauge_set(ga, 9);
+    spw_counter_add(wa, 4);
+    int64_t v = 0;
+    spw__metrics_release(m, &a); /* the old instance is destroyed */
+    bool found = spw__metrics_value(m, "sink.s", "events", &v);
+    ok(found && v == 7, "a released counter keeps its count in the reports (%lld)", (long long)v);
+    found = spw__metrics_value(m, "sink.s", "held", &v);
+    ok(found && v == 0, "a released gauge drops to 0: nothing holds that level any more (%lld)",
+       (long long)v);
+    spw__metrics_owner(&c); /* the next reload */
+    spw_counter *cc = spw__metrics_register(m, "sink.s", "events", "h");
+    spw_gauge *gc = spw__metrics_gauge(m, "sink.s", "held", "h");
+    spw_counter *w0 = spw__metrics_register_worker(m, "sink.s", "per_worker", "h", 0);
+    spw_counter *w1 = spw__metrics_register_worker(m, "sink.s", "per_worker", "h", 1);
+    ok((void *)cc == (void *)ca && (void *)gc == (void *)ga,
+       "the next instance takes over the released counter and gauge instead of adding twins");
+    ok(w1 == wa && w0 && w0 != wa, "  ... a per-worker counter only from the same worker");
+    spw_counter_add(cc, 1);
+    found = spw__metrics_value(m, "sink.s", "events", &v);
+    ok(found && v == 8, "  ... and counts on from there: the family never goes back (%lld)",
+       (long long)v);
+    spw__metrics_release(m, &b);
+    spw__metrics_owner(NULL);
+    spw_counter *cn = spw__metrics_register(m, "sink.s", "events", "h");
+    ok(cn && (void *)cn != (void *)cb, "a registration without an owner never takes a released twin");
+
+    /* Reload after reload, the registry stays the size of two generations. */
+    struct visit_log before = {"", 0}, after = {"", 0};
+    spw__metrics_visit(m, record, &before);
+    int owners[100];
+    size_t n50 = 0;
+    for (int i = 0; i < 100; i++) {
+        spw__metrics_owner(&owners[i]);
+        spw__metrics_register(m, "sink.s", "events", "h");
+        spw__metrics_gauge(m, "sink.s", "held", "h");
+        if (i > 0)
+            spw__metrics_release(m, &owners[i - 1]);
+        if (i == 49)
+            n50 = spw__metrics_count(m);
+    }
+    size_t n = spw__metrics_count(m);
+    spw__metrics_visit(m, record, &after);
+    ok(n == n50 && n <= 10, "100 rebuilds leave %zu metrics registered, as many as 50 did (%zu)", n,
+       n50);
+    is_str(after.text, before.text, "  ... and the same families in the reports");
+    spw__metrics_owner(prev);
+    spw__metrics_free(m);
+}
+
 /* The SDK's registration rules, through a stage as a plugin sees it. */
 static void test_sdk_rules(void) {
     spw__pipeline p;
@@ -323,6 +385,7 @@ int main(void) {
     test_presets();
     test_stats_line();
     test_per_worker();
+    test_owners();
     test_sdk_rules();
     return tap_done();
 }
