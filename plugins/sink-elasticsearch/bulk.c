@@ -36,10 +36,25 @@ static bool forbidden(unsigned char c) {
 void es_tpl_free(es_tpl *t) {
     spw_template_free(t->t);
     t->t = NULL;
+    spw_buf_free(&t->key);
+    spw_buf_free(&t->name);
+    t->cached = false;
+}
+
+/* True when every ${...} of src is ${namespace} or ${set}. */
+static bool only_ns_set(const char *src) {
+    for (const char *p = strstr(src, "${"); p; p = strstr(p, "${")) {
+        const char *end = strchr(p, '}');
+        size_t n = end ? (size_t)(end - p - 2) : 0;
+        if (!(n == 9 && !memcmp(p + 2, "namespace", 9)) && !(n == 3 && !memcmp(p + 2, "set", 3)))
+            return false;
+        p = end ? end + 1 : p + 2;
+    }
+    return true;
 }
 
 spw_result es_tpl_compile(es_tpl *t, const char *src, spw_err *err) {
-    t->t = NULL;
+    memset(t, 0, sizeof *t);
     if (!src || !*src)
         return spw_err_set(err, SPW_ERR_CONFIG, "index: empty");
     spw_err e2;
@@ -71,6 +86,7 @@ spw_result es_tpl_compile(es_tpl *t, const char *src, spw_err *err) {
         return spw_err_set(err, SPW_ERR_CONFIG, "index '%s': not a valid index name", src);
     if (spw_template_is_constant(t->t) && strlen(src) > ES_INDEX_MAX)
         return spw_err_set(err, SPW_ERR_CONFIG, "index: longer than %d bytes", ES_INDEX_MAX);
+    t->by_ns_set = only_ns_set(src);
     return SPW_OK;
 }
 
@@ -91,7 +107,43 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
     return k <= n && spw_utf8_valid(p, k) ? k : 0;
 }
 
-spw_result es_index_name(const es_tpl *t, const spw_event *ev, spw_buf *out, const char **why) {
+static spw_result render_index(const es_tpl *t, const spw_event *ev, spw_buf *out,
+                               const char **why);
+
+spw_result es_index_name(es_tpl *t, const spw_event *ev, spw_buf *out, const char **why) {
+    if (!t->by_ns_set)
+        return render_index(t, ev, out, why);
+    spw_str ns = spw_event_namespace(ev), set = spw_event_set(ev);
+    if (t->cached && t->ns_len == ns.len && t->key.len == ns.len + set.len &&
+        t->set_null == (set.ptr == NULL) && (!ns.len || !memcmp(t->key.data, ns.ptr, ns.len)) &&
+        (!set.len || !memcmp(t->key.data + ns.len, set.ptr, set.len))) {
+        if (t->rc != SPW_OK) {
+            *why = t->why;
+            return t->rc;
+        }
+        return spw_buf_append(out, t->name.data, t->name.len);
+    }
+    size_t start = out->len;
+    spw_result rc = render_index(t, ev, out, why);
+    if (rc != SPW_OK && rc != SPW_REJECT)
+        return rc; /* out of memory: nothing to remember */
+    t->cached = false;
+    spw_buf_reset(&t->key);
+    spw_buf_reset(&t->name);
+    if (spw_buf_append(&t->key, ns.ptr, ns.len) != SPW_OK ||
+        spw_buf_append(&t->key, set.ptr, set.len) != SPW_OK ||
+        (rc == SPW_OK && spw_buf_append(&t->name, out->data + start, out->len - start) != SPW_OK))
+        return rc; /* the result stands; only the cache is left empty */
+    t->ns_len = ns.len;
+    t->set_null = set.ptr == NULL;
+    t->rc = rc;
+    t->why = rc == SPW_OK ? NULL : *why;
+    t->cached = true;
+    return rc;
+}
+
+static spw_result render_index(const es_tpl *t, const spw_event *ev, spw_buf *out,
+                               const char **why) {
     size_t start = out->len;
     spw_result rc = spw_template_render(t->t, ev, SPW_TPL_RAW, out);
     if (rc != SPW_OK) {
@@ -252,7 +304,7 @@ static bool one_line_object(spw_slice rec, size_t *len) {
     return true;
 }
 
-spw_result es_bulk_append(const struct es_conf *cf, const es_tpl *tpl, const spw_event *ev,
+spw_result es_bulk_append(const struct es_conf *cf, es_tpl *tpl, const spw_event *ev,
                           spw_slice rec, spw_buf *body, spw_buf *scratch, enum es_action *act,
                           const char **why) {
     bool del = spw_event_op(ev) == SPW_OP_DELETE;

@@ -55,6 +55,21 @@ struct es_conf {
  * against Elasticsearch's index name rules once. */
 typedef struct es_tpl {
     spw_template *t;
+    /*
+     * When the template names only ${namespace} and ${set} (the usual
+     * aerospike-${namespace}-${set}), the last pair's result is kept: the
+     * records of a batch mostly share it, and rendering and cleaning the
+     * name cost more than the rest of the action line. Per instance, so
+     * per worker: no lock.
+     */
+    bool by_ns_set;
+    bool cached;
+    spw_buf key;             /* namespace, then set; lengths below */
+    size_t ns_len;
+    bool set_null;
+    spw_buf name;            /* the index name, when the result was SPW_OK */
+    spw_result rc;
+    const char *why;
 } es_tpl;
 
 /* Compiles an index template; unknown variables and literals Elasticsearch would refuse
@@ -69,7 +84,7 @@ void es_tpl_free(es_tpl *t);
  * dropped; at most 255 bytes, cut on a character boundary). Appends to
  * out; SPW_REJECT with why (a static string) when nothing valid is left.
  */
-spw_result es_index_name(const es_tpl *t, const spw_event *ev, spw_buf *out, const char **why);
+spw_result es_index_name(es_tpl *t, const spw_event *ev, spw_buf *out, const char **why);
 
 /* The document id for ev, JSON-escaped, appended to out; SPW_REJECT with why otherwise. */
 spw_result es_doc_id(int mode, const spw_event *ev, spw_buf *out, const char **why);
@@ -85,7 +100,7 @@ enum es_action { ES_ACT_INDEX = 0, ES_ACT_CREATE, ES_ACT_DELETE, ES_ACT_SOFT_DEL
  * SPW_OK scratch holds the rendered index and id ("index\0id"), which
  * send.c keeps for the ordering rule.
  */
-spw_result es_bulk_append(const struct es_conf *cf, const es_tpl *tpl, const spw_event *ev,
+spw_result es_bulk_append(const struct es_conf *cf, es_tpl *tpl, const spw_event *ev,
                           spw_slice rec, spw_buf *body, spw_buf *scratch, enum es_action *act,
                           const char **why);
 

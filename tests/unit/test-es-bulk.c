@@ -229,8 +229,53 @@ static void replies(void) {
        "OpenSearch 2 told");
 }
 
+/* The last-(namespace, set) cache gives what a fresh render gives, rejections included. */
+static void template_cache(void) {
+    static const char *const srcs[] = {"aerospike-${namespace}-${set}", "${set}", "logs-${digest}",
+                                       "fixed"};
+    static const char *const pairs[][2] = {
+        {"test", "a"}, {"test", "a"}, {"test", "b"}, {"test", NULL}, {"test", ""}, {"test", NULL},
+        {"Prod", "A"}, {"prod", "a"}, {"test", "a"}, {"te", "sta"}, {"tes", "ta"}, {"x", ".."},
+        {"x", ".."}, {"x", "_+-"}, {"ns", "\xff"}, {"ns", "\xff"}, {"test", "a"}};
+    for (size_t k = 0; k < sizeof srcs / sizeof *srcs; k++) {
+        es_tpl t;
+        spw_err e;
+        if (es_tpl_compile(&t, srcs[k], &e) != SPW_OK) {
+            ok(0, "%s compiles: %s", srcs[k], e.msg);
+            continue;
+        }
+        ok(t.by_ns_set == (k != 2), "%s: cached by namespace and set: %s", srcs[k],
+           t.by_ns_set ? "yes" : "no");
+        size_t same = 0, n = sizeof pairs / sizeof *pairs;
+        for (size_t i = 0; i < n; i++) {
+            spw_event *ev = mk(pairs[i][0], pairs[i][1], SPW_OP_WRITE, 5, 0, NULL, 0);
+            es_tpl fresh;
+            es_tpl_compile(&fresh, srcs[k], &e);
+            spw_buf a = SPW_BUF_INIT, b = SPW_BUF_INIT;
+            spw_buf_append(&a, "pre", 3);
+            spw_buf_append(&b, "pre", 3);
+            const char *wa = NULL, *wb = NULL;
+            spw_result ra = es_index_name(&t, ev, &a, &wa), rb = es_index_name(&fresh, ev, &b, &wb);
+            if (ra == rb && a.len == b.len && !memcmp(a.data, b.data, a.len) &&
+                (ra == SPW_OK || (wa && wb && !strcmp(wa, wb))))
+                same++;
+            else
+                diag("%s, (%s, %s): cached %d '%.*s', fresh %d '%.*s'", srcs[k], pairs[i][0],
+                     pairs[i][1] ? pairs[i][1] : "NULL", ra, (int)a.len, a.data, rb, (int)b.len,
+                     b.data);
+            spw_buf_free(&a);
+            spw_buf_free(&b);
+            es_tpl_free(&fresh);
+            spw_event_unref(ev);
+        }
+        is_int(same, n, "%s: %zu names in a row, each the same as a fresh render's", srcs[k], n);
+        es_tpl_free(&t);
+    }
+}
+
 int main(void) {
     templates();
+    template_cache();
     ids();
     actions();
     replies();
