@@ -12,8 +12,16 @@
  * only; the old routes keep the events they already have, send, retry
  * and dead-letter them as usual, and the old generation is destroyed
  * once its sinks hold nothing. Sources the new definition no longer has
- * (or has changed) are stopped: they accept nothing more, and are
- * destroyed once every event they submitted has its answer.
+ * are stopped: they accept nothing more, and are destroyed once every
+ * event they submitted has its answer. A source whose section changed is
+ * retired the same way, unless its plugin has retire() (ABI 1.4): then it
+ * only stops accepting, its open connections keep submitting (into the
+ * current routes: spw_submit reads w->routes) and answering, flow control
+ * and shutdown treat it as a running source (worker.c), and it is
+ * destroyed once it called spw_source_finished and owes no answer. A
+ * later reload leaves it serving: it has nothing a new definition could
+ * change, and stopping it would close the connections the first reload
+ * kept open.
  *
  * Everything here runs on the worker's own thread: no lock on the hot
  * path, which only reads w->routes.
@@ -45,18 +53,49 @@ static bool is_carried(const spw__gen *from, const spw_stage *st) {
     return false;
 }
 
-/* Stops a source that leaves the worker: it accepts nothing more; its answers still go out. */
-static void retire_source(spw__worker *w, spw_stage *st) {
+/* Can the source keep serving what it has open (spw_source_ops.retire, ABI 1.4)? */
+static bool can_retire(const spw_stage *st) {
+    const spw_plugin *pl = st->def->plugin;
+    return pl->abi_minor >= 4 && pl->source->retire && st->started && !st->finished;
+}
+
+/*
+ * A source leaves the worker's current generation. replaced: the new
+ * definition has a section of the same title (changed): a source with
+ * retire() then stops accepting but keeps serving its open connections
+ * (their events go to the current routes) and is destroyed once it has
+ * finished and owes nothing. Otherwise (removed, a discarded build, no
+ * retire) it is stopped: it accepts nothing more; its answers still go out.
+ */
+static void retire_source(spw__worker *w, spw_stage *st, bool replaced) {
+    st->next = w->retired_sources;
+    w->retired_sources = st;
+    if (replaced && can_retire(st)) {
+        /* Still running: it counts in sources_running until spw_source_finished. */
+        st->serving = true;
+        spw__log("core", SPW_LOG_INFO,
+                 "worker %u: [%s] replaced by a reload; it accepts nothing new and serves what "
+                 "it has open until it finishes (%zu answer(s) owed now)",
+                 w->index, st->def->title, st->in_flight);
+        st->def->plugin->source->retire(st->inst);
+        return;
+    }
     if (st->started && !st->finished) {
         st->def->plugin->source->stop(st->inst);
         if (w->sources_running > 0)
             w->sources_running--;
     }
     st->finished = true;
-    st->next = w->retired_sources;
-    w->retired_sources = st;
     spw__log("core", SPW_LOG_INFO, "worker %u: [%s] retired; %zu answer(s) still owed", w->index,
              st->def->title, st->in_flight);
+}
+
+/* Is there a source section titled like st's in g (its section changed, rather than left)? */
+static bool has_source_titled(const spw__gen *g, const spw_stage *st) {
+    for (size_t i = 0; i < g->n_defs; i++)
+        if (g->defs[i].kind == SPW_KIND_SOURCE && strcmp(g->defs[i].title, st->def->title) == 0)
+            return true;
+    return false;
 }
 
 /* Destroys the non-source stages and routes of g (sources are handled by their owner). */
@@ -193,7 +232,7 @@ void spw__gen_discard(spw__worker *w, spw__gen *g) {
         if (is_carried(w->gen, st))
             continue;
         if (st->created)
-            retire_source(w, st);
+            retire_source(w, st, false);
         else
             free(st);
     }
@@ -210,7 +249,7 @@ void spw__gen_commit(spw__worker *w, spw__gen *ng) {
             continue;
         old->stages[i] = NULL; /* a source belongs to the generation that has it now */
         if (!is_carried(ng, st))
-            retire_source(w, st);
+            retire_source(w, st, has_source_titled(ng, st));
     }
     w->gen = ng;
     w->routes = ng->routes;
@@ -253,9 +292,10 @@ static void on_retire_check(uv_timer_t *t) {
             pg = &g->next;
         }
     }
+    bool waiting = false; /* a retired source that has finished and still owes answers */
     for (spw_stage **ps = &w->retired_sources; *ps;) {
         spw_stage *st = *ps;
-        if (st->in_flight == 0) {
+        if (st->finished && st->in_flight == 0) {
             *ps = st->next;
             spw__log("core", SPW_LOG_INFO, "worker %u: [%s] owes nothing more; destroyed", w->index,
                      st->def->title);
@@ -264,11 +304,23 @@ static void on_retire_check(uv_timer_t *t) {
             st->next = w->source_graveyard;
             w->source_graveyard = st;
         } else {
+            waiting |= st->finished;
             ps = &st->next;
         }
     }
-    if (!w->retired && !w->retired_sources)
+    /* Sources still serving may do so for hours: spw__gen_source_finished wakes us for them. */
+    if (!w->retired && !waiting)
         uv_timer_stop(&w->retire_timer);
+}
+
+void spw__gen_source_finished(spw__worker *w, spw_stage *st) {
+    if (!st->serving)
+        return;
+    st->serving = false;
+    spw__log("core", SPW_LOG_DEBUG, "worker %u: [%s] (replaced by a reload) has finished; %zu "
+             "answer(s) still owed", w->index, st->def->title, st->in_flight);
+    if (w->state != SPW__W_DONE)
+        retire_timer_start(w);
 }
 
 void spw__gen_teardown_retired(spw__worker *w, spw_kind kind) {

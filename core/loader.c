@@ -46,6 +46,7 @@ static const size_t descriptor_size[SPW_ABI_MINOR + 1] = {
     [1] = sizeof(spw_plugin), /* 1.1 added functions and an option type, no field */
     [2] = sizeof(spw_plugin), /* 1.2 added functions (templates), no field */
     [3] = sizeof(spw_plugin), /* 1.3: a group entry's def (plugin defaults), no field */
+    [4] = sizeof(spw_plugin), /* 1.4 added spw_source_ops.retire, no descriptor field */
 };
 
 /* One opened and accepted module. */

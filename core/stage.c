@@ -216,6 +216,7 @@ void spw_source_finished(spw_stage *src) {
     spw__worker *w = src->worker;
     if (w->sources_running > 0)
         w->sources_running--;
+    spw__gen_source_finished(w, src);
     spw__worker_released(w);
 }
 

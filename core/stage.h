@@ -21,6 +21,8 @@ struct spw_stage {
     struct spw__route *route;     /* sinks: the route it serves; set once create() returned */
     size_t in_flight;             /* sources: events submitted and not yet answered */
     bool started;                 /* sources: start() succeeded */
+    bool serving;                 /* sources: retired by a reload with retire(), not finished:
+                                     still submitting from the connections it had */
     struct spw_stage *next;       /* sources: retired list (a reload stopped it) */
 };
 

@@ -55,6 +55,18 @@ static void for_each_source(spw__worker *w, int what) {
         else if (!st->finished)
             ops->stop(st->inst);
     }
+    /* Sources a reload replaced that still serve their connections: as running ones. */
+    for (spw_stage *st = w->retired_sources; st; st = st->next) {
+        if (!st->serving || st->finished)
+            continue;
+        const spw_source_ops *ops = st->def->plugin->source;
+        if (what == 0)
+            ops->pause(st->inst);
+        else if (what == 1)
+            ops->resume(st->inst);
+        else
+            ops->stop(st->inst);
+    }
 }
 
 void spw__worker_pause(spw__worker *w) {
@@ -100,7 +112,8 @@ static void drain(spw__worker *w) {
     for_each_source(w, 2);
     for (size_t i = 0; i < w->n_routes; i++)
         spw__route_flush(&w->routes[i]);
-    /* Sources a reload stopped keep their connections until answered: nothing to do for them. */
+    /* Sources a reload stopped keep their connections until answered: nothing to do for them
+     * (those still serving, retire(), were stopped with the current ones above). */
     if (w->in_flight == 0) {
         teardown(w);
         return;

@@ -53,7 +53,8 @@ typedef struct spw__worker {
     size_t n_routes;
     spw__gen *staged;                /* built by a reload, waiting for commit or discard */
     spw__gen *retired;               /* earlier generations draining */
-    struct spw_stage *retired_sources; /* sources a reload stopped, waiting for their answers */
+    struct spw_stage *retired_sources; /* sources a reload stopped, waiting for their answers,
+                                          or retired still serving (stage.h: serving) */
     spw__gen *graveyard;             /* destroyed; freed at the worker's exit */
     struct spw_stage *source_graveyard;
     uv_timer_t retire_timer;         /* looks at what retired while anything has */
@@ -105,6 +106,8 @@ spw_result spw__gen_build(spw__worker *w, const spw__stage_def *defs, size_t n_d
 void spw__gen_commit(spw__worker *w, spw__gen *ng);
 /* Undoes a build: its routes never took an event; its own sources stop and retire. */
 void spw__gen_discard(spw__worker *w, spw__gen *g);
+/* A source called spw_source_finished: one a reload retired while serving may now go. */
+void spw__gen_source_finished(spw__worker *w, struct spw_stage *st);
 /* Sends what retired routes have ready (the pump). */
 void spw__gen_pump_retired(spw__worker *w);
 /* Shutdown: destroys retired sources (SOURCE) or retired generations (any other kind). */

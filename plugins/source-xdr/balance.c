@@ -32,8 +32,12 @@
  * any source starts, so a worker that starts late is not passed over and
  * left idle for good) until stop(); it adopts what waits in its inbox
  * once it has started. At stop() its inbox is emptied (those connections are closed, counted refused: XDR
- * reconnects) and no one chooses it any more. The group outlives its
- * instances' connections: each instance leaves when it is freed.
+ * reconnects) and no one chooses it any more. At retire() (a reload
+ * replaced the section: the new instances have a group of their own) no
+ * one chooses it any more either, but what its inbox already holds is
+ * adopted and served; its connections keep counting here until they
+ * close. The group outlives its instances' connections: each instance
+ * leaves when it is freed.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -320,15 +324,8 @@ void xs_balance_release(struct xs_src *x, const struct xs_ip *ip) {
     uv_mutex_unlock(&g->lock);
 }
 
-/* The owner's loop: adopts what other workers handed over. */
-static void on_inbox(uv_async_t *a) {
-    struct xs_src *x = a->data;
-    struct xs_group *g = x->group;
-    if (g == NULL || !x->started)
-        return; /* not serving yet: xs_balance_start wakes this again */
-    uv_mutex_lock(&g->lock);
-    struct xs_handoff *list = take_inbox(g, x->worker);
-    uv_mutex_unlock(&g->lock);
+/* Adopts connections other workers handed over (taken out of the inbox). */
+static void adopt(struct xs_src *x, struct xs_handoff *list) {
     while (list) {
         struct xs_handoff *h = list;
         list = h->next;
@@ -360,4 +357,28 @@ static void on_inbox(uv_async_t *a) {
         }
         free(h);
     }
+}
+
+/* The owner's loop: adopts what other workers handed over. */
+static void on_inbox(uv_async_t *a) {
+    struct xs_src *x = a->data;
+    struct xs_group *g = x->group;
+    if (g == NULL || !x->started)
+        return; /* not serving yet: xs_balance_start wakes this again */
+    uv_mutex_lock(&g->lock);
+    struct xs_handoff *list = take_inbox(g, x->worker);
+    uv_mutex_unlock(&g->lock);
+    adopt(x, list);
+}
+
+void xs_balance_retire(struct xs_src *x) {
+    struct xs_group *g = x->group;
+    if (g == NULL)
+        return;
+    /* Chosen no more; what was handed over before that is served, not refused. */
+    uv_mutex_lock(&g->lock);
+    g->m[x->worker].open = false;
+    struct xs_handoff *list = take_inbox(g, x->worker);
+    uv_mutex_unlock(&g->lock);
+    adopt(x, list);
 }

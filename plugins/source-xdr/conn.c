@@ -419,6 +419,7 @@ static void close_now(struct xs_conn *c) {
     uv_timer_stop(&c->linger);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->linger, on_handle_closed);
+    xs_retire_check(x);
 }
 
 void xs_conn_abort(struct xs_conn *c, spw_log_level level, const char *why) {

@@ -190,6 +190,8 @@ struct xs_src {
     uint8_t retry_code, abandon_code;
 
     bool started, paused, stopping, destroying;
+    bool retiring;          /* retire(): no new connection; serves those open until they close */
+    bool finished;          /* told the core (spw_source_finished) */
     uv_prepare_t flush;     /* writes the replies a loop turn produced, before the loop polls */
     uv_idle_t work;         /* goes on with connections whose input waited */
     bool flush_active, work_active;
@@ -218,6 +220,8 @@ struct xs_src {
 /* ---- xdr.c ---- */
 /* A handle of the instance closed: frees the instance after destroy() once none is left. */
 void xs_handle_closed(struct xs_src *x);
+/* A connection left x->conns: a retired instance with none left tells the core it finished. */
+void xs_retire_check(struct xs_src *x);
 
 /* ---- listener.c ---- */
 /* Parses "host:port" / "[v6]:port" (numeric hosts only). */
@@ -237,6 +241,8 @@ spw_result xs_balance_join(struct xs_src *x, spw_err *err);
  * at stop (or destroy) it is chosen no more and drops its inbox. */
 void xs_balance_start(struct xs_src *x);
 void xs_balance_close(struct xs_src *x);
+/* retire(): chosen no more; adopts what its inbox already holds (to serve it). */
+void xs_balance_retire(struct xs_src *x);
 /* Leaves the group (the instance is freed); the last one frees it. */
 void xs_balance_leave(struct xs_src *x);
 /* Chooses the worker that owns an accepted connection and counts it there: this worker's

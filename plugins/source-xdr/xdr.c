@@ -13,7 +13,9 @@
  * is reached); resume() lets each go on from the next loop turn. stop():
  * listeners close at once, idle connections close, the others stop
  * reading and close once their last answer is written (the core bounds
- * the wait with shutdown_timeout). destroy(): whatever is left closes
+ * the wait with shutdown_timeout). retire() (a reload changed the
+ * section): listeners close, connections go on until they close, then
+ * the instance tells the core it finished. destroy(): whatever is left closes
  * after its replies are flushed; the instance is freed when its last
  * handle has closed.
  */
@@ -406,6 +408,36 @@ static void xs_stop(void *inst) {
             waiting);
 }
 
+void xs_retire_check(struct xs_src *x) {
+    if (!x->retiring || x->stopping || x->destroying || x->finished || x->n_conns > 0)
+        return;
+    x->finished = true;
+    spw_log(x->st, SPW_LOG_INFO, "replaced by a reload: its last connection has closed");
+    xs_capture_detach(x); /* no frame can come any more: what is queued is written */
+    spw_source_finished(x->st);
+}
+
+/*
+ * A reload replaced the section: the new instance listens already (with
+ * SO_REUSEPORT both held the port meanwhile). Listeners close; connections
+ * stay, read, submit and answer under this instance's settings (allow was
+ * judged at accept; TLS, capture, max_in_flight_per_connection, the
+ * guard's timeouts go on) until they close; then the core is told.
+ */
+static void xs_retire(void *inst) {
+    struct xs_src *x = inst;
+    if (x->stopping || x->retiring)
+        return;
+    x->retiring = true;
+    xs_listen_close_all(x);
+    xs_balance_retire(x);
+    spw_log(x->st, SPW_LOG_INFO,
+            "replaced by a reload: stopped listening; keeps serving %zu connection(s) on worker %u "
+            "until they close",
+            x->n_conns, x->worker);
+    xs_retire_check(x);
+}
+
 static void xs_destroy(void *inst) {
     struct xs_src *x = inst;
     x->stopping = true;
@@ -431,6 +463,7 @@ static const spw_source_ops xs_source_ops = {
     .pause = xs_pause,
     .resume = xs_resume,
     .stop = xs_stop,
+    .retire = xs_retire,
 };
 
 SPW_PLUGIN_DEFINE(.kind = SPW_KIND_SOURCE, .name = "xdr", .version = "1.0.0",

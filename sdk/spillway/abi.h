@@ -17,6 +17,10 @@
  *     signatures. Reset MINOR to 0.
  *
  * Changelog (newest first):
+ *   2026-12-07  1.4  spw_source_ops.retire (optional): a reload replaced
+ *                    the source's section; it stops accepting new input
+ *                    but serves what is open until it calls
+ *                    spw_source_finished (read from 1.4 plugins only).
  *   2026-12-07  1.3  SPW_OPTION_HTTP_DEFAULTS: a plugin's own defaults
  *                    for options of the HTTP group ("KEY = VALUE" lines
  *                    in the group entry's def, refused by older cores).
@@ -58,7 +62,7 @@
 #define SPILLWAY_ABI_H
 
 #define SPW_ABI_MAJOR 1
-#define SPW_ABI_MINOR 3
+#define SPW_ABI_MINOR 4
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPW_API __attribute__((visibility("default")))

@@ -293,6 +293,21 @@ typedef struct spw_source_ops {
     void (*resume)(void *inst);
     /* Shutdown: stop accepting input. In-flight events still complete. */
     void (*stop)(void *inst);
+    /*
+     * (1.4, optional) A reload replaced this source's section (a new
+     * instance with the new settings already runs beside it): stop
+     * accepting new input (close listeners, accept no new connection) but
+     * keep serving what is already open: established connections go on
+     * reading, submitting (their events go to the new pipeline's routes)
+     * and answering, under the settings this instance was created with;
+     * pause() and resume() still apply. Call spw_source_finished() when
+     * the last one has closed (at once when none is open); the core
+     * destroys the instance once that is done and every answer is out.
+     * stop() may still follow (shutdown), as for a running source. NULL:
+     * the core calls stop() instead, which closes the connections. The
+     * core reads this field only from plugins built for ABI 1.4 or later.
+     */
+    void (*retire)(void *inst);
 } spw_source_ops;
 
 /* ---------------------------------------------------------------------- */
