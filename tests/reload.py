@@ -17,8 +17,15 @@ Phase 1 (one xdrgen run, several reloads mid-stream):
     reached a receiver; /metrics counts the reloads.
 Phase 2: a listener that cannot bind refuses the reload on every worker
 (all or nothing); then the listen address changes (a second port added)
-while xdrgen sends: zero loss; the old listener's connections close once answered
-(counted, see doc/operations.md).
+while xdrgen sends: the old instances stop listening but keep serving the
+connections they have (spw_source_ops.retire): zero loss, no connection
+reset, answers in order; once xdrgen is done and closes them, the old
+instances are destroyed.
+Phase 3: an option of the source changes (not its address), twice, while
+xdrgen sends: the old connections keep flowing through both reloads (no
+reset, no new connection), zero loss.
+Phase 4: SIGTERM while a replaced instance still serves: a clean stop,
+every event submitted answered.
 """
 
 import importlib.util
@@ -45,13 +52,13 @@ if not os.path.exists(os.path.join(H.BUILDDIR, "plugins", "source-xdr.la")):
     raise SystemExit(0)
 
 
-def pipeline(xdr_ports, admin_port, sinks, codec="json", workers=2, filters=()):
-    """sinks: [(name, url, filter-or-None)]; filters: [(name, expr)]."""
+def pipeline(xdr_ports, admin_port, sinks, codec="json", workers=2, filters=(), source=()):
+    """sinks: [(name, url, filter-or-None)]; filters: [(name, expr)]; source: extra lines."""
     out = ["[pipeline]", "name = reloadtest", "workers = %d" % workers, "event_deadline = 3s",
            "shutdown_timeout = 2s", "admin = 127.0.0.1:%d" % admin_port, "",
            "[source.xdr]", "plugin = xdr",
-           "listen = " + ", ".join("127.0.0.1:%d" % p for p in xdr_ports), "",
-           "[codec.c]", "plugin = %s" % codec]
+           "listen = " + ", ".join("127.0.0.1:%d" % p for p in xdr_ports)] + list(source) + [
+           "", "[codec.c]", "plugin = %s" % codec]
     if codec == "flat-json":
         out.append("metadata_key = meta")
     out.append("")
@@ -145,8 +152,10 @@ def delivered(receiver):
 def xdrgen(ports, count, seq_start, rate):
     out = open(H.path("xg-%d.json" % seq_start), "w+")
     err = open(H.path("xg-%d.err" % seq_start), "w")
-    argv = [XDRGEN, "-C", "4", "-w", "32", "-n", str(count), "--seq-start", str(seq_start),
+    argv = [XDRGEN, "-C", "4", "-w", "32", "--seq-start", str(seq_start),
             "-r", str(rate), "--reconnect-min", "50ms", "--max-time", "150s", "--json"]
+    if count:
+        argv += ["-n", str(count)]  # else until SIGINT
     for p in ports:
         argv += ["-c", "127.0.0.1:%d" % p]
     return H.spawn(argv, stdout=out, stderr=err), out
@@ -312,18 +321,130 @@ mark = len(spw.log())
 spw.proc.send_signal(signal.SIGHUP)
 T.ok(spw.wait_log(r"reloaded ", mark) is not None and H.wait_port(xport2),
      "SIGHUP: a second listen address is added (and the first still listens)", spw.log()[mark:][-1500:])
+
+
+def kept(mark, workers=2):
+    """Connections the replaced instances said they keep serving (INFO, one line per worker)."""
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        found = re.findall(r"replaced by a reload: stopped listening; keeps serving (\d+) connection",
+                           spw.log()[mark:])
+        if len(found) >= workers:
+            return sum(int(n) for n in found)
+        time.sleep(0.05)
+    return -1
+
+
+T.ok(kept(mark) == 4, "  ... the old instances keep serving xdrgen's 4 connections (logged at INFO)",
+     spw.log()[mark:][-1500:])
+nb = delivered(B)
+T.ok(wait_more(B, nb + 300), "  ... and records keep flowing over them")
+
+
+def no_reset(rep):
+    conns = rep.get("connections", {})
+    return (conns.get("resets_peer", -1) == 0 and conns.get("resets_timeout", -1) == 0 and
+            conns.get("resets_malformed", -1) == 0 and rep.get("resent_after_reset") == 0)
+
+
+def destroyed(mark, workers=2, timeout=60):
+    """Waits for every worker's replaced instance to be destroyed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if len(re.findall(r"\[source.xdr\] owes nothing more; destroyed", spw.log()[mark:])) >= workers:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 rc, rep = report(xg, xg_out)
 T.ok(rc == 0 and rep.get("complete") and rep.get("acknowledged") == N2,
      "phase 2: all %d records acknowledged across the listener change" % N2, json.dumps(rep))
-T.diag("phase 2: connections %s" % json.dumps(rep.get("connections", {})))
+T.ok(no_reset(rep) and rep.get("connections", {}).get("opened") == 4,
+     "phase 2: no connection reset, none reopened, nothing resent (answers in order)",
+     json.dumps(rep.get("connections", {})))
 seen = seqs(A, B)
 missing = [s for s in range(100000, 100000 + N2) if s not in seen]
 T.ok(not missing, "phase 2: every record reached a receiver", "missing %d: %s" % (len(missing), missing[:20]))
-T.ok(spw.wait_log(r"\[source.xdr\] owes nothing more; destroyed", mark, timeout=60) is not None,
-     "the old source instance is destroyed once it owes nothing", spw.log()[mark:][-1500:])
+T.ok(destroyed(mark), "once xdrgen closed its connections, the old instances are destroyed",
+     spw.log()[mark:][-1500:])
+T.ok(re.search(r"replaced by a reload: its last connection has closed", spw.log()[mark:]),
+     "  ... after saying their last connection closed", spw.log()[mark:][-1500:])
 
-T.ok(spw.stop() == 0, "spillway stops cleanly", spw.log()[-1500:])
+# ---- phase 3: a source option changes (not the address), twice ------------------------------
+base = dict(admin_port=admin, sinks=[("even", A.url, "even"), ("odd", B.url, "odd")],
+            codec="flat-json", filters=[("even", "bins.seq % 2 == 0"), ("odd", "bins.seq % 2 == 1")])
+N3 = 12000
+notifications()  # the notification socket holds only a few datagrams: a full one blocks spillway
+xg, xg_out = xdrgen([xport, xport2], N3, 200000, 3000)
+nb = delivered(B)
+T.ok(wait_more(B, nb + 500), "phase 3: records flow")
+with open(ini, "w") as f:
+    f.write(pipeline([xport, xport2], source=["max_in_flight_per_connection = 2048"], **base))
+mark = len(spw.log())
+st, body = post("http://127.0.0.1:%d/reload" % admin)
+T.ok(st == 200, "POST /reload: max_in_flight_per_connection changes", "%s %s" % (st, body))
+T.ok(kept(mark) == 4, "  ... the old instances keep serving the 4 connections", spw.log()[mark:][-1500:])
+nb = delivered(B)
+T.ok(wait_more(B, nb + 300), "  ... and records keep flowing over them")
+# A second reload while the first one's instances still serve: they go on serving.
+with open(ini, "w") as f:
+    f.write(pipeline([xport, xport2], source=["max_in_flight_per_connection = 1024"], **base))
+mark2 = len(spw.log())
+st, body = post("http://127.0.0.1:%d/reload" % admin)
+T.ok(st == 200, "POST /reload again: the option changes again", "%s %s" % (st, body))
+T.ok(kept(mark2) == 0, "  ... the second generation's instances had no connection to keep",
+     spw.log()[mark2:][-1500:])
+nb = delivered(B)
+T.ok(wait_more(B, nb + 300), "  ... and records keep flowing over the first instances' connections")
+# Only the second generation's instances (no connection) may be destroyed while xdrgen runs.
+running = xg.poll() is None
+n_destroyed = len(re.findall(r"\[source.xdr\] owes nothing more; destroyed", spw.log()[mark:]))
+T.ok(n_destroyed <= 2 or not running or xg.poll() is not None,
+     "  ... and the first instances are not destroyed while xdrgen is connected", spw.log()[mark:][-1500:])
+rc, rep = report(xg, xg_out)
+T.ok(rc == 0 and rep.get("complete") and rep.get("acknowledged") == N3,
+     "phase 3: all %d records acknowledged across two option changes" % N3, json.dumps(rep))
+T.ok(no_reset(rep) and rep.get("connections", {}).get("opened") == 4,
+     "phase 3: no connection reset, none reopened, nothing resent (answers in order)",
+     json.dumps(rep.get("connections", {})))
+seen = seqs(A, B)
+missing = [s for s in range(200000, 200000 + N3) if s not in seen]
+T.ok(not missing, "phase 3: every record reached a receiver", "missing %d: %s" % (len(missing), missing[:20]))
+T.ok(destroyed(mark, workers=4), "once xdrgen is done, both reloads' old instances are destroyed",
+     spw.log()[mark:][-1500:])
+
+# ---- phase 4: SIGTERM while a replaced instance serves ---------------------------------------
+notifications()
+xg, xg_out = xdrgen([xport, xport2], 0, 300000, 2000)
+nb = delivered(B)
+T.ok(wait_more(B, nb + 500), "phase 4: records flow")
+with open(ini, "w") as f:
+    f.write(pipeline([xport, xport2], source=["max_in_flight_per_connection = 4096"], **base))
+mark = len(spw.log())
+spw.proc.send_signal(signal.SIGHUP)
+T.ok(kept(mark) == 4, "SIGHUP: the old instances keep serving the 4 connections", spw.log()[mark:][-1500:])
+nb = delivered(B)
+T.ok(wait_more(B, nb + 300), "  ... and records keep flowing over them")
+
+T.ok(spw.stop() == 0, "SIGTERM while they serve: spillway stops cleanly", spw.log()[-1500:])
+xg.send_signal(signal.SIGINT)  # no new records; a second one: stop waiting for answers
+time.sleep(0.5)
+if xg.poll() is None:
+    xg.send_signal(signal.SIGINT)
+rc, rep = report(xg, xg_out, timeout=60)
 log = spw.log()
+stats = [l for l in log.splitlines() if "pipeline: submitted=" in l]
+tok = dict(re.findall(r"\b(submitted|answered_ok|answered_retry|answered_reject)=(\d+)", stats[-1])) if stats else {}
+T.ok(len(tok) == 4 and int(tok["submitted"]) == sum(int(tok[k]) for k in tok if k != "submitted"),
+     "  ... every event submitted was answered", stats[-1] if stats else log[-1500:])
+T.ok("still in flight at shutdown_timeout" not in log, "  ... within shutdown_timeout", log[-1500:])
+seen = seqs(A, B)
+got = sum(1 for s in seen if s >= 300000)
+T.ok(got >= rep.get("acknowledged", 1 << 40),
+     "  ... and each record xdrgen saw acknowledged reached a receiver (%d >= %s)" % (got, rep.get("acknowledged")),
+     json.dumps(rep))
+
 errors = [l for l in log.splitlines() if re.search(r"\berror\s+\[", l) and "reload refused" not in l]
 T.ok(not errors, "no error logged but the refusals", "\n".join(errors)[:1500])
 A.stop()

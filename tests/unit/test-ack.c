@@ -139,7 +139,7 @@ static void src_destroy(void *inst) {
     spw_order_cancel(s->order);
     free(s);
 }
-static const spw_source_ops src_ops = {src_start, src_pause, src_resume, src_stop};
+static const spw_source_ops src_ops = {src_start, src_pause, src_resume, src_stop, NULL};
 static const spw_plugin src_plugin = {
     SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_SOURCE, "script", "1", "scripted source",
     NULL, 0, NULL, src_create, src_destroy, &src_ops, NULL, NULL, NULL, {0}};
