@@ -4,6 +4,12 @@ TESTS += tests/unit/test-ack
 tests_unit_test_ack_SOURCES = tests/unit/test-ack.c
 tests_unit_test_ack_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)
 
+# A reload replacing a source with spw_source_ops.retire: it keeps serving.
+check_PROGRAMS += tests/unit/test-retire
+TESTS += tests/unit/test-retire
+tests_unit_test_retire_SOURCES = tests/unit/test-retire.c
+tests_unit_test_retire_LDADD = libspillway-core.la $(UV_LIBS) $(PTHREAD_LIBS)
+
 check_PROGRAMS += tests/unit/test-transform
 TESTS += tests/unit/test-transform
 tests_unit_test_transform_SOURCES = tests/unit/test-transform.c
