@@ -6,7 +6,8 @@
 # write exactly the records A wrote from those frames. Rotation at the size
 # bound keeps capture_files files of whole frames, each replayable; files are
 # 0600; a bad path is a --check error; a write error stops capture, not the
-# pipeline; a file cut in the middle of a frame is repaired before appending.
+# pipeline; a file cut in the middle of a frame is repaired before appending;
+# a reload that changes the source keeps capturing the old connections' frames.
 #
 # Environment (set by the test harness): SPILLWAY, SPILLWAY_PLUGIN_PATH,
 # top_builddir, PYTHON3. TAP. The shared pieces are in tests/xdr-lib.sh.
@@ -87,6 +88,30 @@ sort "$tmp/r.out" >"$tmp/r.sorted"
 sort "$tmp/b2.out" >"$tmp/b2.sorted"
 check "the kept files replay $frames records, each one a record of the original run" \
     '[ "$(wc -l <"$tmp/b2.sorted")" -eq "$frames" ] && [ -z "$(comm -13 "$tmp/r.sorted" "$tmp/b2.sorted")" ]'
+
+# ------------------------------------------------ a reload changes the source: old connections keep capturing
+
+# The old instances stop listening but serve (and capture) their connections until they close
+# (spw_source_ops.retire); the new ones share the capture file. Every frame is in it once.
+port=$(free_port)
+ini "$tmp/rl.ini" "capture = $tmp/cap/reload"
+start_spillway "$tmp/rl.ini" "$tmp/rl.out"
+xdrgen -C 4 -w 32 -n 6000 -r 2000 --seq-start 70000 --max-time 100 &
+xg_pid=$!
+i=0
+while [ $i -lt 300 ] && [ "$(wc -l <"$tmp/rl.out" 2>/dev/null || echo 0)" -lt 500 ]; do sleep 0.1; i=$((i + 1)); done
+ini "$tmp/rl.ini" "capture = $tmp/cap/reload" "idle_timeout = 1h"
+kill -HUP "$spw_pid"
+wait "$xg_pid"
+xs=$?
+stop_spillway
+kept=$(sed -n 's/.*keeps serving \([0-9]*\) connection.*/\1/p' "$tmp/spw.err" | awk '{s += $1} END {print s + 0}')
+check "reload with capture: all 6000 acknowledged, no connection reset, spillway stops cleanly" \
+    '[ "$xs" -eq 0 ] && [ "$(field "[\"acknowledged\"]")" = 6000 ] && [ "$(field "[\"connections\"][\"resets_peer\"]")" = 0 ] && [ "$spw_status" -eq 0 ]'
+check "  the old instances kept serving xdrgen's 4 connections (logged: $kept)" '[ "$kept" = 4 ]'
+"$XDRGEN" --dump - --replay "$tmp/cap/reload" >"$tmp/reload.hex" 2>"$tmp/xg.err"
+check "  and the capture holds every frame once, across the reload ($(grep -c . "$tmp/reload.hex"))" \
+    '[ "$(grep -c . "$tmp/reload.hex")" -eq 6000 ]'
 
 # ------------------------------------------------ bad paths
 

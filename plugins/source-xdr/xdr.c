@@ -428,9 +428,11 @@ static void xs_retire(void *inst) {
     struct xs_src *x = inst;
     if (x->stopping || x->retiring)
         return;
-    x->retiring = true;
     xs_listen_close_all(x);
+    /* Before `retiring`: a connection adopted here may evict another (guard.c), and the
+     * count passing 0 on the way must not end the instance. */
     xs_balance_retire(x);
+    x->retiring = true;
     spw_log(x->st, SPW_LOG_INFO,
             "replaced by a reload: stopped listening; keeps serving %zu connection(s) on worker %u "
             "until they close",
