@@ -72,6 +72,9 @@ run() {
     ini "$tmp/p.ini" "$@"
     rm -f "$tmp/out" "$tmp/metrics"
     start_spillway "$tmp/p.ini"
+    # Listening first: else xdrgen's connections retry apart, and one may carry every record
+    # before the other connects (worker_connections=1/0).
+    wait_running
     # shellcheck disable=SC2086
     xdrgen -C "$conns" -w 32 -n "$COUNT" --max-time 90 $xg_tls
     metrics

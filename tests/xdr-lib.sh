@@ -93,6 +93,9 @@ lines() { [ $# -eq 0 ] || printf '%s\n' "$@"; }
 # start_spillway INI [OUT]: spillway in the background ($spw_pid), its log in $tmp/spw.err,
 # OUT (default $tmp/out) in its environment for `path = ${env:OUT}`.
 start_spillway() {
+    # Emptied here: the background job truncates it only once it runs, and wait_running
+    # would find the previous run's "running" meanwhile.
+    : >"$tmp/spw.err"
     OUT=${2:-$tmp/out} "$SPILLWAY" -c "$1" >/dev/null 2>"$tmp/spw.err" &
     spw_pid=$!
 }
