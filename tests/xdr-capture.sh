@@ -142,9 +142,6 @@ check "start: a bad capture path stops spillway from starting, with the same mes
 mkdir -p "$tmp/gone"
 port=$(free_port)
 ini "$tmp/w.ini" "capture = $tmp/gone/frames"
-# Emptied here: the background start truncates it only when it gets to run, and a grep
-# before that would find the previous run's "running".
-: >"$tmp/spw.err"
 start_spillway "$tmp/w.ini" "$tmp/w.out"
 # Once it runs (the path was checked), the directory goes: the file is created at the first
 # frame, and that open fails.

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test-retire.c: a reload replacing a source that has
- * spw_source_ops.retire (ABI 1.3), run with the real worker, generation,
+ * spw_source_ops.retire (ABI 1.4), run with the real worker, generation,
  * route and ack code and in-process plugins.
  *
  * The scripted source submits its events in one order group, a few per
@@ -13,7 +13,7 @@
  * while it has not finished (the new instance finishes at once), and be
  * destroyed only after it finished and every answer is out. Then: a
  * SIGTERM while the retired instance still submits (it gets stop(), every
- * event is answered), and a plugin built for ABI 1.2 that sets the field
+ * event is answered), and a plugin built for ABI 1.3 that sets the field
  * (the core must not read it: stop()).
  */
 #include <signal.h>
@@ -183,9 +183,9 @@ static const spw_source_ops src_ops = {.start = src_start, .pause = src_pause,
 static const spw_plugin src_plugin = {
     SPW_ABI_MAJOR, SPW_ABI_MINOR, sizeof(spw_plugin), SPW_KIND_SOURCE, "script", "1", "scripted source",
     NULL, 0, NULL, src_create, src_destroy, &src_ops, NULL, NULL, NULL, {0}};
-/* The same, as built for ABI 1.2: the core must not read .retire. */
-static const spw_plugin src_plugin_12 = {
-    SPW_ABI_MAJOR, 2, sizeof(spw_plugin), SPW_KIND_SOURCE, "script", "1", "scripted source",
+/* The same, as built for ABI 1.3 (before retire): the core must not read .retire. */
+static const spw_plugin src_plugin_13 = {
+    SPW_ABI_MAJOR, 3, sizeof(spw_plugin), SPW_KIND_SOURCE, "script", "1", "scripted source",
     NULL, 0, NULL, src_create, src_destroy, &src_ops, NULL, NULL, NULL, {0}};
 
 /* ---- codec: the sequence number as text ------------------------------- */
@@ -374,15 +374,15 @@ int main(void) {
     is_int(ob.order_ok, ob.answered, "stop while serving: in order");
     ok(ob.destroyed && !ob.destroyed_early, "stop while serving: destroyed after its answers");
 
-    /* A plugin built for ABI 1.2 may have anything past `stop`: the core calls stop(). */
+    /* A plugin built for ABI 1.3 may have anything past `stop`: the core calls stop(). */
     memset(&sc, 0, sizeof sc);
     sc.n_events = 300;
     sc.reload_at = 100;
-    is_int(run(&src_plugin_12), SPW_OK, "ABI 1.2: the pipeline runs to completion");
-    ok(ob.retire_calls == 0 && ob.stop_calls == 1, "ABI 1.2: stop(), not retire() (%d, %d)",
+    is_int(run(&src_plugin_13), SPW_OK, "ABI 1.3: the pipeline runs to completion");
+    ok(ob.retire_calls == 0 && ob.stop_calls == 1, "ABI 1.3: stop(), not retire() (%d, %d)",
        ob.stop_calls, ob.retire_calls);
     ok(ob.answered == ob.submitted && ob.order_ok == ob.answered,
-       "ABI 1.2: what it submitted before the stop was answered, in order (%d)", ob.answered);
-    ok(ob.destroyed && !ob.destroyed_early, "ABI 1.2: destroyed after its answers");
+       "ABI 1.3: what it submitted before the stop was answered, in order (%d)", ob.answered);
+    ok(ob.destroyed && !ob.destroyed_early, "ABI 1.3: destroyed after its answers");
     return tap_done();
 }
