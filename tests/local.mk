@@ -9,6 +9,8 @@
 #    surface only and for every program that loads plugins, which must
 #    share the one core the plugins link (see core/local.mk).
 dist_noinst_SCRIPTS += tests/run-test
+# Ranks a build's tests by the wall time tests/run-test logs (.ci/run uses it).
+dist_noinst_SCRIPTS += tools/test-durations
 noinst_HEADERS += tests/tap.h
 include tests/unit-event.mk
 include tests/unit-config.mk
