@@ -90,6 +90,10 @@ libspillway_la_SOURCES = core/private.c core/private.h
 libspillway_la_LIBADD = libspillway-core.la
 libspillway_la_LDFLAGS = -no-undefined -version-info $(SPW_LT_VERSION) \
 	-export-symbols-regex '^(spw_[a-z]|spw__private$$)'
+# libtool relinks the plugins and programs against the installed
+# libspillway.so at make install: under make -j it must be installed first
+# (automake orders the libraries of one directory only).
+install-pkglibLTLIBRARIES install-binPROGRAMS: install-libLTLIBRARIES
 
 # What a program needs to reach the internals in core/private.h's table
 # while linking only libspillway.la.

@@ -49,13 +49,21 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # spillway opens a connection per request in flight (this server speaks HTTP/1.0 and closes
+    # each one): socketserver's listen backlog of 5 would drop the SYNs of a burst, and each
+    # dropped one costs the sender a second (the SYN is resent) or a connect timeout.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--remember", type=int, default=1000000, help="keys kept (newest)")
     a = p.parse_args()
-    server = ThreadingHTTPServer((a.host, a.port), Handler)
+    server = Server((a.host, a.port), Handler)
     server.remember = a.remember
     server.serve_forever()
 

@@ -9,6 +9,8 @@
 #    surface only and for every program that loads plugins, which must
 #    share the one core the plugins link (see core/local.mk).
 dist_noinst_SCRIPTS += tests/run-test
+# Ranks a build's tests by the wall time tests/run-test logs (.ci/run uses it).
+dist_noinst_SCRIPTS += tools/test-durations
 noinst_HEADERS += tests/tap.h
 include tests/unit-event.mk
 include tests/unit-config.mk
@@ -62,3 +64,16 @@ dist_noinst_SCRIPTS += tests/e2e-man.sh
 # Scale-out: three instances behind xdrgen's spread, one killed, one stopped.
 TESTS += tests/scale-three.py
 dist_noinst_SCRIPTS += tests/scale-three.py
+
+# The slowest tests start first (tools/test-durations ranks a run's
+# tests; .ci/run prints the slowest): make -jN starts tests in the order of
+# TEST_LOGS, and a long test started last would run on alone at the end.
+# Only the order changes; a name here that is not in TESTS is ignored.
+SPW_SLOW_TEST_LOGS = tests/aws-sqs.log tests/http-h2-faults.log tests/http-aws-refresh.log \
+	tests/admin.log tests/gcf-e2e.log tests/aws-lambda.log tests/aws-lambda-alb.log \
+	tests/gcf-auth.log tests/http-aws-creds.log tests/splunk-hec.log tests/http-faults.log \
+	tests/es-e2e.log tests/splunk-hec-more.log tests/http-conformance.log tests/xdr-socket.log \
+	tests/http-features.log tests/e2e-cli.log tests/xdrgen-e2e.log tests/xdr-flow.log
+spw_all_test_logs = $(am__test_logs3:.py.log=.log)
+TEST_LOGS = $(foreach l,$(SPW_SLOW_TEST_LOGS),$(filter $(l),$(spw_all_test_logs))) \
+	$(filter-out $(SPW_SLOW_TEST_LOGS),$(spw_all_test_logs))

@@ -183,11 +183,13 @@ def delayed():
     fake = Fake("delayed", "--ack", "--ack-delay", "1.0")
     sp = Spillway("delayed", fake, sink=["ack_poll_min = 100ms", "ack_poll_max = 400ms",
                                          "compression = gzip"])
-    rc, rep = xdrgen(sp, 2000)
-    check_all("delayed acks", fake, 2000, rc, rep, sp)
+    # 1000 records, 20 batches acked a second late each: xdrgen's 256 in flight make the run
+    # last about 1.2 s per 256 records (2000 proved no more in twice the time).
+    rc, rep = xdrgen(sp, 1000)
+    check_all("delayed acks", fake, 1000, rc, rep, sp)
     sp.stop()
     st, fs = sp.stats(), fake.stats()
-    tap.ok(st.get("hec_ack_timeouts") == 0 and st.get("hec_acked") == 2000,
+    tap.ok(st.get("hec_ack_timeouts") == 0 and st.get("hec_acked") == 1000,
            "delayed acks: acked after several polls, no timeout", str(st))
     tap.ok(fs["gzip"] > 0, "delayed acks: bodies sent gzip (compression = gzip)", str(fs))
     tap.ok(fs["polls"] >= 3 * fs["acks_true"] / max(1, 50) and fs["polls"] > fs["acks_true"] / 50 * 2,
@@ -361,7 +363,10 @@ def raw():
 def sigkill():
     fake = Fake("sigkill", "--ack", "--ack-delay", "0.8")
     sp = Spillway("sigkill", fake)
-    gen = subprocess.Popen([XDRGEN, "-c", "127.0.0.1:%d" % sp.port, "-C", "4", "-n", "6000", "-r", "3000",
+    # 1000 records: xdrgen's 4 x 64 in flight, each acked 0.8 s or more after it is sent, cap
+    # the rate at 320 records/s, so the kill at 1.5 s always finds the run under way with 256
+    # acks pending (6000 proved no more and took 40 s at that rate after the restart).
+    gen = subprocess.Popen([XDRGEN, "-c", "127.0.0.1:%d" % sp.port, "-C", "4", "-n", "1000", "-r", "3000",
                             "--json", "--reconnect-min", "50ms", "--reconnect-max", "300ms",
                             "--timeout", "5s", "--max-time", "90s"],
                            stdout=open(H.path("sigkill.xdrgen.json"), "w"), stderr=subprocess.DEVNULL)
@@ -372,7 +377,7 @@ def sigkill():
     sp.start()
     rc = gen.wait(120)
     rep = json.load(open(H.path("sigkill.xdrgen.json")))
-    check_all("SIGKILL with acks pending", fake, 6000, rc, rep, sp, dups_expected=None)
+    check_all("SIGKILL with acks pending", fake, 1000, rc, rep, sp, dups_expected=None)
     tap.ok(sp.stop() == 0, "sigkill: the restarted spillway stops cleanly")
     fake.stop()
 
