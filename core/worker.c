@@ -42,31 +42,27 @@ void spw__worker_kick(spw__worker *w) {
     }
 }
 
+/* what: 0 pause, 1 resume, 2 stop (a source that has finished is not stopped again). */
+static void source_op(spw_stage *st, int what) {
+    const spw_source_ops *ops = st->def->plugin->source;
+    if (what == 0)
+        ops->pause(st->inst);
+    else if (what == 1)
+        ops->resume(st->inst);
+    else if (!st->finished)
+        ops->stop(st->inst);
+}
+
 static void for_each_source(spw__worker *w, int what) {
     for (size_t i = 0; w->gen && i < w->gen->n_defs; i++) {
         spw_stage *st = w->gen->stages[i];
-        if (!st || st->def->kind != SPW_KIND_SOURCE || !st->created)
-            continue;
-        const spw_source_ops *ops = st->def->plugin->source;
-        if (what == 0)
-            ops->pause(st->inst);
-        else if (what == 1)
-            ops->resume(st->inst);
-        else if (!st->finished)
-            ops->stop(st->inst);
+        if (st && st->def->kind == SPW_KIND_SOURCE && st->created)
+            source_op(st, what);
     }
     /* Sources a reload replaced that still serve their connections: as running ones. */
-    for (spw_stage *st = w->retired_sources; st; st = st->next) {
-        if (!st->serving || st->finished)
-            continue;
-        const spw_source_ops *ops = st->def->plugin->source;
-        if (what == 0)
-            ops->pause(st->inst);
-        else if (what == 1)
-            ops->resume(st->inst);
-        else
-            ops->stop(st->inst);
-    }
+    for (spw_stage *st = w->retired_sources; st; st = st->next)
+        if (st->serving && !st->finished)
+            source_op(st, what);
 }
 
 void spw__worker_pause(spw__worker *w) {
