@@ -409,7 +409,7 @@ static void on_signal(uv_signal_t *s, int signum) {
         spw__log("core", SPW_LOG_INFO,
                  "%s: stopping%s; in-flight events have %lld ms to finish (signal again to stop now)",
                  signum == SIGINT ? "SIGINT" : "SIGTERM",
-                 draining ? " (already draining: every source had finished)" : "",
+                 draining ? " (already stopping: its sources finished, or it failed)" : "",
                  (long long)p->conf.shutdown_timeout_ms);
         stop_workers(p, 1);
     } else {
